@@ -1,0 +1,43 @@
+"""aiaas-jupyter: AI models as a service, from inside the notebook.
+
+``%load_ext aiaas_jupyter`` registers the ``%aiaas`` magics. Loading must stay light: nothing
+here imports dask, pandas, scikit-learn or torch; the Python API below is resolved lazily.
+
+Python API (one default client per kernel)::
+
+    import aiaas_jupyter as aiaas
+    aiaas.connect()                                   # embedded Dask cluster
+    clean = aiaas.preprocess("data/*.csv", body=lambda df: df.dropna()).frame
+    job = aiaas.train(model, clean, target="label", name="iris-rf")
+    job.result()                                      # ModelVersion iris-rf:1
+    aiaas.load_model("iris-rf@prod")
+"""
+
+from ._version import __version__
+
+_API = ("connect", "disconnect", "status", "preprocess", "train", "jobs", "job", "cancel", "result",
+        "attach", "models", "show", "alias", "delete", "load_model")
+
+__all__ = ["__version__", "load_ipython_extension", "get_client", "AiaasClient", *_API]
+
+
+def load_ipython_extension(ipython) -> None:
+    from .magics import AiaasMagics
+
+    ipython.register_magics(AiaasMagics)
+
+
+def unload_ipython_extension(ipython) -> None:  # pragma: no cover - IPython keeps magics registered
+    pass
+
+
+def __getattr__(name: str):
+    if name in ("get_client", "AiaasClient"):
+        from . import client
+
+        return getattr(client, name)
+    if name in _API:
+        from .client import get_client
+
+        return getattr(get_client(), name)
+    raise AttributeError(f"module 'aiaas_jupyter' has no attribute {name!r}")

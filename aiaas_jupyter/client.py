@@ -1,0 +1,322 @@
+"""The façade: the one Python API that magics, widgets and the server extension all call.
+
+``AiaasClient`` owns the Dask client (embedded or external), the registry, and the live
+jobs of this kernel. Module-level functions (``aiaas_jupyter.connect``, ``train``, ...) use
+one default instance, as ``distributed`` does with its default client.
+
+Training data flow: the kernel checks everything it can up front (framework, data, target,
+GPU capacity, names) so that bad input fails at once with one line; then the task runs on a
+worker and returns plain data + safe artifact bytes; the kernel registers the model only
+after the task succeeded (atomic registry write), so a failed job registers nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+import warnings
+from typing import Any
+
+from . import cluster as _cluster
+from .data import check_target, resolve_frame, run_preprocess
+from .display import Table
+from .errors import (AiaasError, AiaasVersionWarning, ClusterError, JobError, JobNotFoundError,
+                     ResourceError)
+from .jobs import TERMINAL, Job, now_iso
+from .registry import JobRecord, Registry, validate_name
+from .views import cluster_table, jobs_table, model_card, models_table
+
+
+class AiaasClient:
+    def __init__(self, home: str | os.PathLike | None = None):
+        self.registry = Registry(home)
+        self.dask = None            # distributed.Client
+        self.cluster = None         # the embedded cluster, when we started one
+        self._jobs: dict[str, Job] = {}
+        self._versions_checked = False
+
+    # -- cluster -------------------------------------------------------------------------
+    def connect(self, address: str | None = None, *, scheduler_file: str | None = None,
+                n_workers: int | None = None, threads_per_worker: int | None = None,
+                gpus: int | str | None = None, timeout: float | str | None = None) -> Table:
+        """Start the embedded cluster (no address) or attach to a scheduler; show its status."""
+        if self.dask is not None:
+            self.disconnect()
+        address = address or (None if scheduler_file else _cluster.config("cluster.address"))
+        if address or scheduler_file:
+            self.dask = _cluster.connect_external(address, scheduler_file, timeout)
+        else:
+            spec = _cluster.ClusterSpec.for_machine(n_workers, threads_per_worker, gpus)
+            self.cluster, self.dask = _cluster.start_embedded(spec)
+        self._versions_checked = not _cluster.config("jobs.check-versions")
+        self._forget_orphans()
+        return self.status()
+
+    def disconnect(self) -> None:
+        if self.dask is not None:
+            self.dask.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        self.dask = self.cluster = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.cluster is not None
+
+    def require_dask(self):
+        if self.dask is None or self.dask.status in ("closed", "closing"):
+            raise ClusterError("not connected to a Dask cluster",
+                               hint="run %aiaas connect (or aiaas_jupyter.connect())")
+        return self.dask
+
+    def cluster_summary(self) -> dict:
+        return _cluster.summarize(self.require_dask())
+
+    def status(self) -> Table:
+        return cluster_table(self.cluster_summary(), embedded=self.embedded)
+
+    # -- preprocessing -------------------------------------------------------------------
+    def preprocess(self, input: Any, output: str = "df", body=None, *, namespace: dict | None = None,
+                   per_partition: bool = False, save: str | None = None):
+        """Run *body* over *input* on the cluster; the persisted result is bound to *output*."""
+        if not output.isidentifier():
+            raise AiaasError(f"--output must be a Python identifier, got {output!r}")
+        result = run_preprocess(self.require_dask(), input, output, body, namespace, per_partition, save)
+        if namespace is not None:
+            namespace[output] = result.frame
+        return result
+
+    # -- training ------------------------------------------------------------------------
+    def train(self, model, data, target: str, *, name: str | None = None, optimizer=None, loss=None,
+              test_size: float = 0.2, gpus: int = 0, epochs: int = 10, batch_size: int = 32,
+              lr: float | None = None, seed: int = 0, source: str = "", namespace: dict | None = None,
+              block: bool = False, display: bool = False) -> Job:
+        """Dispatch a training job; return its :class:`Job` at once (or when done, with *block*)."""
+        from .remote import event_topic, train_task
+        from .training import detect_framework
+        from .training.base import TrainSpec
+
+        dask_client = self.require_dask()
+        framework = detect_framework(model)
+        frame = resolve_frame(data, namespace)
+        check_target(frame, target)
+        name = validate_name(name or type(model).__name__.lower())
+        if not 0.0 < test_size < 1.0:
+            raise AiaasError(f"--test-size must be between 0 and 1, got {test_size}")
+        if gpus:
+            self._check_gpu_capacity(gpus)
+        if not self._versions_checked:
+            self.check_versions(framework)
+
+        job_id = uuid.uuid4().hex[:10]
+        record = JobRecord(
+            id=job_id, model=name, status="pending", progress=0.0, worker=None, gpus=gpus,
+            scheduler=dask_client.scheduler.address, key=f"aiaas-train-{job_id}",
+            submitted=now_iso(), info={"framework": framework, "target": target, "source": source,
+                                       "data": data if isinstance(data, str) else None,
+                                       "embedded": self.embedded, "pid": os.getpid()})
+        self.registry.record_job(record)
+        job = Job(record, display_interval=_cluster.config("jobs.display-interval"))
+        self._jobs[job_id] = job
+        spec = TrainSpec(model=model, target=target, optimizer=optimizer, loss=loss, test_size=test_size,
+                         seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, gpus=gpus)
+        dask_client.subscribe_topic(event_topic(job_id), job._on_event)
+        data_future = (dask_client.scatter(frame) if hasattr(frame, "iloc") and not hasattr(frame, "dask")
+                       else dask_client.compute(frame))
+        job.future = dask_client.submit(train_task, spec, data_future, job_id, key=record.key, pure=False,
+                                        resources={"GPU": gpus} if gpus else None)
+        if not self.embedded:  # keep it on the cluster so another kernel can re-attach
+            dask_client.publish_dataset(job.future, name=record.key)
+        if display:
+            job.display()
+        job.future.add_done_callback(lambda fut: self._complete(job, fut))
+        if block:
+            job.wait()
+        return job
+
+    def _check_gpu_capacity(self, gpus: int) -> None:
+        summary = self.cluster_summary()
+        if summary["max_gpus_per_worker"] < gpus:
+            have = summary["max_gpus_per_worker"]
+            raise ResourceError(
+                f"no worker can hold {gpus} GPU(s): the largest worker has {have} "
+                f"({summary['gpus']} GPU(s) on {summary['n_workers']} worker(s))",
+                hint="lower --gpus, or connect to a cluster whose workers advertise --resources GPU=N")
+
+    def check_versions(self, framework: str | None = None) -> list[str]:
+        """Compare the packages a job needs in the kernel and on every worker; warn once."""
+        from .remote import package_versions
+
+        self._versions_checked = True
+        mine = package_versions()
+        theirs = self.require_dask().run(package_versions)
+        problems = []
+        for pkg, ours in mine.items():
+            if ours is None or (pkg == "torch" and framework != "torch"):
+                continue
+            differing = sorted({v for v in (w.get(pkg) for w in theirs.values()) if v != ours}, key=str)
+            if differing:
+                problems.append(f"{pkg} {ours} in the kernel, {' / '.join(str(v or 'missing') for v in differing)} on workers")
+        if problems:
+            warnings.warn("version mismatch between kernel and workers: " + "; ".join(problems)
+                          + " (jobs may fail or behave differently)", AiaasVersionWarning, stacklevel=3)
+        return problems
+
+    def _complete(self, job: Job, fut) -> None:
+        """Dask done-callback: register the model, or record the failure. Never raises."""
+        from .remote import event_topic
+
+        duration = time.time() - job._t0
+        fields: dict[str, Any] = {"finished": now_iso(), "duration_s": duration}
+        job.record.duration_s = duration
+        try:
+            if fut.status == "finished":
+                res = fut.result()
+                extra = {k: v for k, v in res.extra.items()}
+                extra.update(n_train=res.n_train, n_test=res.n_test, device=res.device, history=res.history,
+                             target=job.record.info.get("target"))
+                version = self.registry.register(
+                    job.record.model, framework=res.framework, artifacts=res.artifacts, params=res.params,
+                    metrics=res.metrics, library_versions=res.library_versions,
+                    data_fingerprint=res.data_fingerprint, source=job.record.info.get("source", ""),
+                    job_id=job.id, extra=extra)
+                job.record.gpu_seconds = float(res.extra.get("gpu_seconds") or 0.0)
+                fields.update(status="finished", progress=1.0, version=version.version,
+                              worker=res.extra.get("worker"), gpu_seconds=job.record.gpu_seconds)
+                self.registry.update_job(job.id, **fields)
+                job._finish("finished", version=version)
+            elif fut.status == "cancelled":
+                self.registry.update_job(job.id, status="cancelled", **fields)
+                job._finish("cancelled", error=Job.cancelled_error(job.id))
+            else:
+                err = Job.describe_remote_failure(job.id, fut.exception(), fut.traceback())
+                self.registry.update_job(job.id, status="error", error=str(err), **fields)
+                job._finish("error", error=err, remote_traceback=getattr(err, "remote_traceback", ""))
+        except Exception as exc:  # noqa: BLE001 - a callback that raised would leave the job hanging
+            err = exc if isinstance(exc, AiaasError) else Job.describe_remote_failure(job.id, exc, exc.__traceback__)
+            try:
+                self.registry.update_job(job.id, status="error", error=str(err), **fields)
+            finally:
+                job._finish("error", error=err)
+        finally:
+            if self.dask is not None and self.dask.status == "running":
+                self.dask.unsubscribe_topic(event_topic(job.id))
+                if not self.embedded and job.record.key in (self.dask.list_datasets() or ()):
+                    self.dask.unpublish_dataset(job.record.key)
+
+    # -- jobs ----------------------------------------------------------------------------
+    def jobs(self, limit: int = 50) -> Table:
+        records = self.registry.list_jobs(limit)
+        live = {j: self._jobs[j].record for j in self._jobs}
+        return jobs_table([live.get(r.id, r) for r in records])
+
+    def job(self, job_id: str) -> Job:
+        if job_id in self._jobs:
+            return self._jobs[job_id]
+        return Job(self.registry.get_job(job_id))
+
+    def cancel(self, job_id: str) -> Job:
+        job = self.job(job_id)
+        if job.status in TERMINAL:
+            raise JobError(f"job {job_id} is already {job.status}")
+        if job.future is None:
+            raise JobError(f"job {job_id} is not attached to this kernel",
+                           hint=f"%aiaas attach {job_id} first")
+        job.cancel()
+        job.wait(30)
+        return job
+
+    def result(self, job_id: str, timeout: float | None = None):
+        return self.job(job_id).result(timeout)
+
+    def attach(self, job_id: str) -> Job:
+        """Re-attach a job started by another kernel that is still on an external cluster."""
+        from .remote import event_topic
+
+        if job_id in self._jobs:
+            return self._jobs[job_id]
+        record = self.registry.get_job(job_id)
+        if record.status in TERMINAL:
+            return Job(record)
+        dask_client = self.require_dask()
+        if record.scheduler != dask_client.scheduler.address:
+            raise JobError(f"job {job_id} runs on {record.scheduler}, this kernel is connected to "
+                           f"{dask_client.scheduler.address}", hint=f"%aiaas connect {record.scheduler}")
+        future = dask_client.get_dataset(record.key, default=None)
+        if future is None:
+            self.registry.update_job(job_id, status="lost", error="no longer on the cluster")
+            raise JobNotFoundError(f"job {job_id} is no longer on the cluster at {record.scheduler}",
+                                   hint="only jobs on an external cluster outlive their kernel")
+        job = Job(record, future=future, display_interval=_cluster.config("jobs.display-interval"))
+        job._t0 = time.time() - _age_seconds(record.submitted)
+        self._jobs[job_id] = job
+        for event in dask_client.get_events(event_topic(job_id)):
+            job._on_event(event)
+        dask_client.subscribe_topic(event_topic(job_id), job._on_event)
+        future.add_done_callback(lambda fut: self._complete(job, fut))
+        return job
+
+    def _forget_orphans(self) -> None:
+        """Jobs of an embedded cluster whose kernel is gone can never finish: mark them lost."""
+        for rec in self.registry.list_jobs(1000):
+            info = rec.info or {}
+            if (rec.status not in TERMINAL and info.get("embedded") and info.get("pid") != os.getpid()
+                    and not _pid_alive(info.get("pid"))):
+                self.registry.update_job(rec.id, status="lost", error="its kernel and embedded cluster ended")
+
+    # -- models --------------------------------------------------------------------------
+    def models(self) -> Table:
+        return models_table(self.registry.list_models())
+
+    def show(self, ref: str) -> Table:
+        return model_card(self.registry.get(ref))
+
+    def alias(self, name: str, version: int, alias: str) -> None:
+        self.registry.set_alias(name, int(version), alias)
+
+    def delete(self, ref: str) -> None:
+        from .registry import parse_ref
+
+        name, version, alias = parse_ref(ref)
+        if alias is not None:
+            version = self.registry.get(ref).version
+        self.registry.delete(name, version)
+
+    def load_model(self, ref: str, **kwargs):
+        """Load a registered model from its safe artifact (sha256-checked)."""
+        from .registry.serialization import load_model_files
+
+        mv = self.registry.get(ref)
+        return load_model_files(mv.framework, self.registry.read_artifacts(mv), **kwargs)
+
+
+def _pid_alive(pid) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _age_seconds(iso: str | None) -> float:
+    import datetime as dt
+
+    if not iso:
+        return 0.0
+    return (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(iso)).total_seconds()
+
+
+_default: AiaasClient | None = None
+
+
+def get_client() -> AiaasClient:
+    """The kernel's default façade (created on first use)."""
+    global _default
+    if _default is None:
+        _default = AiaasClient()
+    return _default

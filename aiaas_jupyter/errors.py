@@ -1,0 +1,115 @@
+"""The errors aiaas-jupyter raises, and how they show in a notebook.
+
+Every error a user can cause is an :class:`AiaasError` carrying a one-line message and,
+where one helps, a hint. In IPython they render as one line (``_render_traceback_``, the
+hook IPython and ipyparallel use), never as a traceback into our internals. Magic syntax
+errors are IPython's own ``UsageError`` (raised by the magics' argument parser).
+
+Tree::
+
+    AiaasError (Exception)
+    ├── ConfigError            bad setting or environment (AIAAS_HOME not writable, ...)
+    ├── ClusterError           no cluster, unreachable scheduler, connect timeout
+    │   └── ResourceError      a request no worker can ever satisfy (e.g. --gpus 4 on 1-GPU workers)
+    ├── DataError              unknown data name, missing target column, unreadable input
+    ├── ModelSpecError         the cell defines no usable ``model`` (or optimizer/loss)
+    ├── JobError               job-level problems
+    │   ├── JobNotFoundError   unknown job id, or a job that can no longer be re-attached
+    │   ├── JobFailedError     the remote task raised: carries the remote traceback
+    │   └── JobCancelledError  the job was cancelled
+    └── RegistryError          registry problems
+        ├── InvalidNameError   a model/alias name outside [A-Za-z0-9._-] (path traversal, ...)
+        ├── ModelNotFoundError unknown model, version or alias
+        ├── IntegrityError     an artifact whose sha256 does not match the registry
+        └── UnsafeArtifactError an artifact that would need untrusted types to load
+"""
+
+from __future__ import annotations
+
+
+class AiaasError(Exception):
+    """Base of every error a user of aiaas-jupyter can cause."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} (hint: {self.hint})" if self.hint else self.message
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows these lines instead of a traceback: the error in one line."""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class ConfigError(AiaasError):
+    pass
+
+
+class ClusterError(AiaasError):
+    pass
+
+
+class ResourceError(ClusterError):
+    pass
+
+
+class DataError(AiaasError):
+    pass
+
+
+class ModelSpecError(AiaasError):
+    pass
+
+
+class JobError(AiaasError):
+    pass
+
+
+class JobNotFoundError(JobError):
+    pass
+
+
+class JobCancelledError(JobError):
+    pass
+
+
+class JobFailedError(JobError):
+    """The remote task raised. ``remote_traceback`` holds the worker-side traceback text."""
+
+    def __init__(self, message: str, remote_traceback: str = "", hint: str | None = None):
+        super().__init__(message, hint)
+        self.remote_traceback = remote_traceback
+
+    def _render_traceback_(self) -> list[str]:
+        lines = [f"\x1b[0;31mJobFailedError\x1b[0m: {self}"]
+        if self.remote_traceback:
+            lines.append("--- remote traceback (on the worker) ---")
+            lines.extend(self.remote_traceback.rstrip().splitlines())
+        return lines
+
+
+class RegistryError(AiaasError):
+    pass
+
+
+class InvalidNameError(RegistryError, ValueError):
+    pass
+
+
+class ModelNotFoundError(RegistryError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return AiaasError.__str__(self)
+
+
+class IntegrityError(RegistryError):
+    pass
+
+
+class UnsafeArtifactError(RegistryError):
+    pass
+
+
+class AiaasVersionWarning(UserWarning):
+    """Kernel and workers run different versions of a package a job needs."""

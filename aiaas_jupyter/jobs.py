@@ -1,0 +1,199 @@
+"""Job: one training run on the cluster, modelled on ``distributed.Future``.
+
+A Job wraps the Dask future of the training task and adds what a notebook user wants to see:
+status, progress, the current epoch and loss (streamed from the worker as Dask events), the
+registered model version once it finishes, and a live HTML view that updates in place.
+
+Threads: progress events arrive on the Dask client's event-loop thread and the completion
+callback runs on a Dask callback thread; the notebook thread only reads. ``_done`` is the one
+synchronisation point: it is set after the model is registered (or the failure recorded), so
+``result()`` never returns a job whose model is half-registered.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import threading
+import time
+import traceback as _tb
+from typing import TYPE_CHECKING, Any
+
+from .display import fmt, progress_bar_html
+from .errors import AiaasError, JobCancelledError, JobFailedError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .registry import JobRecord, ModelVersion
+
+TERMINAL = ("finished", "error", "cancelled", "lost")
+_COLORS = {"finished": "#2e7d32", "error": "#c62828", "cancelled": "#757575", "lost": "#757575"}
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class Job:
+    """Handle to one training job. Returned at once by ``train``; ``result()`` waits."""
+
+    def __init__(self, record: "JobRecord", future=None, on_finish=None, display_interval=0.25):
+        self.record = record
+        self.future = future
+        self.events: list[dict] = []
+        self.version: "ModelVersion | None" = None
+        self.remote_traceback = ""
+        self._exception: AiaasError | None = None
+        self._on_finish = on_finish  # facade callback: register the model, persist the record
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._handle = None
+        self._last_draw = 0.0
+        self._interval = display_interval
+        self._t0 = time.time()
+        if record.status in TERMINAL:
+            self._done.set()
+
+    # -- the Future-like API -------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def status(self) -> str:
+        return self.record.status
+
+    @property
+    def progress(self) -> float:
+        return self.record.progress or 0.0
+
+    @property
+    def latest(self) -> dict:
+        """The newest progress event (epoch, loss, ...)."""
+        return self.events[-1] if self.events else {}
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    def result(self, timeout: float | None = None) -> "ModelVersion":
+        """Wait for the job; return the registered model version or raise its error."""
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"job {self.id} still {self.status} after {timeout} s")
+        if self._exception is not None:
+            raise self._exception
+        if self.version is None:
+            raise JobFailedError(f"job {self.id} ended as {self.status} and registered no model",
+                                 hint=self.record.error or "see %aiaas jobs")
+        return self.version
+
+    def exception(self) -> AiaasError | None:
+        self._done.wait()
+        return self._exception
+
+    def cancel(self) -> None:
+        if self.future is not None and not self.done():
+            self.future.cancel()
+
+    # -- called by the facade's Dask hooks ----------------------------------------------
+    def _on_event(self, event: Any) -> None:
+        """Dask ``subscribe_topic`` handler: ``event`` is ``(timestamp, msg)``."""
+        msg = event[1] if isinstance(event, tuple) else event
+        if not isinstance(msg, dict):
+            return
+        with self._lock:
+            self.events.append(msg)
+            if self.record.status == "pending":
+                self.record.status = "running"
+                self.record.started = now_iso()
+            self.record.worker = msg.get("worker", self.record.worker)
+            if msg.get("progress") is not None:
+                self.record.progress = float(msg["progress"])
+        self.redraw(force=msg.get("stage") in ("start", "done"))
+
+    def _finish(self, status: str, version=None, error: AiaasError | None = None,
+                remote_traceback: str = "") -> None:
+        with self._lock:
+            self.record.status = status
+            self.record.finished = now_iso()
+            if status == "finished":
+                self.record.progress = 1.0
+            self.version = version
+            self._exception = error
+            self.remote_traceback = remote_traceback
+            if error is not None:
+                self.record.error = str(error)
+        self._done.set()
+        self.redraw(force=True)
+
+    @staticmethod
+    def describe_remote_failure(job_id: str, exc: BaseException, tb) -> AiaasError:
+        """Turn the exception a task raised into the one clear error the user sees."""
+        if isinstance(exc, AiaasError):  # a domain error raised on the worker: already clear
+            return exc
+        text = "".join(_tb.format_exception(type(exc), exc, tb)) if tb is not None else ""
+        where = f" on the worker" if text else ""
+        return JobFailedError(f"job {job_id} failed{where}: {type(exc).__name__}: {exc}",
+                              remote_traceback=text)
+
+    @staticmethod
+    def cancelled_error(job_id: str) -> JobCancelledError:
+        return JobCancelledError(f"job {job_id} was cancelled; nothing was registered")
+
+    # -- display -------------------------------------------------------------------------
+    def lineage(self) -> dict:
+        v = self.version
+        return {"aiaas": {"model": self.record.model, "version": v.version if v else None,
+                          "job": self.id, "data_fingerprint": v.data_fingerprint if v else None}}
+
+    def display(self) -> None:
+        """Show the live view in the current cell; later events update it in place."""
+        from IPython.display import display
+
+        self._handle = display(self, display_id=True, metadata=self.lineage())
+
+    def redraw(self, force: bool = False) -> None:
+        if self._handle is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_draw < self._interval:
+            return
+        self._last_draw = now
+        self._handle.update(self, metadata=self.lineage())
+
+    def _summary(self) -> dict:
+        r, ev = self.record, self.latest
+        out = {"job": r.id, "model": r.model, "status": r.status, "progress": f"{self.progress:.0%}",
+               "worker": r.worker, "gpus": r.gpus}
+        if ev.get("epoch") is not None:
+            out["epoch"] = f"{ev['epoch']}/{ev.get('epochs', '?')}"
+        if ev.get("loss") is not None:
+            out["loss"] = ev["loss"]
+        if self.version is not None:
+            out["registered"] = self.version.ref
+            out["metrics"] = self.version.metrics
+        if r.duration_s is not None:
+            out["wall time"] = f"{r.duration_s:.2f} s"
+        if r.gpu_seconds:
+            out["GPU-seconds"] = f"{r.gpu_seconds:.2f}"
+        if r.error:
+            out["error"] = r.error
+        return out
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{k}={fmt(v)}" for k, v in self._summary().items() if v not in (None, ""))
+        return f"<Job {parts}>"
+
+    def _repr_html_(self) -> str:
+        s = self._summary()
+        color = _COLORS.get(self.status, "#1565c0")
+        rows = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
+                       f"<td style='text-align:left'>{html.escape(fmt(v))}</td></tr>"
+                       for k, v in s.items() if k not in ("progress",) and v not in (None, ""))
+        tb = ""
+        if self.remote_traceback:
+            tb = f"<details><summary>remote traceback</summary><pre>{html.escape(self.remote_traceback)}</pre></details>"
+        return (f"<div class='aiaas-job'><b>aiaas job {html.escape(self.id)}</b> "
+                f"<span style='color:{color}'>{html.escape(self.status)}</span><br>"
+                f"{progress_bar_html(self.progress, color)}<table>{rows}</table>{tb}</div>")

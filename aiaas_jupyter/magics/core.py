@@ -1,0 +1,155 @@
+"""The ``%aiaas`` / ``%%aiaas`` magic: parse, call the façade, return something to display.
+
+Magics stay thin: everything they do is a call on :class:`~aiaas_jupyter.client.AiaasClient`,
+so widgets and the server extension get the same behaviour.
+"""
+
+from __future__ import annotations
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+
+from .parser import CELL_SUBCOMMANDS, HelpShown, full_help, parse
+
+_TRAIN_NAMES = ("model", "optimizer", "loss")
+
+
+def _in_kernel(shell) -> bool:
+    """Live in-place updates only make sense where a front-end renders display ids."""
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+@magics_class
+class AiaasMagics(Magics):
+    def __init__(self, shell, client=None):
+        super().__init__(shell)
+        self._client = client
+
+    @property
+    def client(self):
+        if self._client is None:
+            from ..client import get_client
+
+            self._client = get_client()
+        return self._client
+
+    @line_cell_magic
+    def aiaas(self, line: str, cell: str | None = None):
+        try:
+            args = parse(line)
+        except HelpShown:
+            return None
+        if args.command is None:
+            raise UsageError("%aiaas: missing SUBCOMMAND (see %aiaas --help)")
+        if args.command in CELL_SUBCOMMANDS and cell is None:
+            raise UsageError(f"%aiaas {args.command} runs a cell: write it as %%aiaas {args.command} ...")
+        return getattr(self, "_do_" + args.command)(args, cell)
+
+    # -- cluster -------------------------------------------------------------------------
+    def _do_connect(self, args, cell):
+        return self.client.connect(args.address, scheduler_file=args.scheduler_file, n_workers=args.workers,
+                                   threads_per_worker=args.threads, gpus=args.gpus, timeout=args.timeout)
+
+    def _do_disconnect(self, args, cell):
+        self.client.disconnect()
+        print("disconnected")
+
+    def _do_status(self, args, cell):
+        return self.client.status()
+
+    # -- work ----------------------------------------------------------------------------
+    def _do_preprocess(self, args, cell):
+        return self.client.preprocess(args.input, args.output, cell, namespace=self.shell.user_ns,
+                                      per_partition=args.per_partition, save=args.save)
+
+    def _do_train(self, args, cell):
+        objects = self._run_model_cell(cell)
+        job = self.client.train(
+            objects["model"], args.data, args.target, name=args.name, optimizer=objects.get("optimizer"),
+            loss=objects.get("loss"), test_size=args.test_size, gpus=args.gpus, epochs=args.epochs,
+            batch_size=args.batch_size, lr=args.lr, seed=args.seed, source=cell,
+            namespace=self.shell.user_ns, display=False)
+        if args.out:
+            self.shell.user_ns[args.out] = job
+        if _in_kernel(self.shell):
+            job.display()
+        if args.block:
+            job.wait()
+            if not _in_kernel(self.shell):
+                from IPython.display import display
+
+                display(job, metadata=job.lineage())
+            error = job._exception
+            if error is not None:
+                raise error
+        elif not _in_kernel(self.shell):
+            from IPython.display import display
+
+            display(job)
+        return None
+
+    def _run_model_cell(self, cell: str) -> dict:
+        """Run the cell like any other (its names stay in the notebook); pick up model/optimizer/loss.
+
+        Earlier values of those names are set aside first, so a cell that forgets to define
+        ``model`` fails clearly instead of silently re-training a previous cell's model.
+        """
+        from ..errors import ModelSpecError
+
+        ns = self.shell.user_ns
+        stash = {k: ns.pop(k) for k in _TRAIN_NAMES if k in ns}
+        code = compile(cell, "<aiaas train cell>", "exec")
+        try:
+            exec(code, ns)  # the user's own cell, in their namespace, as IPython would run it
+        except BaseException:
+            for k, v in stash.items():
+                ns.setdefault(k, v)
+            raise
+        found = {k: ns[k] for k in _TRAIN_NAMES if k in ns}
+        for k, v in stash.items():
+            ns.setdefault(k, v)
+        if "model" not in found:
+            raise ModelSpecError("the cell defines no `model`",
+                                 hint="assign a scikit-learn estimator or a torch.nn.Module to `model`")
+        return found
+
+    # -- jobs ----------------------------------------------------------------------------
+    def _do_jobs(self, args, cell):
+        return self.client.jobs(args.limit)
+
+    def _do_cancel(self, args, cell):
+        job = self.client.cancel(args.job_id)
+        print(f"job {job.id}: {job.status}")
+
+    def _do_result(self, args, cell):
+        version = self.client.result(args.job_id, timeout=args.timeout)
+        if args.out:
+            self.shell.user_ns[args.out] = version
+        return self.client.show(version.ref)
+
+    def _do_attach(self, args, cell):
+        job = self.client.attach(args.job_id)
+        if args.out:
+            self.shell.user_ns[args.out] = job
+        if _in_kernel(self.shell):
+            job.display()
+            return None
+        return job
+
+    # -- models --------------------------------------------------------------------------
+    def _do_models(self, args, cell):
+        action = args.models_command or "list"
+        if action == "list":
+            return self.client.models()
+        if action == "show":
+            return self.client.show(args.ref)
+        if action == "alias":
+            self.client.alias(args.name, args.version, args.alias)
+            print(f"{args.name}@{args.alias} → version {args.version}")
+            return None
+        self.client.delete(args.ref)
+        print(f"deleted {args.ref}")
+        return None
+
+
+AiaasMagics.aiaas.__doc__ = full_help()

@@ -1,0 +1,159 @@
+"""Argument parsing for ``%aiaas``: one argparse sub-parser per subcommand.
+
+Lines are split with ``IPython.utils.process.arg_split`` (shell-like quoting, as the rest of
+IPython does). Every parse error becomes a one-line ``UsageError`` naming the subcommand and
+pointing at its ``--help``; ``--help`` prints usage and is reported as :class:`HelpShown`
+instead of argparse's ``SystemExit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from IPython.core.error import UsageError
+from IPython.utils.process import arg_split
+
+CELL_SUBCOMMANDS = ("preprocess", "train")
+
+EPILOG = """examples:
+  %aiaas connect                          start the embedded Dask cluster (GPU workers if present)
+  %aiaas connect tcp://10.0.0.5:8786      attach to a running scheduler
+  %%aiaas preprocess --input data/*.csv --output clean --save clean.parquet
+  %%aiaas train --data clean --target label --name iris-rf --block
+  %aiaas jobs | %aiaas models | %aiaas models show iris-rf@prod
+run `%aiaas SUBCOMMAND --help` for the options of one subcommand."""
+
+
+class HelpShown(Exception):
+    """``--help`` was asked for and printed; nothing else to do."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+    def exit(self, status: int = 0, message: str | None = None):
+        if status:
+            raise UsageError(f"{self.prog}: {(message or 'error').strip()}")
+        raise HelpShown()
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    return value
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(prog="%aiaas", description="AI models as a service from the notebook: "
+                     "dispatch preprocessing and training to Dask, register and list models.",
+                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    subs = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_Parser)
+
+    p = subs.add_parser("connect", help="start the embedded cluster or attach to a scheduler")
+    p.add_argument("address", nargs="?", help="tcp://HOST:PORT of a running scheduler (default: embedded)")
+    p.add_argument("--scheduler-file", metavar="FILE", help="JSON file written by `dask scheduler --scheduler-file`")
+    p.add_argument("--workers", type=_positive_int, metavar="N", help="embedded: number of worker processes")
+    p.add_argument("--threads", type=_positive_int, metavar="N", help="embedded: threads per worker")
+    p.add_argument("--gpus", type=_positive_int, metavar="N",
+                   help="embedded: GPU workers to lay out (default: detect)")
+    p.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="connect timeout (default 10)")
+
+    subs.add_parser("disconnect", help="close the connection (and the embedded cluster)")
+    subs.add_parser("status", help="workers, threads, memory, GPUs and the dashboard link")
+
+    p = subs.add_parser("preprocess", help="(cell) run the cell with `df` bound to the input, on the cluster")
+    p.add_argument("--input", required=True, metavar="PATH_GLOB|VAR",
+                   help="CSV/Parquet files (glob) or a DataFrame variable")
+    p.add_argument("--output", required=True, metavar="NAME", help="variable that receives the persisted result")
+    p.add_argument("--save", metavar="OUT.parquet", help="also write the result as Parquet")
+    p.add_argument("--per-partition", action="store_true", help="run the cell as pandas code on each partition")
+
+    p = subs.add_parser("train", help="(cell) train the `model` the cell defines, on a worker; register it")
+    p.add_argument("--data", required=True, metavar="NAME", help="DataFrame variable (e.g. a preprocess output)")
+    p.add_argument("--target", required=True, metavar="COL", help="column to predict")
+    p.add_argument("--name", metavar="MODEL", help="registry name (default: the model's class name)")
+    p.add_argument("--test-size", type=_fraction, default=0.2, metavar="F", help="held-out fraction (0.2)")
+    p.add_argument("--gpus", type=_positive_int, default=0, metavar="N", help="GPUs the job needs (0)")
+    p.add_argument("--epochs", type=_positive_int, default=10, metavar="E", help="PyTorch: epochs (10)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, metavar="B", help="PyTorch: batch size (32)")
+    p.add_argument("--lr", type=_positive_float, metavar="LR", help="PyTorch: learning rate")
+    p.add_argument("--seed", type=int, default=0, help="seed for the split and the training loop (0)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--block", action="store_true", help="wait for the job to finish")
+    mode.add_argument("-o", "--out", metavar="JOBVAR", help="store the Job in this variable (non-blocking)")
+
+    p = subs.add_parser("jobs", help="list jobs (id, model, status, progress, worker, GPU, times)")
+    p.add_argument("--limit", type=_positive_int, default=50, metavar="N")
+    for name, text in (("cancel", "cancel a running job"), ("result", "wait for a job; show its model"),
+                       ("attach", "re-attach a job still running on an external cluster")):
+        p = subs.add_parser(name, help=text)
+        p.add_argument("job_id", metavar="ID")
+        if name != "cancel":
+            p.add_argument("-o", "--out", metavar="VAR", help="store the result in this variable")
+        if name == "result":
+            p.add_argument("--timeout", type=_positive_float, metavar="SECONDS")
+
+    p = subs.add_parser("models", help="list, show, alias or delete registered models")
+    msubs = p.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
+    msubs.add_parser("list", help="every model with its latest version (the default)")
+    q = msubs.add_parser("show", help="one version: NAME, NAME:VERSION or NAME@ALIAS")
+    q.add_argument("ref", metavar="NAME[:VERSION|@ALIAS]")
+    q = msubs.add_parser("alias", help="point ALIAS at VERSION of NAME")
+    q.add_argument("name")
+    q.add_argument("version", type=_positive_int)
+    q.add_argument("alias")
+    q = msubs.add_parser("delete", help="delete one version or a whole model")
+    q.add_argument("ref", metavar="NAME[:VERSION]")
+
+    subs.add_parser("help", help="show this help")
+    return parser
+
+
+_PARSER: _Parser | None = None
+
+
+def parse(line: str) -> argparse.Namespace:
+    """Parse one ``%aiaas`` line; raises UsageError or HelpShown."""
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = build_parser()
+    try:
+        argv = arg_split(line, posix=True)
+    except ValueError as exc:  # unbalanced quotes
+        raise UsageError(f"%aiaas: cannot parse the line: {exc}") from None
+    if not argv:
+        raise UsageError("%aiaas: missing SUBCOMMAND (see %aiaas --help)")
+    args = _PARSER.parse_args(argv)
+    if args.command == "help":
+        _PARSER.print_help()
+        raise HelpShown()
+    return args
+
+
+def full_help() -> str:
+    return build_parser().format_help()

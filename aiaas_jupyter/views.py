@@ -1,0 +1,77 @@
+"""How clusters, jobs and models are shown: plain data in, a :class:`Table` out.
+
+Views are separate from the façade so the magics, widgets and the server extension can share
+the data and each pick its own presentation.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+from .display import Table
+
+
+def _short_time(iso: str | None) -> str:
+    if not iso:
+        return ""
+    try:
+        return _dt.datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return iso
+
+
+def headline_metric(metrics: dict | None) -> str:
+    for key in ("accuracy", "val_accuracy", "r2", "f1_macro", "mse"):
+        if metrics and key in metrics:
+            return f"{key}={metrics[key]:.4g}"
+    return ""
+
+
+def cluster_table(summary: dict, embedded: bool) -> Table:
+    kind = "embedded LocalCluster" if embedded else "external cluster"
+    title = (f"Dask {kind} at {summary['scheduler']}: {summary['n_workers']} workers, "
+             f"{summary['threads']} threads, {summary['memory_gb']:.1f} GiB, {summary['gpus']} GPUs")
+    rows = [(w["name"], w["address"], w["threads"], f"{w['memory_gb']:.2f} GiB", w["gpus"])
+            for w in summary["workers"]]
+    note = f"dashboard: {summary['dashboard']}" if summary.get("dashboard") else ""
+    return Table(["worker", "address", "threads", "memory", "GPUs"], rows, title=title, note=note)
+
+
+def jobs_table(records) -> Table:
+    rows = []
+    for r in records:
+        duration = f"{r.duration_s:.2f} s" if r.duration_s is not None else ""
+        model = f"{r.model}:{r.version}" if r.version else (r.model or "")
+        rows.append((r.id, model, r.status, f"{(r.progress or 0):.0%}", r.worker or "",
+                     r.gpus or 0, _short_time(r.started or r.submitted), duration))
+    return Table(["id", "model", "status", "progress", "worker", "GPUs", "started", "duration"], rows,
+                 title="aiaas jobs", empty="no jobs yet: run a %%aiaas train cell")
+
+
+def models_table(summaries: list[dict]) -> Table:
+    rows = [(s["name"], s["latest"], s["n_versions"],
+             ", ".join(f"{a}→{v}" for a, v in sorted((s.get("aliases") or {}).items())),
+             s.get("framework", ""), headline_metric(s.get("metrics")), _short_time(s.get("created")))
+            for s in summaries]
+    return Table(["model", "latest", "versions", "aliases", "framework", "metric", "created"], rows,
+                 title="aiaas models", empty="no models yet: a successful %%aiaas train registers one")
+
+
+def model_card(mv) -> Table:
+    extra = mv.extra or {}
+    rows = [
+        ("model", mv.ref),
+        ("aliases", ", ".join(mv.aliases)),
+        ("framework", mv.framework),
+        ("created", _short_time(mv.created)),
+        ("job", mv.job_id or ""),
+        ("metrics", mv.metrics),
+        ("params", mv.params),
+        ("data fingerprint", mv.data_fingerprint),
+        ("train / test rows", f"{extra.get('n_train', '')} / {extra.get('n_test', '')}"),
+        ("device", extra.get("device", "")),
+        ("artifacts", ", ".join(f"{f} sha256:{h[:12]}" for f, h in mv.artifacts.items())),
+        ("libraries", mv.library_versions),
+        ("source", mv.source),
+    ]
+    return Table(["field", "value"], rows, title=f"model {mv.ref}")

@@ -1,0 +1,100 @@
+"""Real parts for the tests: a LocalCluster of processes, a CLI-started scheduler + workers,
+an IPython shell with the extension loaded, and a throwaway registry home."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("aiaas-home")
+    old = os.environ.get("AIAAS_HOME")
+    os.environ["AIAAS_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("AIAAS_HOME", None)
+    else:
+        os.environ["AIAAS_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def aiaas(session_home):
+    """The façade connected to a real embedded LocalCluster (2 worker processes)."""
+    from aiaas_jupyter.client import AiaasClient
+
+    client = AiaasClient(home=session_home)
+    client.connect(n_workers=2, threads_per_worker=1, gpus=0)
+    yield client
+    client.disconnect()
+
+
+@pytest.fixture(scope="session")
+def shell(aiaas):
+    """A real IPython InteractiveShell with %load_ext aiaas_jupyter, bound to the test façade."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from aiaas_jupyter.magics import AiaasMagics
+
+    sh = InteractiveShell.instance()
+    sh.run_line_magic("load_ext", "aiaas_jupyter")
+    sh.register_magics(AiaasMagics(sh, client=aiaas))
+    return sh
+
+
+def _wait_for(predicate, timeout=60.0, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def cli_cluster(tmp_path_factory):
+    """`dask scheduler` + two `dask worker --resources GPU=1` processes on loopback."""
+    d = tmp_path_factory.mktemp("cli-cluster")
+    sched_file = d / "scheduler.json"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(sched_file)],
+                              stdout=open(d / "scheduler.log", "w"), stderr=subprocess.STDOUT, env=env)]
+    try:
+        _wait_for(lambda: sched_file.exists() and sched_file.stat().st_size > 0, 60, "scheduler file")
+        for i in range(2):
+            procs.append(subprocess.Popen(
+                [str(BIN / "dask"), "worker", "--scheduler-file", str(sched_file), "--nthreads", "1",
+                 "--resources", "GPU=1", "--no-dashboard", "--name", f"cli-{i}",
+                 "--local-directory", str(d / f"w{i}")],
+                stdout=open(d / f"worker{i}.log", "w"), stderr=subprocess.STDOUT, env=env))
+        from distributed import Client
+
+        with Client(scheduler_file=str(sched_file), timeout=30) as c:
+            c.wait_for_workers(2, timeout=60)
+        address = json.loads(sched_file.read_text())["address"]
+        yield {"address": address, "scheduler_file": str(sched_file), "dir": d}
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.fixture
+def iris_frame():
+    from sklearn.datasets import load_iris
+
+    return load_iris(as_frame=True).frame
