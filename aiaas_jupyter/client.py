@@ -35,6 +35,7 @@ class AiaasClient:
         self.cluster = None         # the embedded cluster, when we started one
         self._jobs: dict[str, Job] = {}
         self._versions_checked = False
+        self._closing = False
 
     # -- cluster -------------------------------------------------------------------------
     def connect(self, address: str | None = None, *, scheduler_file: str | None = None,
@@ -54,11 +55,20 @@ class AiaasClient:
         return self.status()
 
     def disconnect(self) -> None:
+        """Close the connection. Jobs on an external cluster keep running (``%aiaas attach``)."""
+        self._closing = True
+        if self.embedded:  # the embedded cluster dies with us, and so do its running jobs
+            for job in self._jobs.values():
+                if not job.done():
+                    self.registry.update_job(job.id, status="lost", error="the embedded cluster was closed")
+                    job._finish("lost", error=JobError(f"job {job.id} was lost: the embedded cluster was closed"))
         if self.dask is not None:
             self.dask.close()
         if self.cluster is not None:
             self.cluster.close()
         self.dask = self.cluster = None
+        self._jobs = {j: job for j, job in self._jobs.items() if job.done()}
+        self._closing = False
 
     @property
     def embedded(self) -> bool:
@@ -164,46 +174,60 @@ class AiaasClient:
         return problems
 
     def _complete(self, job: Job, fut) -> None:
-        """Dask done-callback: register the model, or record the failure. Never raises."""
-        from .remote import event_topic
+        """Dask done-callback: register the model, or record the failure. Never raises.
 
+        Order matters: registry first, then the cluster-side clean-up, and only then is the
+        job marked done, so whoever waits on it sees every side effect already in place.
+        """
+        if self._closing:  # our client is closing: the job itself goes on (or dies with its cluster)
+            return
         duration = time.time() - job._t0
         fields: dict[str, Any] = {"finished": now_iso(), "duration_s": duration}
-        job.record.duration_s = duration
+        version, error, remote_tb = None, None, ""
         try:
             if fut.status == "finished":
-                res = fut.result()
-                extra = {k: v for k, v in res.extra.items()}
-                extra.update(n_train=res.n_train, n_test=res.n_test, device=res.device, history=res.history,
-                             target=job.record.info.get("target"))
-                version = self.registry.register(
-                    job.record.model, framework=res.framework, artifacts=res.artifacts, params=res.params,
-                    metrics=res.metrics, library_versions=res.library_versions,
-                    data_fingerprint=res.data_fingerprint, source=job.record.info.get("source", ""),
-                    job_id=job.id, extra=extra)
-                job.record.gpu_seconds = float(res.extra.get("gpu_seconds") or 0.0)
-                fields.update(status="finished", progress=1.0, version=version.version,
-                              worker=res.extra.get("worker"), gpu_seconds=job.record.gpu_seconds)
-                self.registry.update_job(job.id, **fields)
-                job._finish("finished", version=version)
+                version, more = self._register(job, fut.result())
+                fields.update(more, status="finished", progress=1.0, version=version.version)
             elif fut.status == "cancelled":
-                self.registry.update_job(job.id, status="cancelled", **fields)
-                job._finish("cancelled", error=Job.cancelled_error(job.id))
+                error = Job.cancelled_error(job.id)
+                fields.update(status="cancelled")
             else:
-                err = Job.describe_remote_failure(job.id, fut.exception(), fut.traceback())
-                self.registry.update_job(job.id, status="error", error=str(err), **fields)
-                job._finish("error", error=err, remote_traceback=getattr(err, "remote_traceback", ""))
+                error = Job.describe_remote_failure(job.id, fut.exception(), fut.traceback())
+                remote_tb = getattr(error, "remote_traceback", "")
+                fields.update(status="error", error=str(error))
         except Exception as exc:  # noqa: BLE001 - a callback that raised would leave the job hanging
-            err = exc if isinstance(exc, AiaasError) else Job.describe_remote_failure(job.id, exc, exc.__traceback__)
-            try:
-                self.registry.update_job(job.id, status="error", error=str(err), **fields)
-            finally:
-                job._finish("error", error=err)
+            error = exc if isinstance(exc, AiaasError) else Job.describe_remote_failure(job.id, exc, exc.__traceback__)
+            fields.update(status="error", error=str(error))
+        try:
+            self.registry.update_job(job.id, **fields)
+            self._release(job)
         finally:
-            if self.dask is not None and self.dask.status == "running":
-                self.dask.unsubscribe_topic(event_topic(job.id))
-                if not self.embedded and job.record.key in (self.dask.list_datasets() or ()):
-                    self.dask.unpublish_dataset(job.record.key)
+            for key, value in fields.items():
+                setattr(job.record, key, value)
+            job._finish(fields["status"], version=version, error=error, remote_traceback=remote_tb)
+
+    def _register(self, job: Job, res) -> tuple:
+        """Register a finished job's model (atomically: blobs first, then one row)."""
+        extra = dict(res.extra)
+        extra.update(n_train=res.n_train, n_test=res.n_test, device=res.device, history=res.history,
+                     target=job.record.info.get("target"))
+        version = self.registry.register(
+            job.record.model, framework=res.framework, artifacts=res.artifacts, params=res.params,
+            metrics=res.metrics, library_versions=res.library_versions,
+            data_fingerprint=res.data_fingerprint, source=job.record.info.get("source", ""),
+            job_id=job.id, extra=extra)
+        return version, {"worker": res.extra.get("worker"),
+                         "gpu_seconds": float(res.extra.get("gpu_seconds") or 0.0)}
+
+    def _release(self, job: Job) -> None:
+        """Stop listening for the job's events; drop the published future of an external job."""
+        from .remote import event_topic
+
+        if self.dask is None or self.dask.status != "running":
+            return
+        self.dask.unsubscribe_topic(event_topic(job.id))
+        if not self.embedded and job.record.key in (self.dask.list_datasets() or ()):
+            self.dask.unpublish_dataset(job.record.key)
 
     # -- jobs ----------------------------------------------------------------------------
     def jobs(self, limit: int = 50) -> Table:
@@ -214,7 +238,16 @@ class AiaasClient:
     def job(self, job_id: str) -> Job:
         if job_id in self._jobs:
             return self._jobs[job_id]
-        return Job(self.registry.get_job(job_id))
+        return self._job_from_record(self.registry.get_job(job_id))
+
+    def _job_from_record(self, record: JobRecord) -> Job:
+        """A finished job of an earlier kernel, with its registered version when it has one."""
+        job = Job(record)
+        if record.status == "finished" and record.version is not None:
+            job.version = self.registry.get(f"{record.model}:{record.version}")
+        elif record.status in TERMINAL:
+            job._exception = JobError(f"job {record.id} ended as {record.status}: {record.error or 'no details'}")
+        return job
 
     def cancel(self, job_id: str) -> Job:
         job = self.job(job_id)
@@ -238,7 +271,7 @@ class AiaasClient:
             return self._jobs[job_id]
         record = self.registry.get_job(job_id)
         if record.status in TERMINAL:
-            return Job(record)
+            return self._job_from_record(record)
         dask_client = self.require_dask()
         if record.scheduler != dask_client.scheduler.address:
             raise JobError(f"job {job_id} runs on {record.scheduler}, this kernel is connected to "

@@ -3,6 +3,7 @@ an IPython shell with the extension loaded, and a throwaway registry home."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -60,27 +61,27 @@ def _wait_for(predicate, timeout=60.0, what="condition"):
     raise TimeoutError(f"timed out waiting for {what}")
 
 
-@pytest.fixture(scope="session")
-def cli_cluster(tmp_path_factory):
-    """`dask scheduler` + two `dask worker --resources GPU=1` processes on loopback."""
-    d = tmp_path_factory.mktemp("cli-cluster")
+@contextlib.contextmanager
+def start_cli_cluster(d: Path, n_workers: int = 2, resources: str | None = "GPU=1", env_extra=None):
+    """`dask scheduler` + N `dask worker` processes on loopback, as a user would start them."""
     sched_file = d / "scheduler.json"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
                                "--no-dashboard", "--scheduler-file", str(sched_file)],
                               stdout=open(d / "scheduler.log", "w"), stderr=subprocess.STDOUT, env=env)]
     try:
         _wait_for(lambda: sched_file.exists() and sched_file.stat().st_size > 0, 60, "scheduler file")
-        for i in range(2):
-            procs.append(subprocess.Popen(
-                [str(BIN / "dask"), "worker", "--scheduler-file", str(sched_file), "--nthreads", "1",
-                 "--resources", "GPU=1", "--no-dashboard", "--name", f"cli-{i}",
-                 "--local-directory", str(d / f"w{i}")],
-                stdout=open(d / f"worker{i}.log", "w"), stderr=subprocess.STDOUT, env=env))
+        for i in range(n_workers):
+            cmd = [str(BIN / "dask"), "worker", "--scheduler-file", str(sched_file), "--nthreads", "1",
+                   "--no-dashboard", "--name", f"cli-{i}", "--local-directory", str(d / f"w{i}")]
+            if resources:
+                cmd += ["--resources", resources]
+            procs.append(subprocess.Popen(cmd, stdout=open(d / f"worker{i}.log", "w"),
+                                          stderr=subprocess.STDOUT, env=env))
         from distributed import Client
 
         with Client(scheduler_file=str(sched_file), timeout=30) as c:
-            c.wait_for_workers(2, timeout=60)
+            c.wait_for_workers(n_workers, timeout=60)
         address = json.loads(sched_file.read_text())["address"]
         yield {"address": address, "scheduler_file": str(sched_file), "dir": d}
     finally:
@@ -91,6 +92,13 @@ def cli_cluster(tmp_path_factory):
                 p.wait(20)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+@pytest.fixture(scope="session")
+def cli_cluster(tmp_path_factory):
+    """`dask scheduler` + two `dask worker --resources GPU=1` processes on loopback."""
+    with start_cli_cluster(tmp_path_factory.mktemp("cli-cluster")) as info:
+        yield info
 
 
 @pytest.fixture

@@ -14,6 +14,19 @@ from .parser import CELL_SUBCOMMANDS, HelpShown, full_help, parse
 _TRAIN_NAMES = ("model", "optimizer", "loss")
 
 
+def _remember_source(source: str) -> str:
+    """A unique file name for a cell, registered in linecache so remote tracebacks show its lines."""
+    import itertools
+    import linecache
+
+    global _CELL_COUNTER
+    if "_CELL_COUNTER" not in globals():
+        _CELL_COUNTER = itertools.count(1)
+    name = f"<aiaas train cell {next(_CELL_COUNTER)}>"
+    linecache.cache[name] = (len(source), None, source.splitlines(keepends=True), name)
+    return name
+
+
 def _in_kernel(shell) -> bool:
     """Live in-place updates only make sense where a front-end renders display ids."""
     return type(shell).__name__ == "ZMQInteractiveShell"
@@ -98,7 +111,7 @@ class AiaasMagics(Magics):
 
         ns = self.shell.user_ns
         stash = {k: ns.pop(k) for k in _TRAIN_NAMES if k in ns}
-        code = compile(cell, "<aiaas train cell>", "exec")
+        code = compile(cell, _remember_source(cell), "exec")
         try:
             exec(code, ns)  # the user's own cell, in their namespace, as IPython would run it
         except BaseException:

@@ -1,0 +1,191 @@
+"""Training jobs on a real LocalCluster of worker processes, through the magic and the façade."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.utils.capture import capture_output
+
+from aiaas_jupyter.errors import (ClusterError, DataError, JobCancelledError, JobFailedError,
+                                  ModelSpecError, ResourceError)
+
+RF_CELL = "from sklearn.ensemble import RandomForestClassifier\nmodel = RandomForestClassifier(random_state=0)\n"
+
+
+def versions_of(aiaas, name):
+    try:
+        return [v.version for v in aiaas.registry.versions(name)]
+    except Exception:  # noqa: BLE001 - unknown model: no versions
+        return []
+
+
+def test_train_rf_on_iris_blocking(shell, aiaas, iris_frame):
+    shell.user_ns["iris"] = iris_frame
+    with capture_output() as cap:
+        shell.run_cell_magic("aiaas", "train --data iris --target target --name iris-rf --block", RF_CELL)
+    mv = aiaas.registry.get("iris-rf")
+    assert mv.framework == "sklearn"
+    assert mv.metrics["accuracy"] >= 0.9
+    assert mv.params["random_state"] == 0 and mv.params["n_estimators"] == 100
+    assert mv.source == RF_CELL
+    assert len(mv.data_fingerprint) == 64 and set(mv.artifacts) == {"model.skops"}
+    assert mv.library_versions["scikit-learn"]
+    # the cell output carries lineage in its metadata
+    meta = cap.outputs[-1].metadata
+    assert meta["aiaas"] == {"model": "iris-rf", "version": mv.version, "job": mv.job_id,
+                             "data_fingerprint": mv.data_fingerprint}
+    # the model loads back from the skops artifact and predicts like a fitted RF
+    model = aiaas.load_model("iris-rf")
+    X = iris_frame.drop(columns="target")
+    assert (model.predict(X) == iris_frame["target"]).mean() > 0.95
+    # the job is recorded: finished, registered, with its worker and wall time
+    rec = aiaas.registry.get_job(mv.job_id)
+    assert rec.status == "finished" and rec.version == mv.version and rec.worker.startswith("tcp://")
+    assert rec.duration_s > 0 and rec.progress == 1.0
+
+
+def test_nonblocking_job_object(shell, aiaas, iris_frame):
+    shell.user_ns["iris"] = iris_frame
+    with capture_output():
+        shell.run_cell_magic("aiaas", "train --data iris --target target --name iris-rf5 -o job",
+                             "from sklearn.ensemble import RandomForestClassifier\n"
+                             "model = RandomForestClassifier(n_estimators=100, max_depth=5, random_state=1)")
+    job = shell.user_ns["job"]
+    mv = job.result(timeout=120)
+    assert job.status == "finished" and job.progress == 1.0
+    assert mv.name == "iris-rf5" and mv.params["max_depth"] == 5
+    assert [e["stage"] for e in job.events][0] == "start" and job.events[-1]["stage"] == "done"
+    assert "finished" in job._repr_html_() and "iris-rf5:" in repr(job)
+    # %aiaas jobs lists it with its model version; %aiaas result shows the model card
+    table = shell.run_line_magic("aiaas", "jobs")
+    row = next(r for r in table.records() if r["id"] == job.id)
+    assert row["status"] == "finished" and row["model"] == f"iris-rf5:{mv.version}" and row["progress"] == "100%"
+    card = shell.run_line_magic("aiaas", f"result {job.id}")
+    assert dict(card.rows)["model"] == mv.ref
+
+
+def test_versions_aliases_and_delete_via_magics(shell, aiaas, iris_frame):
+    shell.user_ns["iris"] = iris_frame
+    with capture_output():
+        for _ in range(2):
+            shell.run_cell_magic("aiaas", "train --data iris --target target --name flowers --block", RF_CELL)
+    assert versions_of(aiaas, "flowers") == [1, 2]
+    with capture_output():
+        shell.run_line_magic("aiaas", "models alias flowers 1 prod")
+    card = shell.run_line_magic("aiaas", "models show flowers@prod")
+    assert dict(card.rows)["model"] == "flowers:1" and dict(card.rows)["aliases"] == "prod"
+    listing = {r["model"]: r for r in shell.run_line_magic("aiaas", "models").records()}
+    assert listing["flowers"]["latest"] == 2 and listing["flowers"]["aliases"] == "prod→1"
+    with capture_output():
+        shell.run_line_magic("aiaas", "models delete flowers:2")
+    assert versions_of(aiaas, "flowers") == [1]
+    with capture_output():
+        shell.run_line_magic("aiaas", "models delete flowers")
+    assert versions_of(aiaas, "flowers") == []
+
+
+@pytest.mark.parametrize("cell, args, error, message", [
+    ("x = 1", "--data iris --target target", ModelSpecError, "defines no `model`"),
+    ("model = 42", "--data iris --target target", ModelSpecError, "got int"),
+    (RF_CELL, "--data nosuch --target target", DataError, "no data named 'nosuch'"),
+    (RF_CELL, "--data iris --target species", DataError, "target column 'species' is not in the data"),
+    (RF_CELL, "--data iris --target target --gpus 1", ResourceError, "no worker can hold 1 GPU"),
+    (RF_CELL, "--data iris --target target --name ../evil", Exception, "invalid"),
+])
+def test_bad_train_input_registers_nothing(shell, aiaas, iris_frame, capsys, cell, args, error, message):
+    shell.user_ns["iris"] = iris_frame
+    before = aiaas.registry.list_models(), len(aiaas.registry.list_jobs(1000))
+    with pytest.raises(error) as info:
+        shell.run_cell_magic("aiaas", f"train {args} --name bad-input --block" if "--name" not in args
+                             else f"train {args} --block", cell)
+    assert message in str(info.value).lower() or message in str(info.value)
+    assert (aiaas.registry.list_models(), len(aiaas.registry.list_jobs(1000))) == before
+    # shown in a notebook it is one line, no traceback
+    shell.run_cell(f"%%aiaas train {args} --block\n{cell}")
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in lines[0], lines
+
+
+def test_failed_job_shows_remote_error_and_registers_nothing(shell, aiaas, iris_frame, capsys):
+    shell.user_ns["iris"] = iris_frame
+    cell = ("from sklearn.base import BaseEstimator, ClassifierMixin\n"
+            "class Broken(ClassifierMixin, BaseEstimator):\n"
+            "    def fit(self, X, y):\n"
+            "        raise RuntimeError('boom in fit')\n"
+            "    def predict(self, X):\n"
+            "        return X\n"
+            "model = Broken()\n")
+    with pytest.raises(JobFailedError) as info:
+        with capture_output():
+            shell.run_cell_magic("aiaas", "train --data iris --target target --name broken --block", cell)
+    assert "RuntimeError: boom in fit" in str(info.value)
+    assert "raise RuntimeError('boom in fit')" in info.value.remote_traceback
+    assert versions_of(aiaas, "broken") == []
+    rec = aiaas.registry.list_jobs(1)[0]
+    assert rec.model == "broken" and rec.status == "error" and "boom in fit" in rec.error and rec.version is None
+    # rendered in a notebook: the one-line error, then the remote traceback block
+    shell.run_cell(f"%%aiaas train --data iris --target target --name broken --block\n{cell}")
+    text = capsys.readouterr().out
+    assert text.count("JobFailedError") == 1 and "--- remote traceback (on the worker) ---" in text
+
+
+def test_cancel_a_running_job(shell, aiaas, iris_frame):
+    shell.user_ns["iris"] = iris_frame
+    cell = ("import time\nfrom sklearn.dummy import DummyClassifier\n"
+            "class Slow(DummyClassifier):\n"
+            "    def fit(self, X, y):\n"
+            "        time.sleep(20)\n"
+            "        return super().fit(X, y)\n"
+            "model = Slow()\n")
+    with capture_output():
+        shell.run_cell_magic("aiaas", "train --data iris --target target --name slow -o slowjob", cell)
+    job = shell.user_ns["slowjob"]
+    assert job.wait(1) is False
+    with capture_output():
+        shell.run_line_magic("aiaas", f"cancel {job.id}")
+    assert job.status == "cancelled"
+    with pytest.raises(JobCancelledError):
+        job.result(5)
+    assert aiaas.registry.get_job(job.id).status == "cancelled"
+    assert versions_of(aiaas, "slow") == []
+    with pytest.raises(Exception, match="already cancelled"):
+        shell.run_line_magic("aiaas", f"cancel {job.id}")
+
+
+def test_jobs_survive_a_new_client(aiaas, iris_frame, session_home):
+    """A kernel restart = a new façade on the same home: `%aiaas jobs` still lists the jobs."""
+    from aiaas_jupyter.client import AiaasClient
+
+    job = aiaas.train(__import__("sklearn.dummy", fromlist=["x"]).DummyClassifier(), iris_frame,
+                      "target", name="restart-me", block=True)
+    assert job.status == "finished"
+    fresh = AiaasClient(home=session_home)
+    ids = [r["id"] for r in fresh.jobs().records()]
+    assert job.id in ids
+    assert fresh.job(job.id).status == "finished"
+    assert fresh.result(job.id).ref == f"restart-me:{job.version.version}"
+
+
+def test_not_connected_and_unreachable(session_home):
+    import time
+
+    from aiaas_jupyter.client import AiaasClient
+
+    c = AiaasClient(home=session_home)
+    with pytest.raises(ClusterError, match="not connected"):
+        c.status()
+    t0 = time.perf_counter()
+    with pytest.raises(ClusterError, match="could not reach the Dask scheduler at tcp://127.0.0.1:9 within 2 s"):
+        c.connect("tcp://127.0.0.1:9", timeout=2)
+    assert time.perf_counter() - t0 < 15
+    with pytest.raises(ClusterError, match="does not exist"):
+        c.connect(scheduler_file="/nonexistent/scheduler.json")
+
+
+def test_status_magic(shell, aiaas):
+    table = shell.run_line_magic("aiaas", "status")
+    assert "embedded LocalCluster" in table.title and "2 workers" in table.title
+    assert len(table.rows) == 2 and all(r[2] == 1 for r in table.rows)
+    assert "dashboard: http://" in table.note
+    with pytest.raises(UsageError):
+        shell.run_line_magic("aiaas", "status --nope")
