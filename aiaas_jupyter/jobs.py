@@ -163,7 +163,8 @@ class Job:
         self._handle.update(self, metadata=self.lineage())
 
     def _summary(self) -> dict:
-        r, ev = self.record, self.latest
+        r = self.record
+        ev = next((e for e in reversed(self.events) if e.get("epoch") is not None), self.latest)
         out = {"job": r.id, "model": r.model, "status": r.status, "progress": f"{self.progress:.0%}",
                "worker": r.worker, "gpus": r.gpus}
         if ev.get("epoch") is not None:
@@ -175,8 +176,8 @@ class Job:
             out["metrics"] = self.version.metrics
         if r.duration_s is not None:
             out["wall time"] = f"{r.duration_s:.2f} s"
-        if r.gpu_seconds:
-            out["GPU-seconds"] = f"{r.gpu_seconds:.2f}"
+        if r.status == "finished":
+            out["GPU-seconds"] = f"{r.gpu_seconds or 0.0:.2f}"
         if r.error:
             out["error"] = r.error
         return out
