@@ -132,8 +132,8 @@ class AiaasClient:
         spec = TrainSpec(model=model, target=target, optimizer=optimizer, loss=loss, test_size=test_size,
                          seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, gpus=gpus)
         dask_client.subscribe_topic(event_topic(job_id), job._on_event)
-        data_future = (dask_client.scatter(frame) if hasattr(frame, "iloc") and not hasattr(frame, "dask")
-                       else dask_client.compute(frame))
+        # an in-kernel pandas frame is shipped once; a dask frame is gathered from worker memory
+        data_future = (dask_client.scatter(frame) if _is_pandas(frame) else dask_client.compute(frame))
         job.future = dask_client.submit(train_task, spec, data_future, job_id, key=record.key, pure=False,
                                         resources={"GPU": gpus} if gpus else None)
         if not self.embedded:  # keep it on the cluster so another kernel can re-attach
@@ -322,6 +322,12 @@ class AiaasClient:
 
         mv = self.registry.get(ref)
         return load_model_files(mv.framework, self.registry.read_artifacts(mv), **kwargs)
+
+
+def _is_pandas(frame) -> bool:
+    import pandas as pd
+
+    return isinstance(frame, pd.DataFrame)
 
 
 def _pid_alive(pid) -> bool:
