@@ -1,0 +1,99 @@
+"""The scikit-learn trainer: fit on the train split, score on the held-out split, skops out.
+
+Runs on a Dask worker. The result carries the fitted estimator only as skops bytes, so the
+kernel registers it without unpickling anything.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ModelSpecError
+from . import common
+from .base import Emit, TrainResult, TrainSpec
+
+
+def is_classification(model, y: pd.Series) -> bool:
+    """The estimator's own declaration wins; the target decides for undeclared ones."""
+    from sklearn.base import is_classifier, is_regressor
+
+    if is_classifier(model):
+        return True
+    if is_regressor(model):
+        return False
+    return common.looks_like_classes(y)
+
+
+def _seed_random_states(model, seed: int) -> dict:
+    """Give every unset ``random_state`` (also inside pipelines) the job's seed.
+
+    Without this a RandomForest trained twice from the same cell differs, and the registry
+    could not say how to reproduce a version. Explicit user values are left alone.
+    """
+    try:
+        params = model.get_params(deep=True)
+    except (AttributeError, TypeError):
+        return {}
+    unset = {k: seed for k, v in params.items()
+             if (k == "random_state" or k.endswith("__random_state")) and v is None}
+    if unset:
+        model.set_params(**unset)
+    return unset
+
+
+def _metrics(classification: bool, y_true, y_pred) -> dict[str, float]:
+    from sklearn import metrics as skm
+
+    if classification:
+        return {"accuracy": float(skm.accuracy_score(y_true, y_pred)),
+                "f1_macro": float(skm.f1_score(y_true, y_pred, average="macro"))}
+    return {"r2": float(skm.r2_score(y_true, y_pred)),
+            "mae": float(skm.mean_absolute_error(y_true, y_pred)),
+            "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred)))}
+
+
+def train(spec: TrainSpec, data: pd.DataFrame, emit: Emit) -> TrainResult:
+    from ..registry.serialization import SKOPS_FILE, dump_sklearn
+
+    model = spec.model
+    if spec.optimizer is not None or spec.loss is not None:
+        raise ModelSpecError("`optimizer` and `loss` only apply to torch models; "
+                             "a scikit-learn estimator brings its own")
+    X, y = common.features_and_target(spec, data)
+    classification = is_classification(model, y)
+    X_train, X_test, y_train, y_test = common.split(spec, X, y, classification)
+    seeded = _seed_random_states(model, spec.seed)
+
+    emit({"stage": "fit", "progress": 0.0, "n_train": len(X_train)})
+    t0 = time.perf_counter()
+    model.fit(X_train, y_train)
+    fit_seconds = time.perf_counter() - t0
+
+    emit({"stage": "evaluate", "progress": 0.9})
+    metrics = _metrics(classification, y_test, model.predict(X_test))
+
+    params = {k: common.jsonable(v) for k, v in model.get_params(deep=False).items()}
+    extra = {
+        "task": "classification" if classification else "regression",
+        "feature_names": [str(c) for c in X.columns],
+        "target": spec.target,
+        "estimator_class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "evaluated_on": "test" if spec.test_size and spec.test_size > 0 else "train",
+        "fit_seconds": fit_seconds,
+    }
+    if seeded:
+        extra["seeded_random_state"] = sorted(seeded)
+    if classification:
+        classes = getattr(model, "classes_", None)
+        extra["classes"] = common.jsonable_list(classes if classes is not None
+                                                else np.unique(y.dropna()))
+    artifacts = {SKOPS_FILE: dump_sklearn(model)}
+    emit({"stage": "done", "progress": 1.0, "metrics": metrics})
+    return TrainResult(
+        framework="sklearn", params=params, metrics=metrics, artifacts=artifacts,
+        library_versions=common.library_versions(),
+        data_fingerprint=common.data_fingerprint(data),
+        n_train=len(X_train), n_test=len(X_test), device="cpu", extra=extra)
