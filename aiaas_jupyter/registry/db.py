@@ -1,0 +1,109 @@
+"""SQLite plumbing shared by the registry: connections, schema, transactions.
+
+Several kernels (processes) and threads may use one registry at once, so every operation
+opens its own short-lived connection (no connection is ever shared between threads) and
+every write is a ``BEGIN IMMEDIATE`` transaction: it takes SQLite's write lock up front, so
+two writers never both read-then-write stale state, and the 30 s busy timeout makes a
+writer wait for the lock instead of failing. WAL mode lets readers run during a write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import ConfigError
+from . import jobs_table, versions_table
+
+BUSY_TIMEOUT_MS = 30_000
+SCHEMA_VERSION = 1
+SCHEMA = versions_table.SCHEMA + jobs_table.SCHEMA
+_WRITABLE_HINT = "set AIAAS_HOME to a writable directory"
+
+
+class Database:
+    """The registry database file. Creates nothing until the first :meth:`write`."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one read. Before the database exists, an empty in-memory one
+        stands in, so that merely looking never creates files."""
+        if not self._schema_ready and not self.path.exists():
+            conn = sqlite3.connect(":memory:")
+            conn.executescript(SCHEMA)
+        else:
+            conn = self._connect()
+        with contextlib.closing(conn):
+            yield conn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
+        self.make_parent()
+        with contextlib.closing(self._connect()) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def make_parent(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"cannot create the registry directory {self.path.parent}: {e.strerror}",
+                              _WRITABLE_HINT) from None
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except sqlite3.OperationalError as e:
+            raise ConfigError(f"cannot open the registry database {self.path}: {e}", _WRITABLE_HINT) from None
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if not self._schema_ready:
+                self._ensure_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _ensure_schema(self, conn: sqlite3.Connection) -> None:
+        """Create tables once per database; ``user_version`` records that it was done, so
+        later connections (from any process) skip straight past with one cheap read."""
+        with self._schema_lock:
+            if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                _enable_wal(conn)
+                conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+            self._schema_ready = True
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL mode (persistent, so once per database).
+
+    The switch needs an exclusive lock, and when several processes create the database at
+    once SQLite can report "database is locked" here without waiting on the busy timeout;
+    so retry, with jitter, for as long as the busy timeout would have waited.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))

@@ -1,0 +1,191 @@
+"""The model registry: immutable, numbered model versions with aliases, plus the jobs table.
+
+Layout under ``home``::
+
+    registry.sqlite3            metadata (WAL mode): versions, aliases, counters, jobs
+    artifacts/ab/ab12...        content-addressed blobs (see :mod:`.blobs`)
+
+Blobs are written durably *before* the row that references them, so a crash can at worst
+leave an unreferenced blob, never a version with missing artifacts. Concurrency rules are
+in :mod:`.db`; the SQL is in :mod:`.versions_table` and :mod:`.jobs_table`.
+
+Only the standard library is imported here (``jupyter_core`` lazily): this module loads
+with the Jupyter extension and must stay cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import IntegrityError, RegistryError
+from . import jobs_table, versions_table
+from .blobs import BlobStore, sha256_hex
+from .db import Database
+from .jobs_table import JobRecord, utcnow
+from .names import parse_ref, validate_name
+from .versions_table import ModelVersion
+
+
+def default_home() -> Path:
+    """``$AIAAS_HOME`` if set, else ``<jupyter data dir>/aiaas``."""
+    env = os.environ.get("AIAAS_HOME")
+    if env:
+        return Path(env).expanduser()
+    from jupyter_core.paths import jupyter_data_dir  # lazy: ~20 ms, only needed here
+
+    return Path(jupyter_data_dir()) / "aiaas"
+
+
+class Registry:
+    """A registry rooted at ``home`` (default :func:`default_home`).
+
+    Cheap to construct: nothing touches the disk until the first write, and reads before
+    that see an empty registry. Safe to share between threads, and several processes may
+    use the same home at once.
+    """
+
+    def __init__(self, home: str | os.PathLike[str] | None = None):
+        self.home = Path(home).expanduser() if home is not None else default_home()
+        self.db = Database(self.home / "registry.sqlite3")
+        self.blobs = BlobStore(self.home / "artifacts")
+
+    def __repr__(self) -> str:
+        return f"Registry({str(self.home)!r})"
+
+    # ---- models ----------------------------------------------------------------------
+
+    def register(self, name: str, *, framework: str, artifacts: Mapping[str, bytes],
+                 params: dict, metrics: dict, library_versions: dict, data_fingerprint: str,
+                 source: str, job_id: str | None, extra: dict | None = None) -> ModelVersion:
+        """Store ``artifacts`` and record them as the next version of ``name``.
+
+        Everything is validated first, then blobs are written, then one transaction
+        allocates the version number and inserts the row.
+        """
+        name = validate_name(name)
+        files = versions_table.check_artifacts(artifacts)
+        shas = {filename: sha256_hex(data) for filename, data in files.items()}
+        row = versions_table.encode_row({
+            "framework": framework, "params": params, "metrics": metrics,
+            "library_versions": library_versions, "data_fingerprint": data_fingerprint,
+            "source": source, "job_id": job_id, "artifacts": shas, "created": utcnow(),
+            "extra": {} if extra is None else extra})
+        self._put_blobs(files, shas)  # the slow part, outside the write lock
+        with self.db.write() as conn:
+            # A concurrent delete may have collected a blob we found already present;
+            # this re-check is a stat() per file unless that rare race happened.
+            self._put_blobs(files, shas)
+            return versions_table.insert(conn, name, row)
+
+    def get(self, ref: str) -> ModelVersion:
+        """``NAME`` (latest version), ``NAME:VERSION`` or ``NAME@ALIAS``."""
+        name, version, alias = parse_ref(ref)
+        with self.db.read() as conn:
+            if alias is not None:
+                version = versions_table.alias_target(conn, name, alias)
+            mv = versions_table.fetch(conn, name, version)
+            if mv is None:
+                raise versions_table.not_found(conn, name, version=version)
+            return mv
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """All versions of ``name``, oldest first."""
+        validate_name(name)
+        with self.db.read() as conn:
+            return versions_table.fetch_all(conn, name)
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """One summary per model, sorted by name: ``name``, ``latest`` (version),
+        ``n_versions``, ``aliases`` ({alias: version}), ``framework``, ``metrics`` and
+        ``created`` (of the latest version)."""
+        with self.db.read() as conn:
+            return versions_table.summaries(conn)
+
+    def set_alias(self, name: str, version: int, alias: str) -> ModelVersion:
+        """Point ``name@alias`` at ``version`` (re-pointing is allowed); returns that version."""
+        validate_name(name)
+        validate_name(alias, "alias")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise RegistryError(f"version must be an int, not {version!r}")
+        with self.db.write() as conn:
+            return versions_table.set_alias(conn, name, version, alias)
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        validate_name(name)
+        validate_name(alias, "alias")
+        with self.db.write() as conn:
+            versions_table.remove_alias(conn, name, alias)
+
+    def delete(self, name: str, version: int | None = None) -> list[int]:
+        """Delete one version (with its aliases) or, if ``version`` is None, the whole model
+        including its version counter. Returns the deleted version numbers. Blobs nothing
+        references any more are removed once the deletion has committed."""
+        validate_name(name)
+        with self.db.write() as conn:
+            deleted, shas = versions_table.delete(conn, name, version)
+        self._collect_blobs(shas)
+        return deleted
+
+    def read_artifacts(self, mv_or_ref: ModelVersion | str) -> dict[str, bytes]:
+        """The version's artifacts ``{filename: bytes}``, each verified against its sha256."""
+        mv = mv_or_ref if isinstance(mv_or_ref, ModelVersion) else self.get(mv_or_ref)
+        hint = f"the artifact store under {self.home} was changed outside aiaas; re-train or re-register {mv.name}"
+        out = {}
+        for filename, sha in mv.artifacts.items():
+            try:
+                data = self.blobs.read(sha)
+            except FileNotFoundError:
+                raise IntegrityError(f"artifact {filename!r} of {mv.ref} is missing ({self.blobs.path(sha)})",
+                                     hint) from None
+            if sha256_hex(data) != sha:
+                raise IntegrityError(f"artifact {filename!r} of {mv.ref} is corrupted (sha256 mismatch)", hint)
+            out[filename] = data
+        return out
+
+    # ---- jobs ------------------------------------------------------------------------
+
+    def record_job(self, rec: JobRecord) -> None:
+        """Insert a new job (RegistryError if its id is already recorded)."""
+        with self.db.write() as conn:
+            jobs_table.insert(conn, rec)
+
+    def update_job(self, job_id: str, **fields: Any) -> JobRecord:
+        """Partial update; returns the updated record. Unknown field → ValueError, unknown
+        id → JobNotFoundError."""
+        jobs_table.validate_id(job_id)
+        fields = jobs_table.check_update(fields)
+        with self.db.write() as conn:
+            jobs_table.update(conn, job_id, fields)
+            return jobs_table.get(conn, job_id)
+
+    def get_job(self, job_id: str) -> JobRecord:
+        with self.db.read() as conn:
+            return jobs_table.get(conn, job_id)
+
+    def list_jobs(self, limit: int = 50) -> list[JobRecord]:
+        """The ``limit`` most recently submitted jobs, newest first."""
+        with self.db.read() as conn:
+            return jobs_table.latest(conn, limit)
+
+    # ---- blobs -----------------------------------------------------------------------
+
+    def _put_blobs(self, files: dict[str, bytes], shas: dict[str, str]) -> None:
+        self.db.make_parent()
+        for filename, data in files.items():
+            try:
+                self.blobs.put(shas[filename], data)
+            except OSError as e:
+                raise RegistryError(f"cannot write artifact {filename!r} under {self.blobs.root}: {e.strerror}",
+                                    "check free disk space and permissions") from None
+
+    def _collect_blobs(self, shas: list[str]) -> None:
+        """Remove blobs no version references. Done under the write lock, where register
+        re-checks its blobs, so a blob is never removed between that check and its commit."""
+        if not shas:
+            return
+        with self.db.write() as conn:
+            for sha in shas:
+                if not versions_table.is_referenced(conn, sha):
+                    self.blobs.remove(sha)
