@@ -88,6 +88,11 @@ class Job:
                                  hint=self.record.error or "see %aiaas jobs")
         return self.version
 
+    @property
+    def error(self) -> AiaasError | None:
+        """The error the job ended with (None while running or when it succeeded)."""
+        return self._exception
+
     def exception(self) -> AiaasError | None:
         self._done.wait()
         return self._exception

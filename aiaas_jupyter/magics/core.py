@@ -84,21 +84,17 @@ class AiaasMagics(Magics):
             namespace=self.shell.user_ns, display=False)
         if args.out:
             self.shell.user_ns[args.out] = job
-        if _in_kernel(self.shell):
+        live = _in_kernel(self.shell)
+        if live:  # one output that updates in place as events arrive
             job.display()
         if args.block:
             job.wait()
-            if not _in_kernel(self.shell):
-                from IPython.display import display
-
-                display(job, metadata=job.lineage())
-            error = job._exception
-            if error is not None:
-                raise error
-        elif not _in_kernel(self.shell):
+        if not live:  # a terminal: one picture, after the wait when blocking
             from IPython.display import display
 
-            display(job)
+            display(job, metadata=job.lineage())
+        if args.block and job.error is not None:
+            raise job.error
         return None
 
     def _run_model_cell(self, cell: str) -> dict:
