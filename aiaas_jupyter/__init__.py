@@ -16,7 +16,7 @@ Python API (one default client per kernel)::
 from ._version import __version__
 
 _API = ("connect", "disconnect", "status", "preprocess", "train", "jobs", "job", "cancel", "result",
-        "attach", "models", "show", "alias", "delete", "load_model")
+        "attach", "models", "model", "show", "alias", "delete", "load_model")
 
 __all__ = ["__version__", "load_ipython_extension", "get_client", "AiaasClient", *_API]
 

@@ -302,6 +302,10 @@ class AiaasClient:
     def models(self) -> Table:
         return models_table(self.registry.list_models())
 
+    def model(self, ref: str):
+        """The registered :class:`~aiaas_jupyter.registry.ModelVersion` for NAME, NAME:V or NAME@ALIAS."""
+        return self.registry.get(ref)
+
     def show(self, ref: str) -> Table:
         return model_card(self.registry.get(ref))
 

@@ -47,6 +47,7 @@ class Job:
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._handle = None
+        self._pub = None
         self._last_draw = 0.0
         self._interval = display_interval
         self._t0 = time.time()
@@ -129,8 +130,8 @@ class Job:
             self.remote_traceback = remote_traceback
             if error is not None:
                 self.record.error = str(error)
+        self.redraw(force=True)  # before waking waiters: a blocking cell must end on the final view
         self._done.set()
-        self.redraw(force=True)
 
     @staticmethod
     def describe_remote_failure(job_id: str, exc: BaseException, tb) -> AiaasError:
@@ -154,8 +155,10 @@ class Job:
 
     def display(self) -> None:
         """Show the live view in the current cell; later events update it in place."""
+        from IPython import get_ipython
         from IPython.display import display
 
+        self._pub = getattr(get_ipython(), "display_pub", None)
         self._handle = display(self, display_id=True, metadata=self.lineage())
 
     def redraw(self, force: bool = False) -> None:
@@ -165,7 +168,18 @@ class Job:
         if not force and now - self._last_draw < self._interval:
             return
         self._last_draw = now
-        self._handle.update(self, metadata=self.lineage())
+        # Updates come from Dask's threads, which ipykernel would attribute to the cell that
+        # started them (`%aiaas connect`); front-ends only listen to the cell running now, so
+        # send them as that cell's output (the train cell itself while it is running).
+        pub, token = self._pub, None
+        latest = getattr(pub, "_parent_header_global", None)
+        if latest and hasattr(pub, "set_thread_parent"):
+            token = pub.set_thread_parent(latest)
+        try:
+            self._handle.update(self, metadata=self.lineage())
+        finally:
+            if token is not None:
+                pub.reset_thread_parent(token)
 
     def _summary(self) -> dict:
         r = self.record

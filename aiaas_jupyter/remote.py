@@ -60,7 +60,8 @@ def run_cell_on_partition(part, code: str, filename: str):
     import numpy as np
     import pandas as pd
 
-    namespace = {"df": part, "pd": pd, "np": np, "__name__": "__aiaas_partition__"}
+    # a copy: the partition may be persisted input data that must not change under its owner
+    namespace = {"df": part.copy(), "pd": pd, "np": np, "__name__": "__aiaas_partition__"}
     exec(compile(code, filename, "exec"), namespace)  # the user's own cell, on their own cluster
     out = namespace.get("df")
     if not isinstance(out, pd.DataFrame):

@@ -18,14 +18,8 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope="session")
 def session_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("aiaas-home")
-    old = os.environ.get("AIAAS_HOME")
-    os.environ["AIAAS_HOME"] = str(home)
-    yield home
-    if old is None:
-        os.environ.pop("AIAAS_HOME", None)
-    else:
-        os.environ["AIAAS_HOME"] = old
+    # Not exported as AIAAS_HOME: the notebooks, run in the same session, have their own.
+    return tmp_path_factory.mktemp("aiaas-home")
 
 
 @pytest.fixture(scope="session")

@@ -64,6 +64,11 @@ def test_live_job_output_in_a_kernel(tmp_path):
         html = [u["content"]["data"]["text/html"] for u in updates]
         assert "finished" in html[-1] and "6/6" in html[-1]
         assert len(updates) >= 3  # start, epochs, done: a live view, not one final picture
+        # every update is the output of a cell the front-end is listening to: the train cell or
+        # the cell running when it came (never `%aiaas connect`, whose thread Dask uses)
+        cells = {messages[0]["parent_header"]["msg_id"], done[0]["parent_header"]["msg_id"]}
+        assert {u["parent_header"]["msg_id"] for u in updates} <= cells
+        assert updates[-1]["parent_header"]["msg_id"] == done[0]["parent_header"]["msg_id"]
         final_meta = updates[-1]["content"]["metadata"]["aiaas"]
         assert final_meta["model"] == "live-mlp" and final_meta["version"] == 1
         assert len(final_meta["data_fingerprint"]) == 64

@@ -99,3 +99,13 @@ def test_unreadable_kind_of_file(shell, tmp_path):
     (tmp_path / "x.json").write_text("{}")
     with pytest.raises(DataError, match="do not know how to read"):
         shell.run_cell_magic("aiaas", f"preprocess --input {tmp_path}/x.json --output o", "pass")
+
+
+def test_per_partition_leaves_its_input_alone(aiaas, raw_csvs):
+    """A per-partition cell gets a copy: the persisted input frame keeps its columns."""
+    d, _ = raw_csvs
+    ns: dict = {}
+    aiaas.preprocess(str(d / "raw-*.csv"), "clean", "df = df.dropna()", namespace=ns)
+    aiaas.preprocess("clean", "featured", "df['c'] = df['x'] * df['y']", namespace=ns, per_partition=True)
+    assert list(ns["clean"].compute().columns) == ["x", "y", "cat", "label"]
+    assert list(ns["featured"].compute().columns) == ["x", "y", "cat", "label", "c"]

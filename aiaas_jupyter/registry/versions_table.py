@@ -42,7 +42,7 @@ _SELECT = f"SELECT {', '.join(COLUMNS)} FROM versions"
 _MODELS_HINT = "see %aiaas models"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class ModelVersion:
     name: str
     version: int
@@ -61,6 +61,13 @@ class ModelVersion:
     @property
     def ref(self) -> str:
         return f"{self.name}:{self.version}"
+
+    def __repr__(self) -> str:
+        """Short and stable (no times or ids): it is what a notebook cell shows."""
+        metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in list(self.metrics.items())[:3])
+        aliases = f" @{',@'.join(self.aliases)}" if self.aliases else ""
+        return f"<ModelVersion {self.ref}{aliases} {self.framework} {metrics}>"
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
