@@ -39,7 +39,8 @@ def main(path: str) -> int:
     for i, cell in enumerate(nb.cells, 1):
         if cell.cell_type != "code":
             continue
-        first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+        lines = [ln for ln in cell.source.strip().splitlines() if not ln.startswith("# NBVAL")]
+        first = lines[0] if lines else ""
         print(f"--- [{i}] {first}")
         for out in cell.get("outputs", []):
             text = ANSI.sub("", text_of(out)).rstrip()
