@@ -28,6 +28,10 @@ from .registry import JobRecord, Registry, validate_name
 from .views import cluster_table, jobs_table, model_card, models_table
 
 
+#: in-kernel pandas frames below this size travel inside the task instead of a scatter round trip
+SMALL_FRAME_BYTES = 1_000_000
+
+
 class AiaasClient:
     def __init__(self, home: str | os.PathLike | None = None):
         self.registry = Registry(home)
@@ -132,8 +136,13 @@ class AiaasClient:
         spec = TrainSpec(model=model, target=target, optimizer=optimizer, loss=loss, test_size=test_size,
                          seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, gpus=gpus)
         dask_client.subscribe_topic(event_topic(job_id), job._on_event)
-        # an in-kernel pandas frame is shipped once; a dask frame is gathered from worker memory
-        data_future = (dask_client.scatter(frame) if _is_pandas(frame) else dask_client.compute(frame))
+        # a small in-kernel frame rides in the task, a large one is scattered once, and a
+        # dask frame is gathered from worker memory
+        if _is_pandas(frame):
+            small = frame.memory_usage(deep=False).sum() < SMALL_FRAME_BYTES
+            data_future = frame if small else dask_client.scatter(frame)
+        else:
+            data_future = dask_client.compute(frame)
         job.future = dask_client.submit(train_task, spec, data_future, job_id, key=record.key, pure=False,
                                         resources={"GPU": gpus} if gpus else None)
         if not self.embedded:  # keep it on the cluster so another kernel can re-attach

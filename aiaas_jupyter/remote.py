@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
+import sys
 import time
 
 #: packages a job needs on both sides; compared before the first dispatch
@@ -47,6 +48,9 @@ def train_task(spec, data, job_id: str):
         worker.log_event(topic, {**event, "job": job_id, "worker": worker.address,
                                  "elapsed": round(time.time() - started, 3)})
 
+    torch = sys.modules.get("torch")  # imported when the task's model was unpickled
+    if torch is not None:  # use the worker's threads, whatever OMP_NUM_THREADS Dask gave it
+        torch.set_num_threads(max(1, worker.state.nthreads))
     emit({"stage": "start", "progress": 0.0})
     result = run_training(spec, data, emit)
     task_seconds = time.time() - started

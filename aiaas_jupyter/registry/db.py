@@ -74,6 +74,9 @@ class Database:
             raise ConfigError(f"cannot open the registry database {self.path}: {e}", _WRITABLE_HINT) from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            # WAL + NORMAL: commits stay atomic and the file uncorrupted on any crash; only the
+            # last commits before a power loss may be lost (artifacts are fsynced separately).
+            conn.execute("PRAGMA synchronous = NORMAL")
             if not self._schema_ready:
                 self._ensure_schema(conn)
         except BaseException:

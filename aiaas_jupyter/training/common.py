@@ -8,6 +8,7 @@ registered model can be traced back to its exact data and library stack.
 from __future__ import annotations
 
 import hashlib
+import functools
 import importlib.metadata
 import json
 import platform
@@ -45,6 +46,12 @@ def data_fingerprint(df: pd.DataFrame) -> str:
 
 def library_versions() -> dict[str, str]:
     """Versions of Python and of the installed ML stack, to reproduce or audit a model later."""
+    return dict(_library_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _library_versions() -> dict[str, str]:
+    """Read once per process: installed versions do not change under a running worker."""
     out = {"python": platform.python_version()}
     for dist in VERSIONED_DISTRIBUTIONS:
         try:

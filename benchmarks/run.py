@@ -1,0 +1,67 @@
+"""Run the project's benchmarks: one JSON line per workload on stdout, human logs on stderr.
+
+    python benchmarks/run.py [--quick|--full] [--only W0,W1,W5] [--repeat N]
+
+Workloads (see benchmarks/README.md and WORKLOADS.md): W0 dispatch overhead of ``%%aiaas
+train``, W1 built-in PyTorch trainer vs a plain loop, W5 ``%load_ext`` cost. Each lives in its
+own module; this file only prepares the process and dispatches. ``--repeat`` overrides every
+workload's repeat count (smoke tests use a small one). A workload that fails prints a line
+with an ``error`` field and makes the exit status 1; the others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+import traceback
+
+import _common as c
+
+WORKLOADS = {"W0": "w0_dispatch", "W1": "w1_torch", "W5": "w5_load"}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.splitlines()[0])
+    size = ap.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="size", action="store_const", const="quick",
+                      help="small sizes, under a minute each on 2 CPU cores (default)")
+    size.add_argument("--full", dest="size", action="store_const", const="full",
+                      help="full sizes (W1 needs a CUDA GPU)")
+    ap.add_argument("--only", metavar="W0,W1,W5", default=",".join(WORKLOADS),
+                    help="comma-separated workload ids to run (default: all)")
+    ap.add_argument("--repeat", type=int, metavar="N", default=None,
+                    help="override each workload's repeat count (for smoke tests)")
+    args = ap.parse_args(argv)
+    args.size = args.size or "quick"
+    args.only = [w.strip().upper() for w in args.only.split(",") if w.strip()]
+    unknown = [w for w in args.only if w not in WORKLOADS]
+    if unknown:
+        ap.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
+    if args.repeat is not None and args.repeat < 1:
+        ap.error("--repeat must be >= 1")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    c.prepare_environment()  # before anything imports dask or IPython
+    c.log(f"size={args.size} workloads={','.join(args.only)} cpus={c.cpu_count()} "
+          f"AIAAS_HOME={c.ensure_aiaas_home()}")
+    status = 0
+    for wid in args.only:
+        t0 = time.perf_counter()
+        try:
+            record = importlib.import_module(WORKLOADS[wid]).run(args.size, args.repeat)
+        except Exception as exc:  # noqa: BLE001 - report it, run the other workloads
+            traceback.print_exc(file=sys.stderr)
+            record = {"workload": wid, "size": args.size, "error": f"{type(exc).__name__}: {exc}"}
+            status = 1
+        c.emit(record)
+        c.log(f"{wid} done in {time.perf_counter() - t0:.1f} s")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

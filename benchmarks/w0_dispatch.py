@@ -1,0 +1,154 @@
+"""W0 — dispatch overhead: what ``%%aiaas train ... --block`` costs per job over a raw Dask submit.
+
+The model is a ``DummyClassifier`` on 200 rows, so the fit itself is negligible and what is
+left is the price of the feature: parsing the line, running the cell, the pre-flight checks,
+scattering the frame, the job record, progress events, the held-out split and metrics, skops
+serialisation, the registry write and the display. The baseline is the shortest honest way to
+do the "same" by hand on the same warm cluster: ``client.submit(fit, frame).result()``.
+
+Run alone with ``python benchmarks/w0_dispatch.py [--profile]``; ``--profile`` prints a
+cProfile of the magic path (to stderr) instead of timing, to see where the overhead goes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import _common as c
+
+REPEATS = {"quick": 30, "full": 200}
+WARMUP = 3
+ROWS, FEATURES = 200, 4
+MAGIC_LINE = "train --data df --target y --name w0 --block"
+MAGIC_CELL = "from sklearn.dummy import DummyClassifier\nmodel = DummyClassifier()"
+
+
+def tiny_frame(rows: int = ROWS, features: int = FEATURES, seed: int = 0):
+    """A seeded frame with a learnable-ish binary target (its content hardly matters here)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((rows, features))
+    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(features)])
+    df["y"] = (X[:, 0] + 0.5 * rng.standard_normal(rows) > 0).astype("int64")
+    return df
+
+
+def make_shell(client):
+    """A real InteractiveShell with ``%load_ext aiaas_jupyter``, its magics bound to *client*.
+
+    This mirrors tests/conftest.py: the extension is loaded the way a user loads it, then the
+    magics are re-registered on the benchmark's own façade (not the process default).
+    """
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from aiaas_jupyter.magics import AiaasMagics
+
+    shell = InteractiveShell.instance()
+    if "aiaas_jupyter" not in shell.extension_manager.loaded:  # a second load prints a notice on stdout
+        shell.run_line_magic("load_ext", "aiaas_jupyter")
+    shell.register_magics(AiaasMagics(shell, client=client))
+    return shell
+
+
+@contextlib.contextmanager
+def connected(n_workers: int, threads_per_worker: int, gpus: int = 0):
+    """A façade on a fresh embedded cluster, closed afterwards even if the workload fails."""
+    from aiaas_jupyter.client import AiaasClient
+
+    client = AiaasClient(home=c.ensure_aiaas_home())
+    client.connect(n_workers=n_workers, threads_per_worker=threads_per_worker, gpus=gpus)
+    c.silence_cluster_logs()
+    try:
+        yield client
+    finally:
+        client.disconnect()
+
+
+def _sides(shell, client, df):
+    import _tasks
+
+    def ours():
+        shell.run_cell_magic("aiaas", MAGIC_LINE, MAGIC_CELL)
+
+    def baseline():
+        client.dask.submit(_tasks.fit_dummy, df, "y", pure=False).result()
+
+    return ours, baseline
+
+
+def run(size: str, repeat: int | None = None) -> dict:
+    from IPython.utils.capture import capture_output
+
+    n = repeat or REPEATS[size]
+    df = tiny_frame()
+    with connected(n_workers=2, threads_per_worker=1) as client:
+        shell = make_shell(client)
+        shell.user_ns["df"] = df
+        ours, baseline = _sides(shell, client, df)
+        c.log(f"W0: {WARMUP} warm-up + {n} timed jobs per side (interleaved)")
+        # The magic displays the finished Job (stdout in a plain shell); capture it, as a
+        # front-end would receive it, so stdout stays the JSON channel. Both sides run
+        # inside the same capture so neither pays for it alone.
+        with capture_output(stdout=True, stderr=False, display=True):
+            t_ours, t_base = c.alternate(ours, baseline, n, warmup=WARMUP)
+        registered = client.registry.get("w0").version
+        workers = len(client.dask.scheduler_info(n_workers=-1)["workers"])
+    if registered != n + WARMUP:
+        raise RuntimeError(f"expected {n + WARMUP} registered versions of w0, found {registered}")
+    ours_s, base_s = c.median(t_ours), c.median(t_base)
+    return c.result(
+        "W0", size, ours_s, base_s,
+        jobs=n, overhead_ms=1e3 * (ours_s - base_s),
+        ours_p90_s=c.percentile(t_ours, 90), baseline_p90_s=c.percentile(t_base, 90),
+        ours_min_s=min(t_ours), baseline_min_s=min(t_base),
+        rows=ROWS, features=FEATURES, model="DummyClassifier", n_workers=workers,
+        threads_per_worker=1, registered_versions=registered)
+
+
+def profile(n: int = 30, top: int = 30) -> None:
+    """cProfile the magic path over *n* warm jobs; print the top entries (cumulative) to stderr.
+
+    Only the kernel side is visible here (the worker's share shows up as waiting), which is
+    what matters: the task itself is a DummyClassifier fit.
+    """
+    import cProfile
+    import io
+    import pstats
+
+    from IPython.utils.capture import capture_output
+
+    df = tiny_frame()
+    with connected(n_workers=2, threads_per_worker=1) as client:
+        shell = make_shell(client)
+        shell.user_ns["df"] = df
+        ours, _ = _sides(shell, client, df)
+        with capture_output(stdout=True, stderr=False, display=True):
+            for _ in range(WARMUP):
+                ours()
+            prof = cProfile.Profile()
+            prof.enable()
+            for _ in range(n):
+                ours()
+            prof.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    c.log(f"cProfile of {n} warm %%aiaas train jobs:\n" + out.getvalue())
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", action="store_true", help="cProfile the magic path instead of timing")
+    ap.add_argument("--repeat", type=int, default=None)
+    ap.add_argument("--full", action="store_true")
+    a = ap.parse_args()
+    c.prepare_environment()
+    if a.profile:
+        profile(a.repeat or 30)
+    else:
+        c.emit(run("full" if a.full else "quick", a.repeat))

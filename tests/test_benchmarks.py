@@ -1,0 +1,67 @@
+"""Smoke tests of the benchmarks: they run, print the documented JSON, and catch gross regressions.
+
+``benchmarks/run.py`` runs as a subprocess, exactly as a person or CI would run it, with a
+small ``--repeat`` so the whole file stays well under 90 s on 2 CPU cores. The bounds are
+regression tripwires, not performance targets: W5's 300 ms is the project's stated budget
+for ``%load_ext``; W0's is ~10x the per-job overhead measured on the development machine
+(70-90 ms on 2 loaded cores, see benchmarks/README.md), far below what e.g. restarting the
+cluster or re-checking worker versions on every job would cost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / "benchmarks" / "run.py"
+REQUIRED = {"workload", "size", "ours_s", "baseline_s", "ratio", "better", "unit"}
+
+W5_MAX_OVERHEAD_MS = 300.0
+W0_MAX_OVERHEAD_MS = 1000.0
+
+pytestmark = pytest.mark.slow
+
+
+def _run_bench(tmp_path, *args: str, timeout: float = 120.0) -> list[dict]:
+    env = {**os.environ, "AIAAS_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run([sys.executable, str(RUN), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+    assert proc.returncode == 0, f"run.py {' '.join(args)} failed:\n{proc.stderr[-4000:]}"
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every stdout line must be JSON
+    for rec in records:
+        assert REQUIRED <= rec.keys(), f"missing keys {REQUIRED - rec.keys()} in {rec}"
+        assert rec["size"] == "quick"
+        assert rec["better"] in ("lower", "higher")
+        assert rec["ours_s"] > 0 and rec["baseline_s"] > 0
+        assert rec["ratio"] == pytest.approx(rec["ours_s"] / rec["baseline_s"])
+    return records
+
+
+def test_w5_extension_load_is_light(tmp_path):
+    (rec,) = _run_bench(tmp_path, "--quick", "--only", "W5", "--repeat", "5")
+    assert rec["workload"] == "W5" and rec["runs"] == 5
+    assert rec["heavy_modules_loaded"] == [], "%load_ext imported heavy modules"
+    assert rec["overhead_ms"] < W5_MAX_OVERHEAD_MS
+    assert rec["load_ext_ms"] < W5_MAX_OVERHEAD_MS
+
+
+def test_w0_dispatch_overhead_is_bounded(tmp_path):
+    (rec,) = _run_bench(tmp_path, "--quick", "--only", "W0", "--repeat", "5")
+    assert rec["workload"] == "W0" and rec["jobs"] == 5
+    assert rec["registered_versions"] == 5 + 3  # timed jobs + warm-up, each one registered
+    assert rec["overhead_ms"] == pytest.approx(1e3 * (rec["ours_s"] - rec["baseline_s"]))
+    assert rec["overhead_ms"] < W0_MAX_OVERHEAD_MS, (
+        f"%%aiaas train costs {rec['overhead_ms']:.0f} ms per job over a raw submit")
+
+
+def test_run_py_rejects_unknown_workload(tmp_path):
+    proc = subprocess.run([sys.executable, str(RUN), "--only", "W9"], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 2 and "W9" in proc.stderr and proc.stdout == ""
