@@ -46,14 +46,16 @@ class AiaasClient:
                 n_workers: int | None = None, threads_per_worker: int | None = None,
                 gpus: int | str | None = None, timeout: float | str | None = None) -> Table:
         """Start the embedded cluster (no address) or attach to a scheduler; show its status."""
-        if self.dask is not None:
-            self.disconnect()
         address = address or (None if scheduler_file else _cluster.config("cluster.address"))
+        # the new connection first: a mistyped address must not cost the cluster we have
         if address or scheduler_file:
-            self.dask = _cluster.connect_external(address, scheduler_file, timeout)
+            cluster, dask_client = None, _cluster.connect_external(address, scheduler_file, timeout)
         else:
             spec = _cluster.ClusterSpec.for_machine(n_workers, threads_per_worker, gpus)
-            self.cluster, self.dask = _cluster.start_embedded(spec)
+            cluster, dask_client = _cluster.start_embedded(spec)
+        if self.dask is not None:
+            self.disconnect()
+        self.cluster, self.dask = cluster, dask_client
         self._versions_checked = not _cluster.config("jobs.check-versions")
         self._forget_orphans()
         return self.status()

@@ -7,9 +7,7 @@ import os
 import queue
 import time
 
-import pytest
-
-jupyter_client = pytest.importorskip("jupyter_client")
+import jupyter_client
 
 
 def _execute(kc, code: str, timeout: float = 120) -> list[dict]:

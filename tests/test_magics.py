@@ -11,9 +11,12 @@ from IPython.core.error import UsageError
 
 def run_and_capture(shell, capsys, source: str) -> list[str]:
     """Run *source* as a cell the way a notebook does; return the non-empty output lines."""
+    import re
+
     shell.run_cell(source)
     out = capsys.readouterr()
-    return [line for line in (out.out + out.err).splitlines() if line.strip()]
+    text = re.sub(r"\x1b\[[0-9;]*m", "", out.out + out.err)
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def test_help_and_question_mark(shell, capsys):
@@ -82,3 +85,17 @@ def test_load_ext_is_light():
             "print(','.join(heavy) or 'none')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "none"
+
+
+def test_trailing_comment_is_ignored(shell):
+    from aiaas_jupyter.magics.parser import strip_comment
+
+    assert strip_comment("models show a  # the prod one") == "models show a  "
+    assert strip_comment("connect '#not-a-comment' x") == "connect '#not-a-comment' x"
+    table = shell.run_line_magic("aiaas", "jobs --limit 1  # newest only")
+    assert len(table.rows) <= 1
+
+
+def test_unreachable_scheduler_is_one_line(shell, capsys):
+    lines = run_and_capture(shell, capsys, "%aiaas connect tcp://127.0.0.1:9 --timeout 1")
+    assert len(lines) == 1 and lines[0].startswith("ClusterError") and "within 1 s" in lines[0], lines

@@ -17,6 +17,8 @@ from aiaas_jupyter.errors import ModelSpecError, RegistryError, UnsafeArtifactEr
 from aiaas_jupyter.registry import serialization as ser
 from aiaas_jupyter.training import TrainSpec, run_training
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture(scope="module")
 def iris_xy():
@@ -76,18 +78,10 @@ def test_garbage_bytes_are_a_registry_error():
 
 
 # ------------------------------------------------------------------ torch
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402 - a test dependency: a missing torch must fail, not skip
 nn = torch.nn
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models gain nothing from a second intra-op thread; on a busy 2-core runner it
-    only adds OpenMP contention (seen: a 0.6 s test taking 20 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def classification_frame(n=1500, d=16, k=4, seed=0):

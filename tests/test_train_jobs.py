@@ -6,7 +6,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
-from aiaas_jupyter.errors import (ClusterError, DataError, JobCancelledError, JobFailedError,
+from aiaas_jupyter.errors import (ClusterError, DataError, InvalidNameError, ModelNotFoundError, JobCancelledError, JobFailedError,
                                   ModelSpecError, ResourceError)
 
 RF_CELL = "from sklearn.ensemble import RandomForestClassifier\nmodel = RandomForestClassifier(random_state=0)\n"
@@ -15,7 +15,7 @@ RF_CELL = "from sklearn.ensemble import RandomForestClassifier\nmodel = RandomFo
 def versions_of(aiaas, name):
     try:
         return [v.version for v in aiaas.registry.versions(name)]
-    except Exception:  # noqa: BLE001 - unknown model: no versions
+    except ModelNotFoundError:  # a model with no versions is not in the registry at all
         return []
 
 
@@ -90,7 +90,7 @@ def test_versions_aliases_and_delete_via_magics(shell, aiaas, iris_frame):
     (RF_CELL, "--data nosuch --target target", DataError, "no data named 'nosuch'"),
     (RF_CELL, "--data iris --target species", DataError, "target column 'species' is not in the data"),
     (RF_CELL, "--data iris --target target --gpus 1", ResourceError, "no worker can hold 1 GPU"),
-    (RF_CELL, "--data iris --target target --name ../evil", Exception, "invalid"),
+    (RF_CELL, "--data iris --target target --name ../evil", InvalidNameError, "invalid model name"),
 ])
 def test_bad_train_input_registers_nothing(shell, aiaas, iris_frame, capsys, cell, args, error, message):
     shell.user_ns["iris"] = iris_frame
@@ -189,3 +189,10 @@ def test_status_magic(shell, aiaas):
     assert "dashboard: http://" in table.note
     with pytest.raises(UsageError):
         shell.run_line_magic("aiaas", "status --nope")
+
+
+def test_failed_connect_keeps_the_current_cluster(aiaas):
+    before = aiaas.dask.scheduler.address
+    with pytest.raises(ClusterError):
+        aiaas.connect("tcp://127.0.0.1:9", timeout=1)
+    assert aiaas.dask.scheduler.address == before and aiaas.status().rows

@@ -11,6 +11,8 @@ import pytest
 from aiaas_jupyter.errors import DataError, ModelSpecError
 from aiaas_jupyter.training import TrainSpec, data_fingerprint, detect_framework, run_training
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _run(model, df, target="y", **kw):
     events = []
@@ -161,18 +163,10 @@ def test_data_fingerprint():
 
 
 # ------------------------------------------------------------------ torch
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402 - a test dependency: a missing torch must fail, not skip
 nn = torch.nn
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models gain nothing from a second intra-op thread; on a busy 2-core runner it
-    only adds OpenMP contention (seen: a 0.6 s test taking 20 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def mlp(d_in, hidden, d_out, *tail):

@@ -38,34 +38,38 @@ class _Parser(argparse.ArgumentParser):
         raise HelpShown()
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {value}")
-    return value
+def _checked(convert, accept, expected: str):
+    """An argparse ``type=``: convert, then check; errors name what was expected."""
+    noun = "a whole number" if convert is int else "a number"
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+        return value
+
+    return parse
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {value}")
-    return value
+_positive_int = _checked(int, lambda v: v >= 0, "a number ≥ 0")
+_fraction = _checked(float, lambda v: 0.0 < v < 1.0, "a fraction between 0 and 1")
+_positive_float = _checked(float, lambda v: v > 0, "a number > 0")
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
-    return value
+def strip_comment(line: str) -> str:
+    """Drop a trailing ``# comment`` (outside quotes), as Python would in a code cell."""
+    quote = None
+    for i, ch in enumerate(line):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i]
+    return line
 
 
 def build_parser() -> _Parser:
@@ -143,7 +147,7 @@ def parse(line: str) -> argparse.Namespace:
     if _PARSER is None:
         _PARSER = build_parser()
     try:
-        argv = arg_split(line, posix=True)
+        argv = arg_split(strip_comment(line), posix=True)
     except ValueError as exc:  # unbalanced quotes
         raise UsageError(f"%aiaas: cannot parse the line: {exc}") from None
     if not argv:
