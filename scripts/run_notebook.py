@@ -39,7 +39,7 @@ def main(path: str) -> int:
     for i, cell in enumerate(nb.cells, 1):
         if cell.cell_type != "code":
             continue
-        lines = [ln for ln in cell.source.strip().splitlines() if not ln.startswith("# NBVAL")]
+        lines = [ln for ln in cell.source.splitlines() if ln.strip() and not ln.startswith("# NBVAL")]
         first = lines[0] if lines else ""
         print(f"--- [{i}] {first}")
         for out in cell.get("outputs", []):

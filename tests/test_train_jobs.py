@@ -196,3 +196,14 @@ def test_failed_connect_keeps_the_current_cluster(aiaas):
     with pytest.raises(ClusterError):
         aiaas.connect("tcp://127.0.0.1:9", timeout=1)
     assert aiaas.dask.scheduler.address == before and aiaas.status().rows
+
+
+def test_defaults_come_from_dask_config(session_home):
+    """`aiaas.cluster.*` in dask.config (or DASK_AIAAS__... variables) sets the defaults."""
+    import dask
+
+    from aiaas_jupyter.client import AiaasClient
+
+    with dask.config.set({"aiaas.cluster.connect-timeout": "1s", "aiaas.cluster.address": "tcp://127.0.0.1:9"}):
+        with pytest.raises(ClusterError, match="at tcp://127.0.0.1:9 within 1 s"):
+            AiaasClient(home=session_home).connect()
