@@ -11,12 +11,18 @@ Python API (one default client per kernel)::
     job = aiaas.train(model, clean, target="label", name="iris-rf")
     job.result()                                      # ModelVersion iris-rf:1
     aiaas.load_model("iris-rf@prod")
+    aiaas.deploy("iris-rf@prod")                      # served by this home's model server
+    aiaas.predict("iris-rf", frame)                   # OIP v2 inference → numpy array
+    aiaas.add_endpoint("gpt", "https://api.openai.com/v1", "openai", api_key_env="OPENAI_API_KEY")
+    aiaas.ask("gpt", "Summarise these metrics")       # Markdown answer
 """
 
 from ._version import __version__
 
 _API = ("connect", "disconnect", "status", "preprocess", "train", "jobs", "job", "cancel", "result",
-        "attach", "models", "model", "show", "alias", "delete", "load_model")
+        "attach", "models", "model", "show", "alias", "delete", "load_model",
+        "deploy", "undeploy", "deployments", "endpoints", "add_endpoint", "remove_endpoint",
+        "predict", "ask", "embed", "stop_server")
 
 __all__ = ["__version__", "load_ipython_extension", "get_client", "AiaasClient", *_API]
 

@@ -8,6 +8,8 @@ Training data flow: the kernel checks everything it can up front (framework, dat
 GPU capacity, names) so that bad input fails at once with one line; then the task runs on a
 worker and returns plain data + safe artifact bytes; the kernel registers the model only
 after the task succeeded (atomic registry write), so a failed job registers nothing.
+
+Serving (deploy, endpoints, predict, ask, embed) lives in :mod:`.serving_api`, mixed in here.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .errors import (AiaasError, AiaasVersionWarning, ClusterError, JobError, Jo
                      ResourceError)
 from .jobs import TERMINAL, Job, now_iso
 from .registry import JobRecord, Registry, validate_name
+from .serving_api import ServingMixin
 from .views import cluster_table, jobs_table, model_card, models_table
 
 
@@ -32,7 +35,7 @@ from .views import cluster_table, jobs_table, model_card, models_table
 SMALL_FRAME_BYTES = 1_000_000
 
 
-class AiaasClient:
+class AiaasClient(ServingMixin):
     def __init__(self, home: str | os.PathLike | None = None):
         self.registry = Registry(home)
         self.dask = None            # distributed.Client

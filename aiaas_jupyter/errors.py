@@ -17,11 +17,17 @@ Tree::
     │   ├── JobNotFoundError   unknown job id, or a job that can no longer be re-attached
     │   ├── JobFailedError     the remote task raised: carries the remote traceback
     │   └── JobCancelledError  the job was cancelled
-    └── RegistryError          registry problems
-        ├── InvalidNameError   a model/alias name outside [A-Za-z0-9._-] (path traversal, ...)
-        ├── ModelNotFoundError unknown model, version or alias
-        ├── IntegrityError     an artifact whose sha256 does not match the registry
-        └── UnsafeArtifactError an artifact that would need untrusted types to load
+    ├── ServingError           the local model server could not start, or failed (see server.log)
+    │   └── ServerNotRunningError  no server runs for this registry home (no token / server.json)
+    ├── RegistryError          registry problems
+    │   ├── InvalidNameError   a model/alias name outside [A-Za-z0-9._-] (path traversal, ...)
+    │   ├── ModelNotFoundError unknown model, version or alias
+    │   ├── IntegrityError     an artifact whose sha256 does not match the registry
+    │   └── UnsafeArtifactError an artifact that would need untrusted types to load
+    └── EndpointError          a model server or remote endpoint refused or failed a call
+        │                      (one line: ``POST URL → 422: message``; never a key or token)
+        ├── EndpointNotFoundError  no deployment or endpoint of that name
+        └── EndpointAuthError  the API key's environment variable is unset, or 401/403
 """
 
 from __future__ import annotations
@@ -108,6 +114,27 @@ class IntegrityError(RegistryError):
 
 
 class UnsafeArtifactError(RegistryError):
+    pass
+
+
+class ServingError(AiaasError):
+    """The local model server (``aiaas serve``) could not start or stop, or refused its state."""
+
+
+class ServerNotRunningError(ServingError):
+    pass
+
+
+class EndpointError(AiaasError):
+    """A call to our model server or to a remote endpoint failed; the message is one line."""
+
+
+class EndpointNotFoundError(EndpointError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return AiaasError.__str__(self)
+
+
+class EndpointAuthError(EndpointError):
     pass
 
 

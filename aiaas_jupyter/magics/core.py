@@ -160,5 +160,59 @@ class AiaasMagics(Magics):
         print(f"deleted {args.ref}")
         return None
 
+    # -- serving -------------------------------------------------------------------------
+    def _do_deploy(self, args, cell):
+        return self.client.deploy(args.ref)
+
+    def _do_undeploy(self, args, cell):
+        self.client.undeploy(args.name)
+        print(f"undeployed {args.name}")
+
+    def _do_endpoints(self, args, cell):
+        action = args.endpoints_command or "list"
+        if action == "list":
+            return self.client.endpoints()
+        if action == "add":
+            ep = self.client.add_endpoint(args.name, args.url, args.protocol, api_key_env=args.api_key_env,
+                                          model=args.model)
+            key = f", key from ${ep.api_key_env} ({'set' if ep.key_is_set() else 'not set'})" if ep.api_key_env else ""
+            print(f"endpoint {ep.name}: {ep.protocol} at {ep.url}{key}")
+            if any(m["name"] == ep.name for m in self.client.registry.list_models()):
+                print(f"note: a model named {ep.name} is registered; once deployed, `%aiaas predict {ep.name}` "
+                      f"calls the deployment (add --endpoint for this endpoint)")
+            return None
+        self.client.remove_endpoint(args.name)
+        print(f"removed endpoint {args.name}")
+        return None
+
+    def _do_predict(self, args, cell):
+        from .inputs import resolve_input
+
+        result = self.client.predict(args.name, resolve_input(args.input, self.shell.user_ns),
+                                     endpoint=args.endpoint)
+        return self._store(args.out, result)
+
+    def _do_embed(self, args, cell):
+        from .inputs import resolve_input
+
+        result = self.client.embed(args.name, resolve_input(args.input, self.shell.user_ns),
+                                   endpoint=args.endpoint)
+        return self._store(args.out, result)
+
+    def _do_ask(self, args, cell):
+        answer = self.client.ask(args.name, cell)
+        if args.out:
+            self.shell.user_ns[args.out] = answer.text
+        return answer
+
+    def _store(self, out: str | None, result):
+        """``-o VAR``: bind the result in the notebook (and show nothing); else show it."""
+        if not out:
+            return result
+        if not out.isidentifier():
+            raise UsageError(f"-o must be a Python identifier, got {out!r}")
+        self.shell.user_ns[out] = result
+        return None
+
 
 AiaasMagics.aiaas.__doc__ = full_help()

@@ -13,7 +13,7 @@ import argparse
 from IPython.core.error import UsageError
 from IPython.utils.process import arg_split
 
-CELL_SUBCOMMANDS = ("preprocess", "train")
+CELL_SUBCOMMANDS = ("preprocess", "train", "ask")
 
 EPILOG = """examples:
   %aiaas connect                          start the embedded Dask cluster (GPU workers if present)
@@ -21,6 +21,13 @@ EPILOG = """examples:
   %%aiaas preprocess --input data/*.csv --output clean --save clean.parquet
   %%aiaas train --data clean --target label --name iris-rf --block
   %aiaas jobs | %aiaas models | %aiaas models show iris-rf@prod
+  %aiaas deploy iris-rf@prod              serve a model (starts this home's model server)
+  %aiaas predict iris-rf --input X_test -o preds     (also --input '[[5.1,3.5,1.4,0.2]]' or @rows.csv)
+  %aiaas endpoints add gpt --url https://api.openai.com/v1 --protocol openai --api-key-env OPENAI_API_KEY
+  %%aiaas ask gpt                         the cell is the prompt; the answer shows as Markdown
+  %aiaas embed all-minilm-l6-v2 --input '["a text", "another"]' -o vectors
+  %aiaas endpoints | %aiaas undeploy iris-rf
+a NAME that is deployed means the deployment; add --endpoint to call a remote endpoint of that name.
 run `%aiaas SUBCOMMAND --help` for the options of one subcommand."""
 
 
@@ -74,7 +81,8 @@ def strip_comment(line: str) -> str:
 
 def build_parser() -> _Parser:
     parser = _Parser(prog="%aiaas", description="AI models as a service from the notebook: "
-                     "dispatch preprocessing and training to Dask, register and list models.",
+                     "dispatch preprocessing and training to Dask, register models, serve them and call "
+                     "hosted ones.",
                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     subs = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_Parser)
 
@@ -134,8 +142,42 @@ def build_parser() -> _Parser:
     q = msubs.add_parser("delete", help="delete one version or a whole model")
     q.add_argument("ref", metavar="NAME[:VERSION]")
 
+    _add_serving(subs)
     subs.add_parser("help", help="show this help")
     return parser
+
+
+def _add_serving(subs) -> None:
+    from ..registry.endpoints_table import PROTOCOLS
+
+    p = subs.add_parser("deploy", help="serve a registered model on this home's model server")
+    p.add_argument("ref", metavar="MODEL[:VERSION|@ALIAS]")
+    p = subs.add_parser("undeploy", help="stop serving a model")
+    p.add_argument("name", metavar="MODEL")
+
+    p = subs.add_parser("endpoints", help="list deployments and remote endpoints; add or remove endpoints")
+    esubs = p.add_subparsers(dest="endpoints_command", metavar="ACTION", parser_class=_Parser)
+    esubs.add_parser("list", help="deployments and endpoints with their health (the default)")
+    q = esubs.add_parser("add", help="record a remote endpoint (the API key stays in an environment variable)")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--url", required=True, metavar="URL", help="http(s) base URL (openai: the .../v1 root)")
+    q.add_argument("--protocol", required=True, choices=PROTOCOLS, help="v2 (Open Inference), openai or rest")
+    q.add_argument("--api-key-env", metavar="VAR", help="NAME of the environment variable holding the key")
+    q.add_argument("--model", metavar="REMOTE_NAME", help="the model's name on the remote side (default NAME)")
+    q = esubs.add_parser("remove", help="forget a remote endpoint")
+    q.add_argument("name", metavar="NAME")
+
+    for name, text in (("predict", "predictions of a deployed model or a v2/rest endpoint"),
+                       ("embed", "embeddings from an embedding deployment or an openai endpoint")):
+        p = subs.add_parser(name, help=text)
+        p.add_argument("name", metavar="NAME")
+        p.add_argument("--input", required=True, metavar="VAR|JSON|@FILE",
+                       help="a notebook variable, a JSON literal, or @file.json / @file.csv")
+        p.add_argument("--endpoint", action="store_true", help="NAME is a remote endpoint even if deployed")
+        p.add_argument("-o", "--out", metavar="VAR", help="store the result in this variable")
+    p = subs.add_parser("ask", help="(cell) send the cell as a prompt to an openai endpoint; show the answer")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("-o", "--out", metavar="VAR", help="also store the answer text in this variable")
 
 
 _PARSER: _Parser | None = None

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import ConfigError
-from . import jobs_table, versions_table
+from . import endpoints_table, jobs_table, versions_table
 
 BUSY_TIMEOUT_MS = 30_000
-SCHEMA_VERSION = 1
-SCHEMA = versions_table.SCHEMA + jobs_table.SCHEMA
+#: 2 added the ``endpoints`` table. Every statement in SCHEMA is ``IF NOT EXISTS``, so a database
+#: of an older version is upgraded by running it again (see :meth:`Database._ensure_schema`).
+SCHEMA_VERSION = 2
+SCHEMA = versions_table.SCHEMA + jobs_table.SCHEMA + endpoints_table.SCHEMA
 _WRITABLE_HINT = "set AIAAS_HOME to a writable directory"
 
 
@@ -86,7 +88,8 @@ class Database:
 
     def _ensure_schema(self, conn: sqlite3.Connection) -> None:
         """Create tables once per database; ``user_version`` records that it was done, so
-        later connections (from any process) skip straight past with one cheap read."""
+        later connections (from any process) skip straight past with one cheap read. A
+        database of an older schema version gets the missing tables the same way."""
         with self._schema_lock:
             if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 _enable_wal(conn)

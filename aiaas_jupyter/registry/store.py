@@ -1,13 +1,15 @@
-"""The model registry: immutable, numbered model versions with aliases, plus the jobs table.
+"""The model registry: immutable, numbered model versions with aliases, plus the jobs and
+endpoints tables.
 
 Layout under ``home``::
 
-    registry.sqlite3            metadata (WAL mode): versions, aliases, counters, jobs
+    registry.sqlite3            metadata (WAL mode): versions, aliases, counters, jobs, endpoints
     artifacts/ab/ab12...        content-addressed blobs (see :mod:`.blobs`)
 
 Blobs are written durably *before* the row that references them, so a crash can at worst
 leave an unreferenced blob, never a version with missing artifacts. Concurrency rules are
-in :mod:`.db`; the SQL is in :mod:`.versions_table` and :mod:`.jobs_table`.
+in :mod:`.db`; the SQL is in :mod:`.versions_table`, :mod:`.jobs_table` and
+:mod:`.endpoints_table`.
 
 Only the standard library is imported here (``jupyter_core`` lazily): this module loads
 with the Jupyter extension and must stay cheap.
@@ -20,9 +22,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import IntegrityError, RegistryError
-from . import jobs_table, versions_table
+from . import endpoints_table, jobs_table, versions_table
 from .blobs import BlobStore, sha256_hex
 from .db import Database
+from .endpoints_table import Endpoint
 from .jobs_table import JobRecord, utcnow
 from .names import parse_ref, validate_name
 from .versions_table import ModelVersion
@@ -168,6 +171,40 @@ class Registry:
         """The ``limit`` most recently submitted jobs, newest first."""
         with self.db.read() as conn:
             return jobs_table.latest(conn, limit)
+
+    # ---- endpoints -------------------------------------------------------------------
+
+    def add_endpoint(self, name: str, url: str, protocol: str, api_key_env: str | None = None,
+                     model: str | None = None) -> Endpoint:
+        """Record (or update) a remote endpoint. Only the *name* of the API key's environment
+        variable is stored, never a key."""
+        ep = endpoints_table.check(name, url, protocol, api_key_env, model)
+        with self.db.write() as conn:
+            endpoints_table.upsert(conn, ep)
+        return ep
+
+    def remove_endpoint(self, name: str) -> None:
+        validate_name(name, "endpoint")
+        with self.db.write() as conn:
+            endpoints_table.delete(conn, name)
+
+    def get_endpoint(self, name: str) -> Endpoint:
+        """The endpoint called ``name`` (EndpointNotFoundError, with close names, if none)."""
+        validate_name(name, "endpoint")
+        with self.db.read() as conn:
+            ep = endpoints_table.get(conn, name)
+            if ep is None:
+                raise endpoints_table.not_found(conn, name)
+            return ep
+
+    def find_endpoint(self, name: str) -> Endpoint | None:
+        with self.db.read() as conn:
+            return endpoints_table.get(conn, name)
+
+    def list_endpoints(self) -> list[Endpoint]:
+        """Every endpoint, sorted by name."""
+        with self.db.read() as conn:
+            return endpoints_table.all_endpoints(conn)
 
     # ---- blobs -----------------------------------------------------------------------
 

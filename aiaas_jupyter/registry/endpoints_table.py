@@ -1,0 +1,131 @@
+"""The ``endpoints`` table: remote model endpoints a notebook calls by name.
+
+An endpoint is a URL plus the protocol it speaks (``v2`` Open Inference Protocol, ``openai``
+or plain ``rest``) and, optionally, the *name* of the environment variable that holds its
+API key. The key itself is never written here: the registry database is a plain file that
+gets copied, shared and backed up, so it only records where the key will be found at call
+time. These functions take an open connection; :class:`~.store.Registry` owns transactions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import sqlite3
+import urllib.parse
+
+from ..errors import EndpointError, EndpointNotFoundError
+from .jobs_table import utcnow
+from .names import validate_name
+
+PROTOCOLS = ("v2", "openai", "rest")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS endpoints (
+    name TEXT PRIMARY KEY, url TEXT NOT NULL, protocol TEXT NOT NULL, api_key_env TEXT,
+    model TEXT, created TEXT NOT NULL
+);
+"""
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_SECRET_QUERY = re.compile(r"(key|token|secret|password|signature|sig)", re.IGNORECASE)
+_ENDPOINTS_HINT = "see %aiaas endpoints"
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    name: str
+    url: str
+    protocol: str
+    api_key_env: str | None = None      # NAME of the environment variable, never its value
+    model: str | None = None            # the model name on the remote side (default: name)
+    created: str = ""
+
+    @property
+    def remote_model(self) -> str:
+        return self.model or self.name
+
+    def key_is_set(self) -> bool:
+        return bool(self.api_key_env and os.environ.get(self.api_key_env))
+
+
+COLUMNS = tuple(f.name for f in dataclasses.fields(Endpoint))
+
+
+# ---- validation (before any transaction) -----------------------------------------------
+
+def check(name: str, url: str, protocol: str, api_key_env: str | None, model: str | None) -> Endpoint:
+    """Validate every field; the message says what was wrong and what is expected."""
+    validate_name(name, "endpoint")
+    if protocol not in PROTOCOLS:
+        raise EndpointError(f"invalid protocol {protocol!r} for endpoint {name!r}",
+                            f"use one of {', '.join(PROTOCOLS)}")
+    url = check_url(url)
+    if api_key_env is not None:
+        api_key_env = check_env_name(api_key_env)
+    if model is not None and (not isinstance(model, str) or not model.strip() or len(model) > 256
+                              or any(c.isspace() or c in "/?#" for c in model)):
+        raise EndpointError(f"invalid remote model name {model!r}",
+                            "give the model's name on the remote side, without spaces or / ? #")
+    return Endpoint(name, url, protocol, api_key_env, model, utcnow())
+
+
+def check_url(url: object) -> str:
+    """An absolute http(s) URL without credentials in it (those would land in the database)."""
+    if not isinstance(url, str):
+        raise EndpointError(f"endpoint URL must be a string, not {type(url).__name__}")
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise EndpointError(f"invalid endpoint URL {url!r}", "use an absolute http:// or https:// URL")
+    if parts.username or parts.password:
+        raise EndpointError("endpoint URL must not contain credentials (user:password@)",
+                            "keep the key in an environment variable and pass --api-key-env VAR")
+    if any(_SECRET_QUERY.search(k) for k, _ in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)):
+        raise EndpointError("endpoint URL must not carry a key or token in its query string",
+                            "keep the key in an environment variable and pass --api-key-env VAR")
+    if parts.fragment:
+        raise EndpointError(f"endpoint URL must not have a #fragment: {url!r}")
+    return urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/")))
+
+
+def check_env_name(var: object) -> str:
+    """The *name* of an environment variable. A value that looks like a key is refused, so a
+    key pasted by mistake is never written to the database."""
+    if not isinstance(var, str) or not _ENV_NAME.fullmatch(var):
+        raise EndpointError("--api-key-env must be the NAME of an environment variable (like OPENAI_API_KEY)",
+                            "put the key itself in that variable; it is read at call time and never stored")
+    if any(var == value for key, value in os.environ.items() if key != var and len(value) >= 8):
+        raise EndpointError("--api-key-env got the value of an environment variable, not its name",
+                            "pass the variable's NAME; the key is read at call time and never stored")
+    return var
+
+
+# ---- SQL -------------------------------------------------------------------------------
+
+def upsert(conn: sqlite3.Connection, ep: Endpoint) -> None:
+    """Insert or replace: re-adding a name updates its URL, protocol, key variable and model."""
+    conn.execute(f"INSERT OR REPLACE INTO endpoints ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                 [getattr(ep, c) for c in COLUMNS])
+
+
+def delete(conn: sqlite3.Connection, name: str) -> None:
+    if conn.execute("DELETE FROM endpoints WHERE name = ?", (name,)).rowcount == 0:
+        raise not_found(conn, name)
+
+
+def get(conn: sqlite3.Connection, name: str) -> Endpoint | None:
+    row = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM endpoints WHERE name = ?", (name,)).fetchone()
+    return Endpoint(*row) if row else None
+
+
+def all_endpoints(conn: sqlite3.Connection) -> list[Endpoint]:
+    return [Endpoint(*r) for r in conn.execute(f"SELECT {', '.join(COLUMNS)} FROM endpoints ORDER BY name")]
+
+
+def not_found(conn: sqlite3.Connection, name: str) -> EndpointNotFoundError:
+    names = [r[0] for r in conn.execute("SELECT name FROM endpoints")]
+    close = difflib.get_close_matches(name, names, n=3)
+    hint = f"did you mean {' or '.join(map(repr, close))}? {_ENDPOINTS_HINT}" if close else _ENDPOINTS_HINT
+    return EndpointNotFoundError(f"no endpoint named {name!r}", hint)

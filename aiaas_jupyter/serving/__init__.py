@@ -1,0 +1,21 @@
+"""The model server: deployed registry models over HTTP (docs/serving.md).
+
+Importing this package is cheap (nothing but the standard library): a kernel that only asks
+"is a server running?" never loads Starlette, uvicorn or any ML library. The server-side
+modules — :mod:`.app` (routes), :mod:`.oip` (Open Inference Protocol v2 codec),
+:mod:`.runtime` (loaded models), :mod:`.batching`, :mod:`.deployments`, :mod:`.openapi` — are
+imported by the server process itself; :mod:`.state` finds, starts and stops it.
+"""
+
+from __future__ import annotations
+
+_STATE = ("ServerInfo", "find_server", "ensure_server", "stop_server", "read_token")
+__all__ = list(_STATE)
+
+
+def __getattr__(name: str):
+    if name in _STATE:
+        from . import state
+
+        return getattr(state, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

