@@ -1,11 +1,12 @@
 """Run the project's benchmarks: one JSON line per workload on stdout, human logs on stderr.
 
-    python benchmarks/run.py [--quick|--full] [--only W0,W1,W5] [--repeat N]
+    python benchmarks/run.py [--quick|--full] [--only W0,W1,W4,W5] [--repeat N]
 
 Workloads (see benchmarks/README.md and WORKLOADS.md): W0 dispatch overhead of ``%%aiaas
-train``, W1 built-in PyTorch trainer vs a plain loop, W5 ``%load_ext`` cost. Each lives in its
+train``, W1 built-in PyTorch trainer vs a plain loop, W4 our model server vs MLServer (from
+.venv-mlserver, created by scripts/mlserver_env.sh if missing), W5 ``%load_ext`` cost. Each lives in its
 own module; this file only prepares the process and dispatches. ``--repeat`` overrides every
-workload's repeat count (smoke tests use a small one). A workload that fails prints a line
+workload's repeat count (smoke tests use a small one; for W4 it is the number of requests). A workload that fails prints a line
 with an ``error`` field and makes the exit status 1; the others still run.
 """
 
@@ -19,7 +20,7 @@ import traceback
 
 import _common as c
 
-WORKLOADS = {"W0": "w0_dispatch", "W1": "w1_torch", "W5": "w5_load"}
+WORKLOADS = {"W0": "w0_dispatch", "W1": "w1_torch", "W4": "w4_serving", "W5": "w5_load"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -29,7 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="small sizes, under a minute each on 2 CPU cores (default)")
     size.add_argument("--full", dest="size", action="store_const", const="full",
                       help="full sizes (W1 needs a CUDA GPU)")
-    ap.add_argument("--only", metavar="W0,W1,W5", default=",".join(WORKLOADS),
+    ap.add_argument("--only", metavar="W0,W1,W4,W5", default=",".join(WORKLOADS),
                     help="comma-separated workload ids to run (default: all)")
     ap.add_argument("--repeat", type=int, metavar="N", default=None,
                     help="override each workload's repeat count (for smoke tests)")

@@ -1,6 +1,6 @@
 """Write the showcase notebooks and (optionally) execute them so they carry reference outputs.
 
-    .venv/bin/python notebooks/_build.py             write 01/02 without outputs
+    .venv/bin/python notebooks/_build.py             write 01/02/03 without outputs
     .venv/bin/python notebooks/_build.py --execute   write, then run each with a fresh AIAAS_HOME
                                                      and save the outputs nbval compares against
 
@@ -373,7 +373,174 @@ print("torch and ONNX agree on", int((logits.argmax(1).numpy() == predicted).sum
 """),
 ]
 
-NOTEBOOKS = {"01-quickstart.ipynb": QUICKSTART, "02-pytorch.ipynb": PYTORCH}
+
+# --------------------------------------------------------------------------- 03 text service
+TEXT_SERVICE = [
+    md("""
+# A text classifier as a web service
+
+From a few lines of data to a model other programs can call over HTTP:
+
+1. make a small (seeded) set of movie-review sentences,
+2. train a TF-IDF + logistic-regression pipeline **on a worker** with `%%aiaas train`,
+3. `%aiaas deploy` it: a model server starts on this machine (127.0.0.1) and keeps running
+   after the kernel stops,
+4. call it with plain HTTP (`httpx`), with `%aiaas predict`, and through the Open Inference
+   Protocol v2 that Triton, KServe and MLServer clients speak,
+5. deploy the built-in sentence-embedding model and call it with the official `openai` client,
+6. clean up: undeploy, stop the server, disconnect.
+"""),
+    code("""
+%load_ext aiaas_jupyter
+import aiaas_jupyter
+import httpx
+import numpy as np
+import pandas as pd
+"""),
+    code(IGNORE + """
+%aiaas connect
+"""),
+    md("""
+## A small data set
+
+400 short sentences: neutral filler words plus one to three words that carry the sentiment,
+and, in one sentence out of six, a word of the other side to make it less easy.
+"""),
+    code("""
+rng = np.random.default_rng(2)
+good = "good great excellent wonderful moving clever charming delightful superb fun".split()
+bad = "bad awful boring dull weak clumsy tedious bland messy poor".split()
+filler = "the a this film movie plot story acting cast scene music ending was is and very quite rather".split()
+
+
+def sentence(positive: bool) -> str:
+    words = list(rng.choice(filler, rng.integers(5, 9))) + list(rng.choice(good if positive else bad, rng.integers(1, 4)))
+    if rng.random() < 1 / 6:
+        words.append(rng.choice(bad if positive else good))
+    rng.shuffle(words)
+    return " ".join(words)
+
+
+labels = rng.permutation(["positive", "negative"] * 200)
+reviews = pd.DataFrame({"text": [sentence(label == "positive") for label in labels], "label": labels})
+print(reviews.shape, reviews["label"].value_counts().to_dict())
+reviews.head(3)
+"""),
+    md("""
+## Train on a worker
+
+The cell defines `model`: TF-IDF on the `text` column (word uni- and bigrams) feeding a logistic
+regression. The trainer hands the model its feature columns as a DataFrame, so the vectorizer
+names its column in a `ColumnTransformer`; the model server recognises this shape and serves
+it as a text model (one string per row).
+"""),
+    volatile("""
+%%aiaas train --data reviews --target label --name sentiment --block
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+model = make_pipeline(ColumnTransformer([("tfidf", TfidfVectorizer(ngram_range=(1, 2)), "text")]),
+                      LogisticRegression(max_iter=1000))
+"""),
+    code("""
+v1 = aiaas_jupyter.model("sentiment:1")
+print(v1.ref, "| held-out accuracy", round(v1.metrics["accuracy"], 3),
+      "| train/test rows", v1.extra["n_train"], "/", v1.extra["n_test"])
+"""),
+    md("""
+## Deploy
+
+`%aiaas deploy` starts this registry's model server (one per `$AIAAS_HOME`, on a free port of
+127.0.0.1) and loads the model into it. Every route but the health checks needs the server's
+bearer token; the display shows only its first four characters.
+"""),
+    code(IGNORE + """
+%aiaas deploy sentiment
+"""),
+    md("""
+## Call it over HTTP
+
+Any HTTP client works. The token lives in a file next to the registry (readable only by you);
+read it, put it in the `Authorization` header, and never print it. The plain route takes
+`{"text": ...}` — one string or a list:
+"""),
+    code("""
+from aiaas_jupyter.serving.state import find_server, read_token
+
+home = aiaas_jupyter.get_client().registry.home
+server = find_server(home)
+headers = {"Authorization": f"Bearer {read_token(home)}"}   # the token stays out of the outputs
+
+r = httpx.post(f"{server.url}/predict/sentiment", headers=headers,
+               json={"text": ["a wonderful and moving film", "the plot was dull and the acting weak"]})
+print(r.status_code, r.json())
+"""),
+    md("""
+The same model speaks the Open Inference Protocol v2 (the REST API of Triton, KServe and
+MLServer): a BYTES tensor of sentences in, the labels — and, on request, the class
+probabilities — out.
+"""),
+    code("""
+request = {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES",
+                       "data": ["clever and charming", "boring tedious story"]}],
+           "outputs": [{"name": "predict"}, {"name": "predict_proba"}]}
+answer = httpx.post(f"{server.url}/v2/models/sentiment/infer", headers=headers, json=request).json()
+for out in answer["outputs"]:
+    data = np.reshape(out["data"], out["shape"])
+    print(out["name"], out["datatype"], out["shape"], np.round(data, 2).tolist() if out["datatype"] == "FP64" else data.tolist())
+"""),
+    md("From the notebook, `%aiaas predict` does the same (and returns a numpy array):"),
+    code("""
+%aiaas predict sentiment --input '["a delightful film, great cast", "awful, just awful"]'
+"""),
+    md("""
+## Embeddings with the `openai` client
+
+The server also carries a sentence-embedding model (all-MiniLM-L6-v2, shipped in a Python
+package: nothing is downloaded) behind an OpenAI-compatible `/v1/embeddings`, so the official
+`openai` client works with our URL and token:
+"""),
+    code(IGNORE + """
+%aiaas deploy builtin:all-minilm-l6-v2
+"""),
+    code("""
+from openai import OpenAI
+
+client = OpenAI(base_url=server.url + "/v1", api_key=read_token(home))
+texts = ["The film was wonderful.", "I loved this movie.", "The train leaves at noon."]
+response = client.embeddings.create(model="all-minilm-l6-v2", input=texts)
+vectors = np.array([d.embedding for d in response.data])
+unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+print(response.model, vectors.shape)
+pd.DataFrame(unit @ unit.T, index=texts, columns=range(3)).round(1) + 0.0   # cosine similarities
+"""),
+    md("Deployments and remote endpoints, with their health:"),
+    code(IGNORE + """
+%aiaas endpoints
+"""),
+    md("""
+## Clean up
+
+The server would outlive this kernel (so deployed models stay up); here we undeploy, stop it
+and close the cluster. The registry keeps the model, and `deployments.json` remembers what
+was deployed for the server's next start.
+"""),
+    code("""
+%aiaas undeploy sentiment
+"""),
+    code("""
+aiaas_jupyter.stop_server()
+print("model server running:", find_server(home) is not None)
+"""),
+    code(IGNORE + """
+%aiaas disconnect
+"""),
+]
+
+NOTEBOOKS = {"01-quickstart.ipynb": QUICKSTART, "02-pytorch.ipynb": PYTORCH,
+             "03-text-service.ipynb": TEXT_SERVICE}
 
 
 def build(name: str):

@@ -24,6 +24,7 @@ case "${1:-}" in
     ;;
   test)
     setup
+    bash scripts/mlserver_env.sh >/dev/null   # .venv-mlserver: the peer for interop tests and W4
     out=${AIAAS_TEST_OUT:-$ROOT/test-output}
     mkdir -p "$out"
     export AIAAS_HOME=$(mktemp -d -t aiaas-home-XXXX)   # notebooks register into a throwaway registry

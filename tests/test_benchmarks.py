@@ -65,3 +65,17 @@ def test_run_py_rejects_unknown_workload(tmp_path):
     proc = subprocess.run([sys.executable, str(RUN), "--only", "W9"], capture_output=True,
                           text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 2 and "W9" in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.skipif(not (ROOT / ".venv-mlserver" / "bin" / "mlserver").exists(),
+                    reason="no .venv-mlserver: run `bash scripts/mlserver_env.sh` (dev.sh test does)")
+def test_w4_serving_both_servers_answer_correctly(tmp_path):
+    """W4 at 300 requests per side: both servers answer every request, sampled answers equal
+    the in-process model's (the workload itself raises otherwise); no performance bound."""
+    (rec,) = _run_bench(tmp_path, "--quick", "--only", "W4", "--repeat", "300", timeout=300.0)
+    assert rec["workload"] == "W4" and rec["requests"] == 300 and rec["better"] == "higher"
+    assert rec["unit"] == "req/s" and rec["concurrency"] == 64
+    for side in ("ours", "baseline", "baseline_batched"):
+        assert rec[f"{side}_errors"] == 0, f"{side}: {rec[f'{side}_errors']} failed requests"
+        assert rec[f"checked_{side}"] > 0  # sampled answers, equal to the model's (else run.py fails)
+        assert 0 < rec[f"{side}_p50_ms"] <= rec[f"{side}_p99_ms"]
