@@ -221,7 +221,9 @@ class ServingMixin:
                                 f"use %%aiaas ask {name} (chat) or %aiaas embed {name}")
         if outputs:
             return result
-        return result["predict"] if "predict" in result else next(iter(result.values()))
+        pred = result["predict"] if "predict" in result else next(iter(result.values()))
+        # servers differ on [N] vs [N, 1] for one value per row (MLServer answers [N, 1])
+        return pred.reshape(-1) if getattr(pred, "ndim", 0) == 2 and pred.shape[1] == 1 else pred
 
     def ask(self, name: str, prompt: str, *, timeout: float | None = None, **params):
         """Send ``prompt`` to an OpenAI-compatible endpoint's chat API; the answer as Markdown."""

@@ -287,3 +287,29 @@ def test_bad_torch_inputs():
         _run(mlp(64, 8, 10), df.assign(f3="x"), epochs=1)
     with pytest.raises(ModelSpecError, match="loss must be"):
         _run(mlp(64, 8, 10), df, loss=nn.CrossEntropyLoss, epochs=1)
+
+
+def test_plain_text_pipeline_gets_the_documents():
+    """make_pipeline(TfidfVectorizer(), LogisticRegression()) on a [text, label] frame: the
+    vectorizer receives the text column itself, and the artifact predicts raw strings."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from aiaas_jupyter.registry.serialization import load_sklearn
+
+    rng = np.random.default_rng(2)
+    good, bad = ["great", "lovely", "superb", "fine"], ["awful", "boring", "terrible", "dull"]
+    texts, labels = [], []
+    for _ in range(200):
+        positive = bool(rng.integers(0, 2))
+        words = rng.choice(good if positive else bad, size=3)
+        texts.append("the film was " + " and ".join(words))
+        labels.append("pos" if positive else "neg")
+    df = pd.DataFrame({"text": texts, "label": labels})
+    res = run_training(TrainSpec(model=make_pipeline(TfidfVectorizer(), LogisticRegression()), target="label"),
+                       df, lambda e: None)
+    assert res.metrics["accuracy"] == 1.0
+    assert res.extra["input_kind"] == "text" and res.extra["feature_names"] == ["text"]
+    model = load_sklearn(res.artifacts["model.skops"])
+    assert list(model.predict(["what a superb and lovely film", "dull and awful"])) == ["pos", "neg"]

@@ -93,6 +93,9 @@ class V2Client:
         body: dict[str, Any] = {"inputs": v2_inputs(inputs)}
         if outputs:
             body["outputs"] = [{"name": o} for o in outputs]
+        if hasattr(inputs, "columns") and len(body["inputs"]) > 1:
+            # one tensor per column: say it is a table (MLServer's "pd" codec rebuilds the frame)
+            parameters = {"content_type": "pd", **(parameters or {})}
         if parameters:
             body["parameters"] = parameters
         answer = self.http.post_json(f"{self.model_url(version)}/infer", body)

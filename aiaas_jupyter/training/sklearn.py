@@ -44,6 +44,13 @@ def _seed_random_states(model, seed: int) -> dict:
     return unset
 
 
+def _takes_raw_text(model) -> bool:
+    """A text vectorizer (CountVectorizer, TfidfVectorizer, HashingVectorizer) first in line."""
+    steps = getattr(model, "steps", None)
+    first = steps[0][1] if steps else model
+    return callable(getattr(first, "build_analyzer", None))
+
+
 def _metrics(classification: bool, y_true, y_pred) -> dict[str, float]:
     from sklearn import metrics as skm
 
@@ -63,6 +70,9 @@ def train(spec: TrainSpec, data: pd.DataFrame, emit: Emit) -> TrainResult:
         raise ModelSpecError("`optimizer` and `loss` only apply to torch models; "
                              "a scikit-learn estimator brings its own")
     X, y = common.features_and_target(spec, data)
+    text_input = X.shape[1] == 1 and _takes_raw_text(model)
+    if text_input:  # a vectorizer wants the documents, not a one-column frame (it would iterate the header)
+        X = X.iloc[:, 0]
     classification = is_classification(model, y)
     X_train, X_test, y_train, y_test = common.split(spec, X, y, classification)
     seeded = _seed_random_states(model, spec.seed)
@@ -78,12 +88,14 @@ def train(spec: TrainSpec, data: pd.DataFrame, emit: Emit) -> TrainResult:
     params = {k: common.jsonable(v) for k, v in model.get_params(deep=False).items()}
     extra = {
         "task": "classification" if classification else "regression",
-        "feature_names": [str(c) for c in X.columns],
+        "feature_names": [str(X.name)] if text_input else [str(c) for c in X.columns],
         "target": spec.target,
         "estimator_class": f"{type(model).__module__}.{type(model).__qualname__}",
         "evaluated_on": "test" if spec.test_size and spec.test_size > 0 else "train",
         "fit_seconds": fit_seconds,
     }
+    if text_input:
+        extra["input_kind"] = "text"
     if seeded:
         extra["seeded_random_state"] = sorted(seeded)
     if classification:
