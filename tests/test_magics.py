@@ -81,7 +81,8 @@ def test_load_ext_is_light():
     code = ("import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
             "sh = InteractiveShell.instance()\nsh.run_line_magic('load_ext', 'aiaas_jupyter')\n"
             "assert 'aiaas' in sh.magics_manager.magics['line'] and 'aiaas' in sh.magics_manager.magics['cell']\n"
-            "heavy = [m for m in ('dask', 'distributed', 'torch', 'sklearn', 'pandas', 'numpy') if m in sys.modules]\n"
+            "heavy = [m for m in ('dask', 'distributed', 'torch', 'sklearn', 'pandas', 'numpy', 'starlette', 'httpx',\n"
+            "                      'aiaas_jupyter.registry') if m in sys.modules]\n"
             "print(','.join(heavy) or 'none')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "none"

@@ -148,7 +148,7 @@ def build_parser() -> _Parser:
 
 
 def _add_serving(subs) -> None:
-    from ..registry.endpoints_table import PROTOCOLS
+    from ..serving import PROTOCOLS  # light: importing the registry here would slow %load_ext
 
     p = subs.add_parser("deploy", help="serve a registered model on this home's model server")
     p.add_argument("ref", metavar="MODEL[:VERSION|@ALIAS]")

@@ -17,10 +17,9 @@ import sqlite3
 import urllib.parse
 
 from ..errors import EndpointError, EndpointNotFoundError
+from ..serving import PROTOCOLS  # the package root is stdlib-only
 from .jobs_table import utcnow
 from .names import validate_name
-
-PROTOCOLS = ("v2", "openai", "rest")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS endpoints (

@@ -9,6 +9,9 @@ imported by the server process itself; :mod:`.state` finds, starts and stops it.
 
 from __future__ import annotations
 
+#: the protocols a remote endpoint may speak (registry, magics and clients agree on this one list)
+PROTOCOLS = ("v2", "openai", "rest")
+
 _STATE = ("ServerInfo", "find_server", "ensure_server", "stop_server", "read_token")
 __all__ = list(_STATE)
 
