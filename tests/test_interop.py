@@ -374,3 +374,15 @@ def test_schemathesis_no_server_errors(ours):
     assert not auth_failures, f"the bearer token was refused: {auth_failures}"
     # the server is still healthy and serving after the fuzzing
     assert httpx.get(f"{ours.url}/v2/health/ready", timeout=10).status_code == 200
+
+
+def test_tritonclient_binary_data_is_refused_clearly(ours, iris):
+    """Triton's own binary tensor extension is not part of OIP v2 JSON: a clear 400, not a parse error."""
+    from tritonclient.utils import InferenceServerException
+
+    httpclient, client = _triton(ours)
+    X = iris.X.to_numpy(dtype=np.float32)[:2]
+    inp = httpclient.InferInput("input", list(X.shape), "FP32")
+    inp.set_data_from_numpy(X)  # binary_data=True, tritonclient's default
+    with pytest.raises(InferenceServerException, match="binary tensor data extension is not supported"):
+        client.infer("iris", [inp], headers=dict(ours.auth))

@@ -121,6 +121,9 @@ class Server:
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if not body:
             raise ApiError(400, "empty request body; expected JSON")
+        if "inference-header-content-length" in request.headers:
+            raise ApiError(400, "the binary tensor data extension is not supported; send JSON tensors "
+                                "(tritonclient: binary_data=False)")
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as e:
