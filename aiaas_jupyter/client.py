@@ -306,10 +306,12 @@ class AiaasClient(ServingMixin):
 
     def _forget_orphans(self) -> None:
         """Jobs of an embedded cluster whose kernel is gone can never finish: mark them lost."""
+        from .serving.state import pid_alive
+
         for rec in self.registry.list_jobs(1000):
             info = rec.info or {}
             if (rec.status not in TERMINAL and info.get("embedded") and info.get("pid") != os.getpid()
-                    and not _pid_alive(info.get("pid"))):
+                    and not (isinstance(info.get("pid"), int) and pid_alive(info["pid"]))):
                 self.registry.update_job(rec.id, status="lost", error="its kernel and embedded cluster ended")
 
     # -- models --------------------------------------------------------------------------
@@ -346,18 +348,6 @@ def _is_pandas(frame) -> bool:
     import pandas as pd
 
     return isinstance(frame, pd.DataFrame)
-
-
-def _pid_alive(pid) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _age_seconds(iso: str | None) -> float:

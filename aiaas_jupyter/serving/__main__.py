@@ -103,7 +103,7 @@ def serve(args: argparse.Namespace) -> int:
         print("aiaas serve: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
     running = state.read_server_info(home)
-    if running is not None and running.pid != os.getpid() and state._alive(running.pid) \
+    if running is not None and running.pid != os.getpid() and state.pid_alive(running.pid) \
             and state._probe(running, "/v2/health/live") == 200:
         print(f"aiaas serve: a server already runs for {home} at {running.url} (pid {running.pid})",
               file=sys.stderr)

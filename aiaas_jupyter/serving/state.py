@@ -89,7 +89,8 @@ def read_server_info(home=None) -> ServerInfo | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process *pid* runs (not a zombie). Also used for the kernels behind recorded jobs."""
     proc = _children.get(pid)
     if proc is not None:
         return proc.poll() is None  # also reaps our own exited child (no zombie "alive")
@@ -124,7 +125,7 @@ def _probe(info: ServerInfo, path: str, timeout: float = 2.0) -> int | None:
 def find_server(home=None) -> ServerInfo | None:
     """The running, ready server of ``home``: file present, pid alive, ``/v2/health/ready`` 200."""
     info = read_server_info(home)
-    if info is None or not _alive(info.pid):
+    if info is None or not pid_alive(info.pid):
         return None
     return info if _probe(info, "/v2/health/ready") == 200 else None
 
@@ -152,7 +153,7 @@ def _wait_ready(home: Path, pid: int, deadline: float, proc: subprocess.Popen | 
         info = read_server_info(home)
         if info is not None and info.pid == pid and _probe(info, "/v2/health/ready", 1.0) == 200:
             return info
-        if not _alive(pid):
+        if not pid_alive(pid):
             tail = _log_tail(home)
             raise ServingError(f"the model server exited during start-up"
                                f"{' (exit code ' + str(proc.returncode) + ')' if proc else ''}: {tail}",
@@ -182,7 +183,7 @@ def ensure_server(home=None, *, host: str = "127.0.0.1", port: int = 0, tls_cert
     deadline = time.monotonic() + wait_s
     with _start_lock(home):
         info = read_server_info(home)
-        if info is not None and _alive(info.pid) and _is_server_process(info.pid):
+        if info is not None and pid_alive(info.pid) and _is_server_process(info.pid):
             # running (maybe still restoring its deployments): never start a second one beside it
             return _wait_ready(home, info.pid, deadline, None)
         if info is not None:
@@ -215,16 +216,16 @@ def stop_server(home=None, timeout: float = 15.0) -> bool:
     if info is None:
         return False
     stopped = False
-    if _alive(info.pid) and _is_server_process(info.pid):
+    if pid_alive(info.pid) and _is_server_process(info.pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(info.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(info.pid) and time.monotonic() < deadline:
+        while pid_alive(info.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(info.pid):
+        if pid_alive(info.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(info.pid, signal.SIGKILL)
-            while _alive(info.pid) and time.monotonic() < deadline + 5:
+            while pid_alive(info.pid) and time.monotonic() < deadline + 5:
                 time.sleep(0.05)
         stopped = True
     _children.pop(info.pid, None)
