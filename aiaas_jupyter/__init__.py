@@ -37,6 +37,26 @@ def unload_ipython_extension(ipython) -> None:  # pragma: no cover - IPython kee
     pass
 
 
+def _jupyter_server_extension_points() -> list[dict]:
+    """The Jupyter server extension (the sidebar's API under ``{base_url}/aiaas/api/``)."""
+    return [{"module": "aiaas_jupyter"}]
+
+
+def _load_jupyter_server_extension(serverapp) -> None:
+    """Register the API routes; tornado and jupyter_server are imported only here.
+
+    The registry home is ``c.AiaasJupyter.home`` when configured, else the kernel's
+    (``$AIAAS_HOME`` or the default)."""
+    from .server.handlers import setup_handlers
+    from .server.manager import SidebarManager
+
+    home = serverapp.config.get("AiaasJupyter", {}).get("home") or None
+    manager = SidebarManager(home)
+    setup_handlers(serverapp.web_app, manager)
+    serverapp.log.info("aiaas_jupyter: API at %saiaas/api/ (registry %s)",
+                       serverapp.web_app.settings.get("base_url", "/"), manager.home)
+
+
 def __getattr__(name: str):
     if name in ("get_client", "AiaasClient"):
         from . import client

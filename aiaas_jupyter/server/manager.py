@@ -1,0 +1,187 @@
+"""What the sidebar API answers, as plain JSON-able dicts: no tornado here, so it is tested
+(and timed) directly. Every method is synchronous and may block (SQLite, HTTP health checks,
+the model server); the handlers run them in a worker thread.
+
+The registry home is the kernel's (``$AIAAS_HOME`` or the default), so the sidebar shows what
+the notebooks register. API keys of remote endpoints are never read here: only the *name*
+of their environment variable and whether it is set. The model server's token never leaves
+this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from ..errors import AiaasError, InvalidNameError
+from ..registry import Registry, parse_ref, validate_name
+
+#: the metric shown in the models list, first present wins (same order as ``%aiaas models``)
+HEADLINE_METRICS = ("accuracy", "val_accuracy", "r2", "f1_macro", "mse")
+#: seconds to wait for a Dask scheduler when summarising the cluster
+CLUSTER_TIMEOUT = 2.0
+#: how many jobs ``GET jobs`` lists
+JOBS_LIMIT = 200
+
+
+class BadRequestError(AiaasError):
+    """A request the API cannot read (bad JSON, wrong shape): answered 400."""
+
+
+def headline_metric(metrics: dict | None) -> dict | None:
+    for key in HEADLINE_METRICS:
+        if metrics and key in metrics:
+            return {"name": key, "value": metrics[key]}
+    return None
+
+
+class SidebarManager:
+    """The sidebar's view of one registry home, over the façade (:class:`AiaasClient`)."""
+
+    def __init__(self, home: str | os.PathLike | None = None):
+        self.registry = Registry(home)
+        self.home = self.registry.home
+        self._client = None
+
+    @property
+    def client(self):
+        """The façade, created on first use (its module imports more than the registry's)."""
+        if self._client is None:
+            from ..client import AiaasClient
+
+            client = AiaasClient(self.home)
+            client.registry = self.registry  # share one Registry (and its database handle)
+            self._client = client
+        return self._client
+
+    # -- models ---------------------------------------------------------------------------
+    def _deployed(self) -> dict[str, dict]:
+        return {d["name"]: d for d in self.client.deployments()}
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """One entry per model, sorted by name (three SQLite queries whatever the count)."""
+        summaries = self.registry.list_models()
+        with self.registry.db.read() as conn:
+            numbers: dict[str, list[int]] = {}
+            for name, version in conn.execute("SELECT name, version FROM versions ORDER BY name, version"):
+                numbers.setdefault(name, []).append(version)
+        deployed = self._deployed() if summaries else {}
+        out = []
+        for s in summaries:
+            dep = deployed.get(s["name"])
+            out.append({"name": s["name"], "latest": s["latest"], "versions": numbers.get(s["name"], []),
+                        "aliases": s["aliases"], "framework": s["framework"],
+                        "metric": headline_metric(s["metrics"]), "created": s["created"],
+                        "deployed": dep is not None, "endpoint": dep.get("url") if dep else None,
+                        "deployed_version": dep.get("version") if dep else None})
+        return out
+
+    def get_model(self, name: str) -> dict[str, Any]:
+        """Every version of ``name`` (newest first). Unknown: :class:`ModelNotFoundError`."""
+        versions = self.registry.versions(validate_name(name))
+        if not versions:
+            self.registry.get(name)  # raises ModelNotFoundError with a did-you-mean hint
+        dep = self._deployed().get(name)
+        return {"name": name, "deployed": dep is not None, "endpoint": dep.get("url") if dep else None,
+                "deployed_version": dep.get("version") if dep else None,
+                "versions": [{"version": mv.version, "ref": mv.ref, "framework": mv.framework,
+                              "metrics": mv.metrics, "params": mv.params, "aliases": list(mv.aliases),
+                              "created": mv.created, "job_id": mv.job_id}
+                             for mv in reversed(versions)]}
+
+    # -- deployments ----------------------------------------------------------------------
+    def deploy(self, name: str, ref: str | None = None) -> dict[str, Any]:
+        """Deploy ``ref`` (default ``name``, i.e. its latest version) under ``name``."""
+        validate_name(name)
+        ref = name if ref is None else ref
+        if not isinstance(ref, str) or parse_ref(ref)[0] != name:
+            raise InvalidNameError(f"ref {ref!r} is not a version of model {name!r}",
+                                   f"write {name}, {name}:VERSION or {name}@ALIAS")
+        dep = self.client.deploy(ref)
+        return {"name": dep.name, "version": dep.version, "ref": dep.ref, "framework": dep.framework,
+                "url": dep.url}
+
+    def undeploy(self, name: str) -> dict[str, Any]:
+        self.client.undeploy(name)  # EndpointNotFoundError when not deployed
+        return {"name": name, "undeployed": True}
+
+    def endpoints(self) -> dict[str, Any]:
+        """Own deployments (with readiness) and remote endpoints (with a quick health check)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ..serving_api import HEALTH_TIMEOUT, _remote_health
+
+        server = self.client._own_server()
+        deployed = list(self.client._deployments(server).values())
+        remote = self.registry.list_endpoints()
+        checks = [lambda n=d["name"]: "ready" if server.ready(n, HEALTH_TIMEOUT) else "not ready"
+                  for d in deployed]
+        checks += [lambda ep=ep: _remote_health(ep) for ep in remote]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            health = list(pool.map(lambda check: check(), checks))
+        return {
+            "server": {"running": server is not None, "url": server.url if server else None},
+            "deployments": [{"name": d["name"], "version": d.get("version"), "ref": d.get("ref"),
+                             "framework": d.get("framework"), "url": d.get("url"),
+                             "loaded_at": d.get("loaded_at"), "health": health[i]}
+                            for i, d in enumerate(deployed)],
+            "endpoints": [{"name": ep.name, "protocol": ep.protocol, "url": ep.url, "model": ep.model,
+                           "api_key_env": ep.api_key_env, "api_key_set": ep.key_is_set(),
+                           "health": health[len(deployed) + i]} for i, ep in enumerate(remote)],
+        }
+
+    # -- jobs and cluster -----------------------------------------------------------------
+    def jobs(self, limit: int = JOBS_LIMIT) -> list[dict[str, Any]]:
+        return [{"id": r.id, "model": r.model, "status": r.status, "progress": r.progress,
+                 "worker": r.worker, "gpus": r.gpus, "submitted": r.submitted, "started": r.started,
+                 "finished": r.finished, "duration_s": r.duration_s, "version": r.version,
+                 "error": r.error}
+                for r in self.registry.list_jobs(limit)]
+
+    def scheduler_address(self) -> str | None:
+        """The scheduler of the most recent job that recorded one."""
+        for r in self.registry.list_jobs(JOBS_LIMIT):
+            if r.scheduler:
+                return r.scheduler
+        return None
+
+    def cluster(self, timeout: float = CLUSTER_TIMEOUT) -> dict[str, Any]:
+        """The last known scheduler, summarised when it answers within ``timeout`` seconds.
+
+        The kernel's own cluster lives in the kernel; this only sees what the jobs table recorded.
+        """
+        address = self.scheduler_address()
+        if address is None:
+            return {"scheduler": None}
+        from distributed import Client
+
+        from ..cluster import summarize
+
+        try:
+            client = Client(address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError, ValueError):  # down, unreachable, or not an address
+            return {"scheduler": address, "reachable": False}
+        try:
+            return {**summarize(client), "scheduler": address, "reachable": True}
+        finally:
+            client.close()
+
+
+def parse_deploy_body(body: bytes) -> str | None:
+    """The optional JSON body of ``POST models/NAME/deploy``: ``{"ref": "NAME@ALIAS"}`` or empty."""
+    if not body or not body.strip():
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequestError(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequestError("the request body must be a JSON object like {\"ref\": \"NAME@ALIAS\"}")
+    ref = data.get("ref")
+    if ref is not None and not isinstance(ref, str):
+        raise BadRequestError(f"ref must be a string, not {type(ref).__name__}")
+    return ref
+
+
+__all__ = ["SidebarManager", "BadRequestError", "headline_metric", "parse_deploy_body"]
