@@ -67,8 +67,6 @@ def test_run_py_rejects_unknown_workload(tmp_path):
     assert proc.returncode == 2 and "W9" in proc.stderr and proc.stdout == ""
 
 
-@pytest.mark.skipif(not (ROOT / ".venv-mlserver" / "bin" / "mlserver").exists(),
-                    reason="no .venv-mlserver: run `bash scripts/mlserver_env.sh` (dev.sh test does)")
 def test_w4_serving_both_servers_answer_correctly(tmp_path):
     """W4 at 300 requests per side: both servers answer every request, sampled answers equal
     the in-process model's (the workload itself raises otherwise); no performance bound."""
