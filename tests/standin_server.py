@@ -148,3 +148,12 @@ def serve(app):
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextlib.contextmanager
+def running(secret: str):
+    """A StandIn serving on loopback with ``url`` set: what each test module's fixture yields."""
+    standin = StandIn(secret)
+    with serve(standin.app) as url:
+        standin.url = url
+        yield standin

@@ -16,7 +16,7 @@ import pytest
 from aiaas_jupyter.errors import (DataError, EndpointAuthError, EndpointError, EndpointNotFoundError,
                                   InvalidNameError)
 from aiaas_jupyter.registry import Registry
-from standin_server import CHAT_MODEL, EMBED_MODEL, StandIn, serve, vector
+from standin_server import CHAT_MODEL, EMBED_MODEL, running, vector
 
 SECRET = "sk-test-5f3a9c1e7d2b4a6f8e0c"
 
@@ -28,9 +28,7 @@ def reg(tmp_path) -> Registry:
 
 @pytest.fixture(scope="module")
 def standin():
-    s = StandIn(SECRET)
-    with serve(s.app) as url:
-        s.url = url
+    with running(SECRET) as s:
         yield s
 
 

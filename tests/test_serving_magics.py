@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 
 from aiaas_jupyter.errors import (DataError, EndpointAuthError, EndpointError, EndpointNotFoundError,
                                   ModelNotFoundError)
-from standin_server import CHAT_MODEL, EMBED_MODEL, StandIn, serve, vector
+from standin_server import CHAT_MODEL, EMBED_MODEL, running, vector
 
 SECRET = "sk-standin-0c9e1f2a7b3d4e5f6a7b"
 KEY_VAR = "AIAAS_TEST_STANDIN_KEY"
@@ -103,9 +103,7 @@ def sh(served):
 
 @pytest.fixture(scope="module")
 def standin():
-    s = StandIn(SECRET)
-    with serve(s.app) as url:
-        s.url = url
+    with running(SECRET) as s:
         yield s
 
 
