@@ -37,6 +37,12 @@ def unload_ipython_extension(ipython) -> None:  # pragma: no cover - IPython kee
     pass
 
 
+def _jupyter_labextension_paths() -> list[dict]:
+    """The prebuilt sidebar (built from ``labextension/`` into ``aiaas_jupyter/labextension``);
+    for ``jupyter labextension develop``. A normal install ships it in share/jupyter/labextensions."""
+    return [{"src": "labextension", "dest": "aiaas-jupyter"}]
+
+
 def _jupyter_server_extension_points() -> list[dict]:
     """The Jupyter server extension (the sidebar's API under ``{base_url}/aiaas/api/``)."""
     return [{"module": "aiaas_jupyter"}]

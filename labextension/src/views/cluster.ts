@@ -1,0 +1,79 @@
+/** The Cluster section: the scheduler the latest job used, its workers, threads, memory and
+ * GPUs (the kernel owns its Dask client; the server sees the address the jobs recorded). */
+
+import { errorLine, h } from '../dom';
+import { IClusterAnswer } from '../types';
+
+export class ClusterView {
+  readonly node: HTMLElement;
+  private answer: IClusterAnswer | null = null;
+  private error: string | null = null;
+
+  constructor() {
+    this.node = h('div', { class: 'aiaas-view aiaas-cluster-view' });
+    this.render();
+  }
+
+  setData(answer: IClusterAnswer): void {
+    this.answer = answer;
+    this.error = null;
+    this.render();
+  }
+
+  setError(message: string | null): void {
+    this.error = message;
+    this.render();
+  }
+
+  render(): void {
+    const children: (HTMLElement | null)[] = [errorLine(this.error)];
+    const a = this.answer;
+    if (a === null) {
+      children.push(this.error ? null : h('div', { class: 'aiaas-loading', text: 'Loading cluster…' }));
+    } else if (!a.scheduler) {
+      children.push(
+        h('div', {
+          class: 'aiaas-placeholder aiaas-cluster',
+          text: 'No cluster seen yet: %aiaas connect in a notebook starts one (shown after its first job).'
+        })
+      );
+    } else if (a.reachable === false) {
+      children.push(
+        h(
+          'div',
+          { class: 'aiaas-cluster aiaas-cluster-down' },
+          h('div', { class: 'aiaas-cluster-address', text: a.scheduler }),
+          h('div', { class: 'aiaas-placeholder', text: 'not reachable (its kernel may have stopped)' })
+        )
+      );
+    } else {
+      const workers = a.workers || [];
+      children.push(
+        h(
+          'div',
+          { class: 'aiaas-cluster' },
+          h('div', { class: 'aiaas-cluster-address', text: a.scheduler }),
+          h('div', {
+            class: 'aiaas-cluster-totals',
+            text: `${a.n_workers ?? workers.length} workers · ${a.threads ?? 0} threads · ${a.memory_gb ?? 0} GiB · ${a.gpus ?? 0} GPUs`
+          }),
+          a.dashboard
+            ? h('a', { class: 'aiaas-cluster-dashboard', href: a.dashboard, target: '_blank', rel: 'noopener', text: 'Dask dashboard' })
+            : null,
+          h(
+            'ul',
+            { class: 'aiaas-list aiaas-workers' },
+            ...workers.map(w =>
+              h('li', {
+                class: 'aiaas-worker',
+                title: w.address,
+                text: `${w.name || w.address} · ${w.threads} thr · ${w.memory_gb} GiB${w.gpus ? ` · ${w.gpus} GPU` : ''}`
+              })
+            )
+          )
+        )
+      );
+    }
+    this.node.replaceChildren(...children.filter((c): c is HTMLElement => c !== null));
+  }
+}
