@@ -12,8 +12,9 @@ setup() {
     "$PY" -m venv .venv
   fi
   .venv/bin/python -m pip install -q --upgrade pip
-  # torch is pinned through constraints.txt (see ../shared/notes/toolchain.md)
-  .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+  # torch is pinned through constraints.txt (see ../shared/notes/toolchain.md). The install also
+  # builds the JupyterLab sidebar (labextension/, jlpm from jupyter-builder) into the package.
+  PATH="$ROOT/.venv/bin:$PATH" .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'
 }
 
 case "${1:-}" in
@@ -25,6 +26,7 @@ case "${1:-}" in
   test)
     setup
     bash scripts/mlserver_env.sh >/dev/null   # .venv-mlserver: the peer for interop tests and W4
+    bash scripts/browser_env.sh               # Debian chromium for the sidebar's end-to-end test
     out=${AIAAS_TEST_OUT:-$ROOT/test-output}
     mkdir -p "$out"
     export AIAAS_HOME=$(mktemp -d -t aiaas-home-XXXX)   # notebooks register into a throwaway registry

@@ -7,7 +7,7 @@
 
 import { SidePanel, refreshIcon, ToolbarButton } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
-import { Widget } from '@lumino/widgets';
+import { AccordionPanel, Widget } from '@lumino/widgets';
 
 import { AiaasApi, ApiError } from './api';
 import { Refresher } from './refresh';
@@ -48,6 +48,7 @@ export class AiaasPanel extends SidePanel {
   readonly cluster: ClusterView;
   readonly refresher: Refresher;
   private modelList: IModelSummary[] = [];
+  private sized = false;
 
   constructor(
     private readonly api: AiaasApi,
@@ -65,6 +66,10 @@ export class AiaasPanel extends SidePanel {
     this.addWidget(new Section(this.endpoints, 'Endpoints', 'aiaas-section-endpoints'));
     this.addWidget(new Section(this.jobs, 'Jobs', 'aiaas-section-jobs'));
     this.addWidget(new Section(this.cluster, 'Cluster', 'aiaas-section-cluster'));
+    const title = new Widget();
+    title.addClass('aiaas-panel-title');
+    title.node.textContent = 'AIaaS';
+    this.header.addWidget(title);
     this.toolbar.addItem(
       'refresh',
       new ToolbarButton({
@@ -133,6 +138,12 @@ export class AiaasPanel extends SidePanel {
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
+    const content = this.content;
+    if (!this.sized && content instanceof AccordionPanel) {
+      // models get most of the height (once, after the first layout); the user may drag the splitters
+      this.sized = true;
+      requestAnimationFrame(() => content.setRelativeSizes([5, 2, 2, 1.5]));
+    }
     this.refresher.shown();
   }
 
