@@ -16,7 +16,7 @@ import {
   Notification,
   showDialog
 } from '@jupyterlab/apputils';
-import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { AiaasApi } from './api';
@@ -24,6 +24,7 @@ import { defaultSnippet, snippet, SnippetKind } from './format';
 import { AiaasPanel, errorText, IPanelActions } from './panel';
 import { serverRequester } from './request';
 import { IModelSummary } from './types';
+import { SNIPPET_MIME } from './views/models';
 
 import iconSvg from '../style/icon.svg';
 
@@ -34,9 +35,13 @@ export namespace CommandIDs {
   export const refresh = 'aiaas:refresh';
 }
 
-/** Put `text` in a new code cell below the current notebook's active cell. */
-function insertIntoNotebook(app: JupyterFrontEnd, tracker: INotebookTracker, text: string): boolean {
-  const panel = tracker.currentWidget;
+/** Put `text` in a new code cell below the active cell of `panel` (default: the current notebook). */
+function insertIntoNotebook(
+  app: JupyterFrontEnd,
+  tracker: INotebookTracker,
+  text: string,
+  panel: NotebookPanel | null = tracker.currentWidget
+): boolean {
   if (!panel) {
     Notification.warning('Open a notebook first: the snippet goes into a new cell of it.', { autoClose: 4000 });
     return false;
@@ -54,6 +59,40 @@ function insertIntoNotebook(app: JupyterFrontEnd, tracker: INotebookTracker, tex
   app.shell.activateById(panel.id);
   notebook.activeCell?.editor?.focus();
   return true;
+}
+
+/**
+ * Let a model row dragged from the sidebar be dropped between cells of a notebook: the
+ * snippet becomes a new cell below the cell under the pointer. Drops onto a cell editor are
+ * left to CodeMirror, which inserts the text/plain payload at the drop point.
+ */
+function acceptSnippetDrops(app: JupyterFrontEnd, tracker: INotebookTracker, panel: NotebookPanel): void {
+  const node = panel.content.node;
+  const ours = (event: DragEvent) =>
+    !!event.dataTransfer && Array.from(event.dataTransfer.types).includes(SNIPPET_MIME) &&
+    !(event.target as HTMLElement | null)?.closest?.('.cm-editor');
+  node.addEventListener('dragover', event => {
+    if (ours(event)) {
+      event.preventDefault();
+      event.dataTransfer!.dropEffect = 'copy';
+    }
+  });
+  node.addEventListener('drop', event => {
+    if (!ours(event)) {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+    const cells = panel.content.widgets;
+    const target = (event.target as HTMLElement).closest('.jp-Cell');
+    const index = cells.findIndex(cell => cell.node === target);
+    if (index >= 0) {
+      panel.content.activeCellIndex = index;
+    } else if (cells.length) {
+      panel.content.activeCellIndex = cells.length - 1; // below the last cell
+    }
+    insertIntoNotebook(app, tracker, event.dataTransfer!.getData(SNIPPET_MIME), panel);
+  });
 }
 
 function actionsFor(
@@ -136,6 +175,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     panel = new AiaasPanel(api, actionsFor(app, api, tracker, () => panel));
     panel.title.icon = aiaasIcon;
     app.shell.add(panel, 'left', { rank: 350 });
+    tracker.widgetAdded.connect((_, notebook) => acceptSnippetDrops(app, tracker, notebook));
     restorer?.add(panel, 'aiaas-sidebar');
 
     app.commands.addCommand(CommandIDs.open, {

@@ -1,4 +1,4 @@
-import { IModelActions, ModelsView, PAGE_SIZE } from '../src/views/models';
+import { IModelActions, ModelsView, PAGE_SIZE, SNIPPET_MIME } from '../src/views/models';
 import { IModelDetail, IModelSummary } from '../src/types';
 import { manyModels, model } from './fixtures';
 
@@ -103,6 +103,7 @@ describe('ModelsView', () => {
     });
     row.dispatchEvent(event);
     expect(data['text/plain']).toBe('import aiaas_jupyter\nmodel = aiaas_jupyter.load_model("iris@prod")\nmodel');
+    expect(data[SNIPPET_MIME]).toBe(data['text/plain']);
   });
 
   it('filters on every term and says how many match', () => {

@@ -19,6 +19,8 @@ import {
 import { IModelDetail, IModelsAnswer, IModelSummary } from '../types';
 
 export const PAGE_SIZE = 100;
+/** The drag payload the notebook drop handler (index.ts) turns into a new cell. */
+export const SNIPPET_MIME = 'application/vnd.aiaas.snippet+text';
 
 /** What the rows' buttons do; the panel wires these to the API and the notebook. */
 export interface IModelActions {
@@ -275,7 +277,10 @@ export class ModelsView {
       open ? this.renderVersions(model) : null
     );
     row.addEventListener('dragstart', event => {
+      // text/plain: dropped into a cell editor, CodeMirror inserts it at the drop point;
+      // SNIPPET_MIME: dropped between cells, the plugin makes a new cell of it
       event.dataTransfer?.setData('text/plain', defaultSnippet(model));
+      event.dataTransfer?.setData(SNIPPET_MIME, defaultSnippet(model));
       if (event.dataTransfer) {
         event.dataTransfer.effectAllowed = 'copy';
       }
