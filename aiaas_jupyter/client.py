@@ -43,6 +43,19 @@ class AiaasClient(ServingMixin):
         self._jobs: dict[str, Job] = {}
         self._versions_checked = False
         self._closing = False
+        self._recorder = None       # ProgressRecorder, created with the first job
+
+    @property
+    def progress_recorder(self):
+        """Writes running jobs' progress to the registry, throttled (see :mod:`.job_progress`)."""
+        if self._recorder is None:
+            from .job_progress import ProgressRecorder
+
+            self._recorder = ProgressRecorder(self._write_progress, _cluster.config("jobs.record-interval"))
+        return self._recorder
+
+    def _write_progress(self, job_id: str, fields: dict) -> None:
+        self.registry.update_live_job(job_id, **fields)  # the registry as it is now (the server swaps it)
 
     # -- cluster -------------------------------------------------------------------------
     def connect(self, address: str | None = None, *, scheduler_file: str | None = None,
@@ -69,6 +82,7 @@ class AiaasClient(ServingMixin):
         if self.embedded:  # the embedded cluster dies with us, and so do its running jobs
             for job in self._jobs.values():
                 if not job.done():
+                    self.progress_recorder.end(job.id)
                     self.registry.update_job(job.id, status="lost", error="the embedded cluster was closed")
                     job._finish("lost", error=JobError(f"job {job.id} was lost: the embedded cluster was closed"))
         if self.dask is not None:
@@ -136,7 +150,8 @@ class AiaasClient(ServingMixin):
                                        "data": data if isinstance(data, str) else None,
                                        "embedded": self.embedded, "pid": os.getpid()})
         self.registry.record_job(record)
-        job = Job(record, display_interval=_cluster.config("jobs.display-interval"))
+        job = Job(record, display_interval=_cluster.config("jobs.display-interval"),
+                  on_progress=self.progress_recorder.observe)
         self._jobs[job_id] = job
         spec = TrainSpec(model=model, target=target, optimizer=optimizer, loss=loss, test_size=test_size,
                          seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, gpus=gpus)
@@ -213,6 +228,7 @@ class AiaasClient(ServingMixin):
             error = exc if isinstance(exc, AiaasError) else Job.describe_remote_failure(job.id, exc, exc.__traceback__)
             fields.update(status="error", error=str(error))
         try:
+            self.progress_recorder.end(job.id)  # no live write after this (none could land anyway)
             self.registry.update_job(job.id, **fields)
             self._release(job)
         finally:
@@ -295,7 +311,8 @@ class AiaasClient(ServingMixin):
             self.registry.update_job(job_id, status="lost", error="no longer on the cluster")
             raise JobNotFoundError(f"job {job_id} is no longer on the cluster at {record.scheduler}",
                                    hint="only jobs on an external cluster outlive their kernel")
-        job = Job(record, future=future, display_interval=_cluster.config("jobs.display-interval"))
+        job = Job(record, future=future, display_interval=_cluster.config("jobs.display-interval"),
+                  on_progress=self.progress_recorder.observe)
         job._t0 = time.time() - _age_seconds(record.submitted)
         self._jobs[job_id] = job
         for event in dask_client.get_events(event_topic(job_id)):

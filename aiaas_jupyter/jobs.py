@@ -36,7 +36,8 @@ def now_iso() -> str:
 class Job:
     """Handle to one training job. Returned at once by ``train``; ``result()`` waits."""
 
-    def __init__(self, record: "JobRecord", future=None, on_finish=None, display_interval=0.25):
+    def __init__(self, record: "JobRecord", future=None, on_finish=None, display_interval=0.25,
+                 on_progress=None):
         self.record = record
         self.future = future
         self.events: list[dict] = []
@@ -44,6 +45,8 @@ class Job:
         self.remote_traceback = ""
         self._exception: AiaasError | None = None
         self._on_finish = on_finish  # facade callback: register the model, persist the record
+        # facade callback ``(job_id, live_fields, stage)``: persist live progress (job_progress)
+        self._on_progress = on_progress
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._handle = None
@@ -116,6 +119,11 @@ class Job:
             self.record.worker = msg.get("worker", self.record.worker)
             if msg.get("progress") is not None:
                 self.record.progress = float(msg["progress"])
+            r = self.record
+            live = None if r.status in TERMINAL else {"status": r.status, "started": r.started,
+                                                      "worker": r.worker, "progress": r.progress}
+        if live is not None and self._on_progress is not None:
+            self._on_progress(self.id, live, msg.get("stage"))
         self.redraw(force=msg.get("stage") in ("start", "done"))
 
     def _finish(self, status: str, version=None, error: AiaasError | None = None,

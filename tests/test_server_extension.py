@@ -48,9 +48,10 @@ def module_home(tmp_path_factory, iris_result):
 
 @pytest.fixture
 def home(request, monkeypatch):
-    """The registry home the server sees (via AIAAS_HOME): ``deploy_home`` or ``big_home`` when
-    the test asks for one, else ``module_home``."""
-    which = next((f for f in ("deploy_home", "big_home") if f in request.fixturenames), "module_home")
+    """The registry home the server sees (via AIAAS_HOME): ``deploy_home``, ``big_home`` or
+    ``empty_home`` when the test asks for one, else ``module_home``."""
+    which = next((f for f in ("deploy_home", "big_home", "empty_home") if f in request.fixturenames),
+                 "module_home")
     path = request.getfixturevalue(which)
     monkeypatch.setenv("AIAAS_HOME", str(path))
     monkeypatch.setenv("AIAAS_EXT_TEST_KEY", SECRET)
@@ -97,6 +98,25 @@ async def test_models(jp_fetch, jp_serverapp, home):
     assert iris["framework"] == "sklearn"
     assert iris["metric"]["name"] == "accuracy" and 0.8 <= iris["metric"]["value"] <= 1.0
     assert iris["created"] and iris["deployed"] is False and iris["endpoint"] is None
+
+
+async def test_models_registry_status(jp_fetch, home):
+    body = await get(jp_fetch, "models")
+    assert body["registry"] == {"home": str(home), "exists": True}
+
+
+@pytest.fixture
+def empty_home(tmp_path):
+    """A home no kernel has written to yet: not even its directory exists."""
+    return tmp_path / "never-written"
+
+
+async def test_models_without_registry(empty_home, jp_fetch):
+    """The sidebar's empty state: no registry yet, which the answer says, and asking creates none."""
+    body = await get(jp_fetch, "models")
+    assert body == {"models": [], "registry": {"home": str(empty_home), "exists": False}}
+    assert (await get(jp_fetch, "jobs")) == {"jobs": []}
+    assert not empty_home.exists()
 
 
 async def test_model_detail(jp_fetch, home):

@@ -17,6 +17,8 @@ from typing import Any
 from ..errors import JobNotFoundError, RegistryError
 
 STATUSES = ("pending", "running", "finished", "error", "cancelled", "lost")
+#: the statuses a job can still leave; every other one is final
+LIVE = ("pending", "running")
 
 
 def utcnow() -> str:
@@ -117,6 +119,21 @@ def update(conn: sqlite3.Connection, job_id: str, fields: dict[str, Any]) -> Non
         found = conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is not None
     if not found:
         raise _not_found(job_id)
+
+
+def update_live(conn: sqlite3.Connection, job_id: str, fields: dict[str, Any]) -> bool:
+    """Apply already-checked ``fields`` only while the job is still pending or running.
+
+    One conditional statement, so a late progress update can never overwrite a final status
+    written by another thread or process, whatever order they arrive in. Returns whether the
+    row was updated (False: no such job, or it already ended).
+    """
+    if not fields:
+        return False
+    assignments = ", ".join(f"{c} = ?" for c in fields)
+    cur = conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ? AND status IN ({', '.join('?' * len(LIVE))})",
+                       [*fields.values(), job_id, *LIVE])
+    return cur.rowcount > 0
 
 
 def get(conn: sqlite3.Connection, job_id: str) -> JobRecord:

@@ -163,6 +163,14 @@ class Registry:
             jobs_table.update(conn, job_id, fields)
             return jobs_table.get(conn, job_id)
 
+    def update_live_job(self, job_id: str, **fields: Any) -> bool:
+        """Partial update of a job that is still pending or running (live progress); a job
+        that already ended is left as it is. Returns whether it was updated."""
+        jobs_table.validate_id(job_id)
+        fields = jobs_table.check_update(fields)
+        with self.db.write() as conn:
+            return jobs_table.update_live(conn, job_id, fields)
+
     def get_job(self, job_id: str) -> JobRecord:
         with self.db.read() as conn:
             return jobs_table.get(conn, job_id)

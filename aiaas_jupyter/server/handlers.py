@@ -52,7 +52,7 @@ class AiaasHandler(APIHandler):
 class ModelsHandler(AiaasHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        await self.respond(lambda: {"models": self.manager.list_models()})
+        await self.respond(self.manager.models)
 
 
 class ModelHandler(AiaasHandler):

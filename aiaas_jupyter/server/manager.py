@@ -56,6 +56,17 @@ class SidebarManager:
         return self._client
 
     # -- models ---------------------------------------------------------------------------
+    def registry_status(self) -> dict[str, Any]:
+        """Where the registry lives and whether its database exists yet, so the sidebar can
+        tell "nothing registered yet" apart from "no registry here at all" (a home that was
+        never written to: the user has not run ``%load_ext aiaas_jupyter`` + a train cell, or
+        the server sees another ``$AIAAS_HOME`` than the kernel). Only looks: creates nothing."""
+        return {"home": str(self.home), "exists": self.registry.db.path.is_file()}
+
+    def models(self) -> dict[str, Any]:
+        """The answer of ``GET models``: the list plus :meth:`registry_status`."""
+        return {"models": self.list_models(), "registry": self.registry_status()}
+
     def _deployed(self) -> dict[str, dict]:
         return {d["name"]: d for d in self.client.deployments()}
 

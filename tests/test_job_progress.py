@@ -1,0 +1,150 @@
+"""A running job's progress reaches the registry while it runs (what the sidebar reads).
+
+First the recorder itself against a real registry (throttling, trailing edge, never after the
+end, a failing write), then a real torch job on the session's LocalCluster, watched from
+outside the kernel's façade through a separate ``Registry`` on the same home.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from aiaas_jupyter.job_progress import ProgressRecorder, phase_of
+from aiaas_jupyter.registry import JobRecord, Registry
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def running(progress: float) -> dict:
+    return {"status": "running", "started": "2026-01-01T00:00:00+00:00", "worker": "tcp://w:1",
+            "progress": progress}
+
+
+@pytest.fixture
+def reg(tmp_path):
+    reg = Registry(tmp_path)
+    reg.record_job(JobRecord(id="j1", model="m"))
+    return reg
+
+
+def recorder_for(reg: Registry, interval: float) -> ProgressRecorder:
+    return ProgressRecorder(lambda job_id, fields: reg.update_live_job(job_id, **fields), interval)
+
+
+def test_update_live_job_only_touches_live_jobs(reg):
+    assert reg.update_live_job("j1", status="running", progress=0.5) is True
+    assert (reg.get_job("j1").status, reg.get_job("j1").progress) == ("running", 0.5)
+    reg.update_job("j1", status="cancelled")
+    assert reg.update_live_job("j1", status="running", progress=0.7) is False
+    assert (reg.get_job("j1").status, reg.get_job("j1").progress) == ("cancelled", 0.5)
+    assert reg.update_live_job("no-such-job", progress=0.1) is False
+    with pytest.raises(ValueError, match="unknown or read-only"):
+        reg.update_live_job("j1", id="other")
+
+
+def test_phases():
+    assert [phase_of(s) for s in ("start", "fit", "train", "epoch", "evaluate", "done", "custom", None)] \
+        == ["start", "fit", "fit", "fit", "evaluate", "done", "custom", None]
+
+
+def test_first_event_at_once_then_throttled_with_trailing_edge(reg):
+    rec = recorder_for(reg, interval=0.5)
+    t0 = time.monotonic()
+    rec.observe("j1", running(0.1), "fit")
+    assert rec.idle(5)
+    first = reg.get_job("j1")
+    assert (first.status, first.progress, first.worker) == ("running", 0.1, "tcp://w:1")
+    assert first.started == "2026-01-01T00:00:00+00:00"
+    # same phase, within the interval: held back, then only the newest values are written
+    rec.observe("j1", running(0.2), "epoch")
+    rec.observe("j1", running(0.3), "epoch")
+    time.sleep(0.1)
+    if time.monotonic() - t0 < 0.45:  # the window certainly still open: nothing new written
+        assert reg.get_job("j1").progress == 0.1
+    assert rec.idle(5)
+    assert time.monotonic() - t0 >= 0.5  # the trailing write waited for the window
+    assert reg.get_job("j1").progress == 0.3 and rec.writes == 2 and rec.failures == 0
+
+
+def test_phase_change_is_written_at_once(reg):
+    rec = recorder_for(reg, interval=30.0)  # a throttled write would take 30 s
+    rec.observe("j1", running(0.5), "epoch")
+    assert rec.idle(5)
+    rec.observe("j1", running(0.9), "evaluate")
+    assert rec.idle(10)  # well under the 30 s window
+    assert reg.get_job("j1").progress == 0.9 and rec.writes == 2
+    # "done" waits for the window: the completion write follows it and drops it (end)
+    rec.observe("j1", running(1.0), "done")
+    assert not rec.idle(0.5)
+    rec.end("j1")
+    assert rec.idle(5) and rec.writes == 2 and reg.get_job("j1").progress == 0.9
+
+
+def test_never_after_the_job_ended(reg):
+    rec = recorder_for(reg, interval=0.2)
+    reg.update_job("j1", status="finished", progress=1.0, version=3)
+    rec.observe("j1", running(0.4), "fit")  # a late event, arriving after the final write
+    assert rec.idle(5)
+    after = reg.get_job("j1")
+    assert (after.status, after.progress, after.version) == ("finished", 1.0, 3)
+    # once told the job ended, the recorder writes nothing more for it at all
+    reg.record_job(JobRecord(id="j2", model="m"))
+    rec.end("j2")
+    rec.observe("j2", running(0.4), "fit")
+    assert rec.idle(5) and rec.writes == 1
+    assert reg.get_job("j2").status == "pending"
+
+
+def test_a_failed_write_is_logged_and_the_job_goes_on(tmp_path, caplog):
+    (tmp_path / "a-file").write_text("not a directory")
+    broken = Registry(tmp_path / "a-file" / "home")  # cannot be created, even by root
+    rec = recorder_for(broken, interval=0.1)
+    with caplog.at_level(logging.WARNING, logger="aiaas_jupyter.jobs"):
+        rec.observe("j9", running(0.5), "fit")  # must not raise
+        assert rec.idle(5)
+    assert rec.failures == 1 and rec.writes == 0
+    assert any("j9" in r.getMessage() and "ConfigError" in r.getMessage() for r in caplog.records)
+
+
+def slow_frame(n: int = 4000, d: int = 16) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, d)).astype("float32")
+    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(d)])
+    df["target"] = (X[:, :4].sum(axis=1) > 0).astype(int)
+    return df
+
+
+def test_live_progress_of_a_real_job_seen_from_outside(aiaas, session_home):
+    """~100 ms per epoch (3,200 rows, batch 8, 256 hidden units): about 4 s of training."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 256), torch.nn.ReLU(), torch.nn.Linear(256, 2))
+    outside = Registry(session_home)  # another handle on the same database, as the server has
+    writes_before = aiaas.progress_recorder.writes
+    t0 = time.monotonic()
+    job = aiaas.train(model, slow_frame(), "target", name="progress-mlp", epochs=40, batch_size=8, seed=0)
+    seen = []
+    while not job.done() and time.monotonic() - t0 < 120:
+        rec = outside.get_job(job.id)
+        seen.append((rec.status, rec.progress))
+        time.sleep(0.02)
+    mv = job.result(timeout=5)
+    elapsed = time.monotonic() - t0
+    live = [p for status, p in seen if status == "running" and 0.0 < p < 1.0]
+    assert live, f"no running 0 < progress < 1 seen in {len(seen)} reads: {sorted(set(seen))}"
+    progress = [p for _, p in seen]
+    assert progress == sorted(progress)  # never goes back
+    assert {s for s, _ in seen} <= {"pending", "running", "finished"}
+    final = outside.get_job(job.id)
+    assert (final.status, final.progress, final.version) == ("finished", 1.0, mv.version)
+    assert final.started and final.worker.startswith("tcp://") and final.duration_s > 0
+    # throttled: one write per phase (start, fit) plus at most one a second in between
+    writes = aiaas.progress_recorder.writes - writes_before
+    assert 2 <= writes <= 2 + math.ceil(elapsed / aiaas.progress_recorder.interval) + 1, (writes, elapsed)
+    assert elapsed < 20, f"{elapsed:.1f} s"
