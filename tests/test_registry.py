@@ -512,3 +512,18 @@ def test_default_home(monkeypatch, tmp_path):
     monkeypatch.delenv("AIAAS_HOME")
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jdata"))
     assert default_home() == tmp_path / "jdata" / "aiaas"
+
+
+def test_damaged_database_is_one_clear_error(tmp_path):
+    """Bytes that are not SQLite where the database should be: every read and write says so
+    in one domain error with a hint (the sidebar shows it), nothing is overwritten."""
+    from aiaas_jupyter.errors import IntegrityError as RegistryIntegrityError
+
+    reg = Registry(tmp_path)
+    garbage = b"this is not an SQLite database" * 100
+    (tmp_path / "registry.sqlite3").write_bytes(garbage)
+    for call in (reg.list_models, lambda: reg.list_jobs(10), lambda: reg.set_alias("m", 1, "prod")):
+        with pytest.raises(RegistryIntegrityError, match="registry database .* is damaged") as info:
+            call()
+        assert "AIAAS_HOME" in info.value.hint
+    assert (tmp_path / "registry.sqlite3").read_bytes() == garbage

@@ -286,6 +286,64 @@ def test_deploy_and_undeploy(lab, page, out_dir):
     assert {m["name"]: m for m in lab.api("aiaas/api/models")["models"]}[MODEL]["deployed"] is False
 
 
+def test_drag_model_between_cells_inserts_snippet(page):
+    """A model row dropped on a cell's prompt (not its editor) becomes a new cell below it."""
+    before = cells(page).count()
+    page.locator(f"{model_row(MODEL)}").drag_to(cells(page).nth(0).locator(".jp-InputPrompt"))
+    page.wait_for_function("n => document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell').length > n",
+                           arg=before)
+    text = cell_text(page, 1)
+    assert f'load_model("{MODEL}:1")' in text, text
+    assert "%%aiaas train" in cell_text(page, 2)  # the train cell moved down by one
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:undo-cell-action')")
+    page.wait_for_function("n => document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell').length === n",
+                           arg=before)
+
+
+def test_keyboard_reaches_actions(page):
+    """Tab from the filter box reaches the first model's buttons; Enter on its name inserts."""
+    before = cells(page).count()
+    box = page.locator(f"{PANEL} input.aiaas-filter")
+    box.fill(MODEL)
+    box.focus()
+    order = []
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("() => document.activeElement.className"))
+    assert ["aiaas-expand" in order[0], "aiaas-model-name" in order[1], "aiaas-insert-load" in order[2]] \
+        == [True, True, True], order
+    page.keyboard.press("Shift+Tab")  # back on the name
+    assert "aiaas-model-name" in page.evaluate("() => document.activeElement.className")
+    page.keyboard.press("Enter")
+    page.wait_for_function("n => document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell').length > n",
+                           arg=before)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:undo-cell-action')")
+    box.fill("")
+
+
+def test_dark_theme(page, out_dir):
+    """Colours come from JupyterLab's variables: the dark theme changes the panel with no CSS of ours."""
+    def colours():
+        return page.evaluate("""() => {
+            const panel = getComputedStyle(document.querySelector('#aiaas-sidebar'));
+            const name = getComputedStyle(document.querySelector('#aiaas-sidebar .aiaas-model-meta'));
+            const root = getComputedStyle(document.body);
+            return [panel.backgroundColor, name.color,
+                    root.getPropertyValue('--jp-layout-color1').trim()];
+        }""")
+    light = colours()
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+    page.wait_for_function("c => getComputedStyle(document.querySelector('#aiaas-sidebar')).backgroundColor !== c",
+                           arg=light[0], timeout=30_000)
+    page.wait_for_timeout(500)  # the theme's transitions settle before the screenshot
+    dark = colours()
+    assert dark[0] != light[0] and dark[1] != light[1], (light, dark)
+    shoot(page, out_dir, "sidebar-dark.png")
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'", timeout=30_000)
+
+
 def test_jobs_and_cluster_sections(lab, page):
     (job,) = [j for j in Registry(lab.home).list_jobs(10) if j.model == MODEL]
     command(page, "aiaas:refresh")
@@ -418,7 +476,8 @@ def test_api_error_is_shown_and_clears(big_lab, browser):
         command(page, "aiaas:refresh")
         error = page.locator(f"{PANEL} .aiaas-section-models .aiaas-error")
         error.wait_for(state="visible")
-        assert error.inner_text().strip(), "an empty error line"
+        text = error.inner_text()
+        assert "registry database" in text and "is damaged" in text and "AIAAS_HOME" in text, text
         os.replace(good, db)
         command(page, "aiaas:refresh")
         error.wait_for(state="detached")

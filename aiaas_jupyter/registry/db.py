@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import ConfigError
+from ..errors import ConfigError, IntegrityError
 from . import endpoints_table, jobs_table, versions_table
 
 BUSY_TIMEOUT_MS = 30_000
@@ -40,19 +40,20 @@ class Database:
     def read(self) -> Iterator[sqlite3.Connection]:
         """A connection for one read. Before the database exists, an empty in-memory one
         stands in, so that merely looking never creates files."""
-        if not self._schema_ready and not self.path.exists():
-            conn = sqlite3.connect(":memory:")
-            conn.executescript(SCHEMA)
-        else:
-            conn = self._connect()
-        with contextlib.closing(conn):
-            yield conn
+        with self._damaged_as_error():
+            if not self._schema_ready and not self.path.exists():
+                conn = sqlite3.connect(":memory:")
+                conn.executescript(SCHEMA)
+            else:
+                conn = self._connect()
+            with contextlib.closing(conn):
+                yield conn
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
         self.make_parent()
-        with contextlib.closing(self._connect()) as conn:
+        with self._damaged_as_error(), contextlib.closing(self._connect()) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -61,6 +62,18 @@ class Database:
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _damaged_as_error(self) -> Iterator[None]:
+        """A file that is not (or no longer) an SQLite database: one clear domain error, not
+        sqlite3's bare ``DatabaseError`` (its subclasses — locked, constraint — pass through)."""
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            if type(e) is not sqlite3.DatabaseError:
+                raise
+            raise IntegrityError(f"the registry database {self.path} is damaged: {e}",
+                                 "restore it from a backup, or set AIAAS_HOME to another directory") from None
 
     def make_parent(self) -> None:
         try:

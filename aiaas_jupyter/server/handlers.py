@@ -16,8 +16,8 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from ..errors import (DataError, EndpointError, EndpointNotFoundError, InvalidNameError, JobNotFoundError,
-                      ModelNotFoundError, ServingError)
+from ..errors import (ConfigError, DataError, EndpointError, EndpointNotFoundError, IntegrityError,
+                      InvalidNameError, JobNotFoundError, ModelNotFoundError, ServingError)
 from .manager import BadRequestError, SidebarManager, parse_deploy_body
 
 API_PREFIX = ("aiaas", "api")
@@ -28,6 +28,7 @@ ERROR_STATUS = (
     ((ModelNotFoundError, EndpointNotFoundError, JobNotFoundError), 404),
     ((InvalidNameError, BadRequestError, DataError), 400),
     ((ServingError, EndpointError), 502),
+    ((ConfigError, IntegrityError), 500),  # the server's registry is unusable: say why, not just "500"
 )
 _DOMAIN_ERRORS = tuple(cls for classes, _ in ERROR_STATUS for cls in classes)
 
