@@ -86,3 +86,16 @@ def test_typescript_unit_tests_pass(tmp_path):
     assert result["numPassedTests"] >= 30, result["numPassedTests"]
     suites = {Path(s["name"]).name for s in result["testResults"]}
     assert {"models.spec.ts", "sections.spec.ts", "api.spec.ts", "format.spec.ts", "refresh.spec.ts"} <= suites
+
+
+def test_css_is_prefixed_and_theme_aware():
+    """Every class the stylesheet styles is ``aiaas-``; every colour is a JupyterLab variable,
+    so light, dark and custom themes apply (the e2e test switches to dark for real)."""
+    css = (LABEXT / "style" / "base.css").read_text()
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    classes = set(re.findall(r"\.(-?[_a-zA-Z][\w-]*)", re.sub(r"\{[^}]*\}", "{}", css)))
+    assert classes and all(c.startswith("aiaas-") for c in classes), sorted(c for c in classes if not c.startswith("aiaas-"))
+    for decl in re.findall(r"(?:^|;|\{)\s*((?:background|color|border[\w-]*|outline|accent-color)\s*:[^;}]*)", css):
+        assert not re.search(r"#[0-9a-fA-F]{3,8}\b|rgb|hsl", decl), decl
+        if re.search(r"colou?r|background", decl.split(":")[0]) and "transparent" not in decl:
+            assert "var(--jp-" in decl, decl

@@ -285,9 +285,14 @@ def test_list_1000_models_fast(big_home):
 
 
 async def test_list_1000_models_http(big_home, jp_fetch):
+    """The issue's bound: GET models over HTTP (auth, handler, thread hop, JSON) < 50 ms."""
     await jp_fetch(*API, "models")  # warm up
-    t0 = time.perf_counter()
-    response = await jp_fetch(*API, "models")
-    elapsed = time.perf_counter() - t0
+    times = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        response = await jp_fetch(*API, "models")
+        times.append(time.perf_counter() - t0)
     assert len(json.loads(response.body)["models"]) == 1000
-    assert elapsed < 1.0, f"{elapsed * 1000:.0f} ms"
+    median = sorted(times)[len(times) // 2]
+    print(f"GET models, 1,000 models: median {median * 1000:.1f} ms, best {min(times) * 1000:.1f} ms")
+    assert median < 0.050, f"median {median * 1000:.1f} ms"
