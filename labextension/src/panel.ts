@@ -12,6 +12,7 @@ import { AccordionPanel, Widget } from '@lumino/widgets';
 import { AiaasApi, ApiError } from './api';
 import { Refresher } from './refresh';
 import { IModelSummary } from './types';
+import { SectionView } from './views/base';
 import { ClusterView } from './views/cluster';
 import { EndpointsView } from './views/endpoints';
 import { JobsView } from './views/jobs';
@@ -31,6 +32,18 @@ class Section extends Widget {
     this.addClass(cls);
     this.title.label = label;
     this.node.appendChild(view.node);
+  }
+}
+
+/** Put what `request` answers into `view`, or its error line; passes both on. */
+async function load<T>(request: Promise<T>, view: SectionView<T>): Promise<T> {
+  try {
+    const data = await request;
+    view.setData(data);
+    return data;
+  } catch (error) {
+    view.setError(errorText(error));
+    throw error;
   }
 }
 
@@ -92,42 +105,14 @@ export class AiaasPanel extends SidePanel {
 
   /** Read the API into the views; rejects only when every request failed (so polling backs off). */
   async refresh(full: boolean): Promise<void> {
-    const tasks: Promise<void>[] = [
-      this.api.models().then(
-        answer => {
-          this.modelList = answer.models;
-          this.models.setData(answer);
-        },
-        error => {
-          this.models.setError(errorText(error));
-          throw error;
-        }
-      ),
-      this.api.jobs().then(
-        jobs => this.jobs.setData(jobs),
-        error => {
-          this.jobs.setError(errorText(error));
-          throw error;
-        }
-      )
+    const tasks: Promise<unknown>[] = [
+      load(this.api.models(), this.models).then(answer => {
+        this.modelList = answer.models;
+      }),
+      load(this.api.jobs(), this.jobs)
     ];
     if (full) {
-      tasks.push(
-        this.api.endpoints().then(
-          answer => this.endpoints.setData(answer),
-          error => {
-            this.endpoints.setError(errorText(error));
-            throw error;
-          }
-        ),
-        this.api.cluster().then(
-          answer => this.cluster.setData(answer),
-          error => {
-            this.cluster.setError(errorText(error));
-            throw error;
-          }
-        )
-      );
+      tasks.push(load(this.api.endpoints(), this.endpoints), load(this.api.cluster(), this.cluster));
     }
     const results = await Promise.allSettled(tasks);
     const failed = results.filter(r => r.status === 'rejected') as PromiseRejectedResult[];

@@ -3,31 +3,17 @@
 
 import { errorLine, h } from '../dom';
 import { IClusterAnswer } from '../types';
+import { SectionView } from './base';
 
-export class ClusterView {
-  readonly node: HTMLElement;
-  private answer: IClusterAnswer | null = null;
-  private error: string | null = null;
-
+export class ClusterView extends SectionView<IClusterAnswer> {
   constructor() {
-    this.node = h('div', { class: 'aiaas-view aiaas-cluster-view' });
-    this.render();
-  }
-
-  setData(answer: IClusterAnswer): void {
-    this.answer = answer;
-    this.error = null;
-    this.render();
-  }
-
-  setError(message: string | null): void {
-    this.error = message;
+    super('aiaas-cluster-view');
     this.render();
   }
 
   render(): void {
     const children: (HTMLElement | null)[] = [errorLine(this.error)];
-    const a = this.answer;
+    const a = this.data;
     if (a === null) {
       children.push(this.error ? null : h('div', { class: 'aiaas-loading', text: 'Loading cluster…' }));
     } else if (!a.scheduler) {

@@ -4,36 +4,22 @@
 import { button, errorLine, h, healthClass } from '../dom';
 import { relativeTime } from '../format';
 import { IEndpointsAnswer } from '../types';
+import { SectionView } from './base';
 
 export interface IEndpointActions {
   copy(text: string): void;
   undeployName(name: string): void;
 }
 
-export class EndpointsView {
-  readonly node: HTMLElement;
-  private answer: IEndpointsAnswer | null = null;
-  private error: string | null = null;
-
+export class EndpointsView extends SectionView<IEndpointsAnswer> {
   constructor(private readonly actions: IEndpointActions) {
-    this.node = h('div', { class: 'aiaas-view aiaas-endpoints-view' });
-    this.render();
-  }
-
-  setData(answer: IEndpointsAnswer): void {
-    this.answer = answer;
-    this.error = null;
-    this.render();
-  }
-
-  setError(message: string | null): void {
-    this.error = message;
+    super('aiaas-endpoints-view');
     this.render();
   }
 
   render(): void {
     const children: (HTMLElement | null)[] = [errorLine(this.error)];
-    const a = this.answer;
+    const a = this.data;
     if (a === null) {
       children.push(this.error ? null : h('div', { class: 'aiaas-loading', text: 'Loading endpoints…' }));
     } else {

@@ -3,36 +3,23 @@
 import { errorLine, h } from '../dom';
 import { formatDuration, relativeTime, splitJobs } from '../format';
 import { IJob } from '../types';
+import { SectionView } from './base';
 
-export class JobsView {
-  readonly node: HTMLElement;
-  private jobs: IJob[] | null = null;
-  private error: string | null = null;
-
+export class JobsView extends SectionView<IJob[]> {
   constructor() {
-    this.node = h('div', { class: 'aiaas-view aiaas-jobs-view' });
-    this.render();
-  }
-
-  setData(jobs: IJob[]): void {
-    this.jobs = jobs;
-    this.error = null;
-    this.render();
-  }
-
-  setError(message: string | null): void {
-    this.error = message;
+    super('aiaas-jobs-view');
     this.render();
   }
 
   render(): void {
     const children: (HTMLElement | null)[] = [errorLine(this.error)];
-    if (this.jobs === null) {
+    const jobs = this.data;
+    if (jobs === null) {
       children.push(this.error ? null : h('div', { class: 'aiaas-loading', text: 'Loading jobs…' }));
-    } else if (!this.jobs.length) {
+    } else if (!jobs.length) {
       children.push(h('div', { class: 'aiaas-placeholder', text: 'No jobs yet: %%aiaas train starts one.' }));
     } else {
-      const { active, done } = splitJobs(this.jobs);
+      const { active, done } = splitJobs(jobs);
       children.push(h('div', { class: 'aiaas-subhead', text: `Running (${active.length})` }));
       children.push(
         active.length

@@ -17,6 +17,7 @@ import {
   SnippetKind
 } from '../format';
 import { IModelDetail, IModelsAnswer, IModelSummary } from '../types';
+import { SectionView } from './base';
 
 export const PAGE_SIZE = 100;
 /** The drag payload the notebook drop handler (index.ts) turns into a new cell. */
@@ -36,15 +37,12 @@ interface IRow {
   el: HTMLLIElement;
 }
 
-export class ModelsView {
-  readonly node: HTMLElement;
+export class ModelsView extends SectionView<IModelsAnswer> {
   readonly filterInput: HTMLInputElement;
   private readonly summaryNode: HTMLElement;
   private readonly messageNode: HTMLElement;
   private readonly listNode: HTMLUListElement;
   private readonly moreNode: HTMLElement;
-  private answer: IModelsAnswer | null = null;
-  private error: string | null = null;
   private limit = PAGE_SIZE;
   private readonly expanded = new Set<string>();
   private readonly details = new Map<string, { latest: number; detail: IModelDetail | string }>();
@@ -52,6 +50,7 @@ export class ModelsView {
   private readonly loading = new Set<string>();
 
   constructor(private readonly actions: IModelActions) {
+    super('aiaas-models-view');
     this.filterInput = h('input', {
       class: 'aiaas-filter jp-mod-styled',
       type: 'search',
@@ -66,9 +65,7 @@ export class ModelsView {
     this.messageNode = h('div', { class: 'aiaas-message' });
     this.listNode = h('ul', { class: 'aiaas-list aiaas-models', 'aria-label': 'Models' });
     this.moreNode = h('div', { class: 'aiaas-more-row' });
-    this.node = h(
-      'div',
-      { class: 'aiaas-view aiaas-models-view' },
+    this.node.append(
       h('div', { class: 'aiaas-filter-row' }, this.filterInput),
       this.messageNode,
       this.summaryNode,
@@ -88,21 +85,9 @@ export class ModelsView {
     this.render();
   }
 
-  /** New data from the API (an error keeps the last good data on screen). */
-  setData(answer: IModelsAnswer): void {
-    this.answer = answer;
-    this.error = null;
-    this.render();
-  }
-
-  setError(message: string | null): void {
-    this.error = message;
-    this.render();
-  }
-
   /** The models that pass the filter, in the API's order (by name). */
   matches(): IModelSummary[] {
-    const models = this.answer ? this.answer.models : [];
+    const models = this.data ? this.data.models : [];
     return models.filter(m => matchesFilter(m, this.filter));
   }
 
@@ -117,7 +102,7 @@ export class ModelsView {
     if (err) {
       this.messageNode.appendChild(err);
     }
-    if (this.answer === null) {
+    if (this.data === null) {
       if (!this.error) {
         this.messageNode.appendChild(h('div', { class: 'aiaas-loading', text: 'Loading models…' }));
       }
@@ -126,9 +111,9 @@ export class ModelsView {
       this.moreNode.replaceChildren();
       return;
     }
-    const all = this.answer.models;
+    const all = this.data.models;
     if (!all.length) {
-      this.messageNode.appendChild(emptyState(this.answer.registry?.exists === false, this.answer.registry?.home));
+      this.messageNode.appendChild(emptyState(this.data.registry?.exists === false, this.data.registry?.home));
       this.syncRows([]);
       this.summaryNode.textContent = '';
       this.moreNode.replaceChildren();
