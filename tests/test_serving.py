@@ -317,41 +317,54 @@ def test_alias_repoint_and_redeploy_under_load(served):
 
 
 def test_adaptive_batching_really_batches(served):
-    """64 requests sent at once over 64 open connections: answered correctly, in batches."""
+    """64 requests sent at once over 64 open connections: answered correctly, in batches.
+
+    A large request goes first and keeps the deployment's batch thread busy, so the 64 are
+    certain to arrive while a batch runs (on a loaded 2-core machine the server could
+    otherwise take each one alone as it comes, which is correct but proves nothing)."""
     served.http.post("/admin/deployments", json={"name": "text-batch", "ref": "text"}).raise_for_status()
     texts = sm.text_frame(64, seed=9)["text"].tolist()
     want = served.local["text"].predict(texts).tolist()
+    big = sm.text_frame(64, seed=10)["text"].tolist() * 300  # 19,200 rows: ~0.1-0.3 s of predict
     port = int(served.url.rsplit(":", 1)[1])
     token = state.read_token(served.home)
 
-    async def one_connection():
-        return await asyncio.open_connection("127.0.0.1", port)
+    def request(rows: list[str]) -> bytes:
+        payload = json.dumps({"inputs": [{"name": "text", "shape": [len(rows)], "datatype": "BYTES",
+                                          "data": rows}]}).encode()
+        return (b"POST /v2/models/text-batch/infer HTTP/1.1\r\nHost: x\r\n"
+                b"Authorization: Bearer " + token.encode() + b"\r\nContent-Type: application/json\r\n"
+                b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+
+    async def read_answer(reader):
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        return head.split(b" ")[1], json.loads(await reader.readexactly(length))
 
     async def main():
-        conns = await asyncio.gather(*(one_connection() for _ in range(64)))
-        for (reader, writer), text in zip(conns, texts):  # all written before any is read
-            payload = json.dumps({"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES",
-                                              "data": [text]}]}).encode()
-            writer.write(b"POST /v2/models/text-batch/infer HTTP/1.1\r\nHost: x\r\n"
-                         b"Authorization: Bearer " + token.encode() + b"\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
-        answers = []
-        for reader, writer in conns:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length")))
-            answers.append((head.split(b" ")[1], json.loads(await reader.readexactly(length))))
+        conns = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port) for _ in range(65)))
+        (big_reader, big_writer), rest = conns[0], conns[1:]
+        big_writer.write(request(big))
+        await big_writer.drain()
+        await asyncio.sleep(0.02)  # the big one is parsed and running
+        for (reader, writer), text in zip(rest, texts):  # all written before any is read
+            writer.write(request([text]))
+        answers = [await read_answer(reader) for reader, _ in rest]
+        big_answer = await read_answer(big_reader)
+        for _, writer in conns:
             writer.close()
-        return answers
+        return big_answer, answers
 
-    answers = asyncio.run(main())
+    big_answer, answers = asyncio.run(main())
+    assert big_answer[0] == b"200" and len(big_answer[1]["outputs"][0]["data"]) == len(big)
     assert [a[0] for a in answers] == [b"200"] * 64
     assert [a[1]["outputs"][0]["data"][0] for a in answers] == want
     stats = served.http.get("/admin/stats").json()["models"]["text-batch"]
-    assert stats["requests"] == 64 and stats["rows"] == 64
-    assert stats["max_batch_requests"] > 1 and stats["batches"] < 64, stats
+    assert stats["requests"] == 65 and stats["rows"] == 64 + len(big)
+    assert stats["max_batch_requests"] > 1 and stats["batches"] < 65, stats
     meta = served.http.get("/v2/models/text-batch").json()
-    assert meta["parameters"]["batching"]["requests"] == 64
+    assert meta["parameters"]["batching"]["requests"] == 65
     served.http.delete("/admin/deployments/text-batch")
 
 
