@@ -194,3 +194,44 @@ def chromium_context(user_data_dir: Path, viewport=(1400, 900)):
 
 __all__ = ["Lab", "running_lab", "stop_lab", "write_notebook", "chromium_context", "free_port",
            "CHROMIUM", "CHROMIUM_FLAGS"]
+
+
+# ---- driving a notebook in the page (shared by the browser tests) ----------------------------
+
+def wait_kernel_idle(page, timeout: float = 60_000) -> None:
+    """The notebook's kernel is connected and idle (the toolbar's indicator also reads "idle"
+    before any kernel exists, so ask the session itself)."""
+    page.wait_for_function("""() => {
+        const kernel = window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel;
+        return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+    }""", timeout=timeout, polling=100)
+
+
+def cells(page):
+    return page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+
+
+def cell_text(page, index: int) -> str:
+    return cells(page).nth(index).locator(".cm-content").inner_text()
+
+
+def run_cell(page, index: int, timeout: float = 120_000) -> float:
+    """Select the cell, press Shift+Enter, wait for its execution count; returns when it ended
+    (``time.monotonic()``), and fails on an error output."""
+    cell = cells(page).nth(index)
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Escape")  # command mode: Shift+Enter runs the selected cell
+    page.keyboard.press("Shift+Enter")
+    handle = cell.element_handle()
+    page.wait_for_function(
+        "cell => /^\\[\\d+\\]:$/.test(cell.querySelector('.jp-InputPrompt').textContent.trim())",
+        arg=handle, timeout=timeout, polling=50)
+    ended = time.monotonic()
+    errors = page.evaluate("""i => window.jupyterapp.shell.currentWidget.content.model.cells.get(i)
+        .outputs.toJSON().filter(o => o.output_type === 'error').map(o => `${o.ename}: ${o.evalue}`)""", index)
+    assert errors == [], errors
+    return ended
+
+
+def cell_output(page, index: int) -> str:
+    return cells(page).nth(index).locator(".jp-OutputArea").inner_text()
