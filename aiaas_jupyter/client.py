@@ -148,10 +148,14 @@ class AiaasClient(ServingMixin):
             scheduler=dask_client.scheduler.address, key=f"aiaas-train-{job_id}",
             submitted=now_iso(), info={"framework": framework, "target": target, "source": source,
                                        "data": data if isinstance(data, str) else None,
-                                       "embedded": self.embedded, "pid": os.getpid()})
+                                       "embedded": self.embedded, "pid": os.getpid(),
+                                       # what "Copy as magic" needs to write the cell back
+                                       "train": {"test_size": test_size, "gpus": gpus, "epochs": epochs,
+                                                 "batch_size": batch_size, "lr": lr, "seed": seed}})
         self.registry.record_job(record)
         job = Job(record, display_interval=_cluster.config("jobs.display-interval"),
                   on_progress=self.progress_recorder.observe)
+        job.client = self
         self._jobs[job_id] = job
         spec = TrainSpec(model=model, target=target, optimizer=optimizer, loss=loss, test_size=test_size,
                          seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, gpus=gpus)
@@ -273,6 +277,7 @@ class AiaasClient(ServingMixin):
     def _job_from_record(self, record: JobRecord) -> Job:
         """A finished job of an earlier kernel, with its registered version when it has one."""
         job = Job(record)
+        job.client = self
         if record.status == "finished" and record.version is not None:
             job.version = self.registry.get(f"{record.model}:{record.version}")
         elif record.status in TERMINAL:
@@ -314,6 +319,7 @@ class AiaasClient(ServingMixin):
         job = Job(record, future=future, display_interval=_cluster.config("jobs.display-interval"),
                   on_progress=self.progress_recorder.observe)
         job._t0 = time.time() - _age_seconds(record.submitted)
+        job.client = self
         self._jobs[job_id] = job
         for event in dask_client.get_events(event_topic(job_id)):
             job._on_event(event)

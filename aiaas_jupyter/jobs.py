@@ -2,7 +2,13 @@
 
 A Job wraps the Dask future of the training task and adds what a notebook user wants to see:
 status, progress, the current epoch and loss (streamed from the worker as Dask events), the
-registered model version once it finishes, and a live HTML view that updates in place.
+registered model version once it finishes, and a live view: in a Jupyter kernel the
+``JobProgress`` widget (:mod:`.widgets.progress`, which updates itself over comm messages),
+elsewhere an HTML view that updates in place through a display id.
+
+Listeners (``add_listener``) are how widgets follow a job: they are called on Dask's threads
+after each event and once at the end, and must be quick; a listener that raises is logged,
+never allowed to break the event stream or the job's completion.
 
 Threads: progress events arrive on the Dask client's event-loop thread and the completion
 callback runs on a Dask callback thread; the notebook thread only reads. ``_done`` is the one
@@ -14,10 +20,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+import logging
 import threading
 import time
 import traceback as _tb
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .display import fmt, progress_bar_html
 from .errors import AiaasError, JobCancelledError, JobFailedError
@@ -26,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .registry import JobRecord, ModelVersion
 
 TERMINAL = ("finished", "error", "cancelled", "lost")
+_log = logging.getLogger(__name__)
 _COLORS = {"finished": "#2e7d32", "error": "#c62828", "cancelled": "#757575", "lost": "#757575"}
 
 
@@ -49,7 +57,10 @@ class Job:
         self._on_progress = on_progress
         self._done = threading.Event()
         self._lock = threading.Lock()
+        self._listeners: list[Callable] = []
+        self.client = None  # the façade that started or attached it (set by AiaasClient)
         self._handle = None
+        self._view = None  # the JobProgress widget shown by display() in a kernel
         self._pub = None
         self._last_draw = 0.0
         self._interval = display_interval
@@ -105,6 +116,36 @@ class Job:
         if self.future is not None and not self.done():
             self.future.cancel()
 
+    # -- listeners (widgets) ------------------------------------------------------------
+    def add_listener(self, fn: Callable[["Job", "dict | None"], None]) -> Callable[[], None]:
+        """Call ``fn(job, event)`` after each progress event and ``fn(job, None)`` once the job
+        has ended (status, version and error already set). Events seen so far are replayed
+        first (and the end, if it came). Returns a function that removes the listener."""
+        with self._lock:
+            self._listeners.append(fn)
+            seen, ended = list(self.events), self.record.status in TERMINAL
+        for event in seen:
+            self._call(fn, event)
+        if ended:
+            self._call(fn, None)
+
+        def remove() -> None:
+            with self._lock:
+                if fn in self._listeners:
+                    self._listeners.remove(fn)
+
+        return remove
+
+    def _call(self, fn, event) -> None:
+        try:
+            fn(self, event)
+        except Exception:  # noqa: BLE001 - a widget bug must not stop the job's events
+            _log.exception("aiaas: a listener of job %s failed", self.id)
+
+    def _notify(self, listeners, event: "dict | None") -> None:
+        for fn in listeners:
+            self._call(fn, event)
+
     # -- called by the facade's Dask hooks ----------------------------------------------
     def _on_event(self, event: Any) -> None:
         """Dask ``subscribe_topic`` handler: ``event`` is ``(timestamp, msg)``."""
@@ -122,8 +163,12 @@ class Job:
             r = self.record
             live = None if r.status in TERMINAL else {"status": r.status, "started": r.started,
                                                       "worker": r.worker, "progress": r.progress}
+            # taken with the event, as add_listener snapshots: a listener added now misses no event
+            # and is told none twice
+            listeners = list(self._listeners) if self._listeners else ()
         if live is not None and self._on_progress is not None:
             self._on_progress(self.id, live, msg.get("stage"))
+        self._notify(listeners, msg)
         self.redraw(force=msg.get("stage") in ("start", "done"))
 
     def _finish(self, status: str, version=None, error: AiaasError | None = None,
@@ -138,6 +183,8 @@ class Job:
             self.remote_traceback = remote_traceback
             if error is not None:
                 self.record.error = str(error)
+            listeners = list(self._listeners)
+        self._notify(listeners, None)
         self.redraw(force=True)  # before waking waiters: a blocking cell must end on the final view
         self._done.set()
 
@@ -162,15 +209,23 @@ class Job:
                           "job": self.id, "data_fingerprint": v.data_fingerprint if v else None}}
 
     def display(self) -> None:
-        """Show the live view in the current cell; later events update it in place."""
+        """Show the live view in the current cell: the JobProgress widget in a Jupyter kernel
+        (it updates itself), else the HTML view, which later events update in place."""
         from IPython import get_ipython
         from IPython.display import display
 
-        self._pub = getattr(get_ipython(), "display_pub", None)
-        self._handle = display(self, display_id=True, metadata=self.lineage())
+        shell = get_ipython()
+        self._pub = getattr(shell, "display_pub", None)
+        self._view = _progress_widget(self, shell)
+        self._handle = display(self._view if self._view is not None else self, display_id=True,
+                               metadata=self.lineage())
 
     def redraw(self, force: bool = False) -> None:
         if self._handle is None:
+            return
+        if self._view is not None and not (force and self.status in TERMINAL):
+            # the widget follows the job by itself; its output is rewritten once, at the end, so
+            # a saved notebook keeps the final text/html and the lineage in its metadata
             return
         now = time.monotonic()
         if not force and now - self._last_draw < self._interval:
@@ -184,7 +239,7 @@ class Job:
         if latest and hasattr(pub, "set_thread_parent"):
             token = pub.set_thread_parent(latest)
         try:
-            self._handle.update(self, metadata=self.lineage())
+            self._handle.update(self._view if self._view is not None else self, metadata=self.lineage())
         finally:
             if token is not None:
                 pub.reset_thread_parent(token)
@@ -225,3 +280,20 @@ class Job:
         return (f"<div class='aiaas-job'><b>aiaas job {html.escape(self.id)}</b> "
                 f"<span style='color:{color}'>{html.escape(self.status)}</span><br>"
                 f"{progress_bar_html(self.progress, color)}<table>{rows}</table>{tb}</div>")
+
+
+def _progress_widget(job: Job, shell):
+    """A JobProgress for *job* in a Jupyter kernel (setting ``aiaas.jobs.widget``), else None."""
+    from .cluster import config
+
+    if type(shell).__name__ != "ZMQInteractiveShell" or str(config("jobs.widget")).lower() in ("false", "0", "no"):
+        return None
+    try:
+        from .widgets.progress import JobProgress
+
+        return JobProgress(job, client=job.client)
+    except ImportError:  # ipywidgets / matplotlib missing: the HTML view still works
+        return None
+    except Exception:  # noqa: BLE001 - a widget bug must not cost the job its live view
+        _log.exception("aiaas: could not build the JobProgress widget; showing the HTML view")
+        return None

@@ -539,8 +539,13 @@ print("model server running:", find_server(home) is not None)
 """),
 ]
 
+sys.path.insert(0, str(HERE))
+import _forms  # noqa: E402  (04's cells live in their own module)
+
+FORMS = _forms.cells(md, code, volatile, IGNORE)
+
 NOTEBOOKS = {"01-quickstart.ipynb": QUICKSTART, "02-pytorch.ipynb": PYTORCH,
-             "03-text-service.ipynb": TEXT_SERVICE}
+             "03-text-service.ipynb": TEXT_SERVICE, "04-forms.ipynb": FORMS}
 
 
 def build(name: str):

@@ -54,7 +54,7 @@ class AiaasMagics(Magics):
             return None
         if args.command is None:
             raise UsageError("%aiaas: missing SUBCOMMAND (see %aiaas --help)")
-        if args.command in CELL_SUBCOMMANDS and cell is None:
+        if args.command in CELL_SUBCOMMANDS and cell is None and not getattr(args, "form", False):
             raise UsageError(f"%aiaas {args.command} runs a cell: write it as %%aiaas {args.command} ...")
         return getattr(self, "_do_" + args.command)(args, cell)
 
@@ -68,6 +68,10 @@ class AiaasMagics(Magics):
         print("disconnected")
 
     def _do_status(self, args, cell):
+        if args.widget:
+            from ..widgets import ClusterWidget
+
+            return ClusterWidget(self.client)
         return self.client.status()
 
     # -- work ----------------------------------------------------------------------------
@@ -76,6 +80,8 @@ class AiaasMagics(Magics):
                                       per_partition=args.per_partition, save=args.save)
 
     def _do_train(self, args, cell):
+        if args.form:
+            return self._train_form(args, cell)
         objects = self._run_model_cell(cell)
         job = self.client.train(
             objects["model"], args.data, args.target, name=args.name, optimizer=objects.get("optimizer"),
@@ -96,6 +102,18 @@ class AiaasMagics(Magics):
         if args.block and job.error is not None:
             raise job.error
         return None
+
+    def _train_form(self, args, cell):
+        """``%aiaas train --form``: the TrainForm, pre-filled with the options given."""
+        if cell is not None and cell.strip():
+            raise UsageError("%aiaas train --form writes the cell itself: use it on a line, without a cell body")
+        if args.block or args.out:
+            raise UsageError("%aiaas train --form: --block and -o apply to a train cell, not to the form")
+        from ..widgets import TrainForm
+
+        return TrainForm(self.client, self.shell.user_ns, data=args.data, target=args.target, name=args.name,
+                         test_size=args.test_size, gpus=args.gpus, epochs=args.epochs,
+                         batch_size=args.batch_size, lr=args.lr, seed=args.seed)
 
     def _run_model_cell(self, cell: str) -> dict:
         """Run the cell like any other (its names stay in the notebook); pick up model/optimizer/loss.
@@ -186,6 +204,13 @@ class AiaasMagics(Magics):
         return None
 
     def _do_predict(self, args, cell):
+        if args.form:
+            from ..widgets import PredictForm
+
+            form = PredictForm(self.client, self.shell.user_ns)
+            if args.name:
+                form.select(args.name)
+            return form
         from .inputs import resolve_input
 
         result = self.client.predict(args.name, resolve_input(args.input, self.shell.user_ns),

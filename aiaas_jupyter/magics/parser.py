@@ -20,6 +20,8 @@ EPILOG = """examples:
   %aiaas connect tcp://10.0.0.5:8786      attach to a running scheduler
   %%aiaas preprocess --input data/*.csv --output clean --save clean.parquet
   %%aiaas train --data clean --target label --name iris-rf --block
+  %aiaas train --form --data clean        a form that writes that cell (and can train it); also
+                                          %aiaas predict --form, %aiaas status --widget
   %aiaas jobs | %aiaas models | %aiaas models show iris-rf@prod
   %aiaas deploy iris-rf@prod              serve a model (starts this home's model server)
   %aiaas predict iris-rf --input X_test -o preds     (also --input '[[5.1,3.5,1.4,0.2]]' or @rows.csv)
@@ -96,7 +98,8 @@ def build_parser() -> _Parser:
     p.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="connect timeout (default 10)")
 
     subs.add_parser("disconnect", help="close the connection (and the embedded cluster)")
-    subs.add_parser("status", help="workers, threads, memory, GPUs and the dashboard link")
+    p = subs.add_parser("status", help="workers, threads, memory, GPUs and the dashboard link")
+    p.add_argument("--widget", action="store_true", help="a live widget (connect, scale, workers) instead of a table")
 
     p = subs.add_parser("preprocess", help="(cell) run the cell with `df` bound to the input, on the cluster")
     p.add_argument("--input", required=True, metavar="PATH_GLOB|VAR",
@@ -106,8 +109,10 @@ def build_parser() -> _Parser:
     p.add_argument("--per-partition", action="store_true", help="run the cell as pandas code on each partition")
 
     p = subs.add_parser("train", help="(cell) train the `model` the cell defines, on a worker; register it")
-    p.add_argument("--data", required=True, metavar="NAME", help="DataFrame variable (e.g. a preprocess output)")
-    p.add_argument("--target", required=True, metavar="COL", help="column to predict")
+    p.add_argument("--data", metavar="NAME", help="DataFrame variable (e.g. a preprocess output)")
+    p.add_argument("--target", metavar="COL", help="column to predict")
+    p.add_argument("--form", action="store_true",
+                   help="(line) an interactive form that writes this cell and trains; the options pre-fill it")
     p.add_argument("--name", metavar="MODEL", help="registry name (default: the model's class name)")
     p.add_argument("--test-size", type=_fraction, default=0.2, metavar="F", help="held-out fraction (0.2)")
     p.add_argument("--gpus", type=_positive_int, default=0, metavar="N", help="GPUs the job needs (0)")
@@ -170,9 +175,12 @@ def _add_serving(subs) -> None:
     for name, text in (("predict", "predictions of a deployed model or a v2/rest endpoint"),
                        ("embed", "embeddings from an embedding deployment or an openai endpoint")):
         p = subs.add_parser(name, help=text)
-        p.add_argument("name", metavar="NAME")
-        p.add_argument("--input", required=True, metavar="VAR|JSON|@FILE",
+        form = name == "predict"  # --form: NAME and --input are chosen in the form (see _REQUIRED)
+        p.add_argument("name", metavar="NAME", nargs="?" if form else None)
+        p.add_argument("--input", required=not form, metavar="VAR|JSON|@FILE",
                        help="a notebook variable, a JSON literal, or @file.json / @file.csv")
+        if form:
+            p.add_argument("--form", action="store_true", help="an interactive form: pick a model, give the input")
         p.add_argument("--endpoint", action="store_true", help="NAME is a remote endpoint even if deployed")
         p.add_argument("-o", "--out", metavar="VAR", help="store the result in this variable")
     p = subs.add_parser("ask", help="(cell) send the cell as a prompt to an openai endpoint; show the answer")
@@ -198,7 +206,24 @@ def parse(line: str) -> argparse.Namespace:
     if args.command == "help":
         _PARSER.print_help()
         raise HelpShown()
+    _check_required(args)
     return args
+
+
+#: arguments that are required unless ``--form`` asks for a form (which chooses them itself)
+_REQUIRED = {"train": (("data", "--data"), ("target", "--target")),
+             "predict": (("name", "NAME"), ("input", "--input"))}
+
+
+def _check_required(args: argparse.Namespace) -> None:
+    """argparse's own "required" check, for the arguments ``--form`` makes optional."""
+    if getattr(args, "form", False):
+        return
+    missing = [flag for dest, flag in _REQUIRED.get(args.command, ()) if getattr(args, dest) is None]
+    if missing:
+        prog = f"%aiaas {args.command}"
+        raise UsageError(f"{prog}: the following arguments are required: {', '.join(missing)} "
+                         f"(see {prog} --help)")
 
 
 def full_help() -> str:
