@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 
-#: the ``train`` sub-parser's defaults (kept in step by tests/test_widgets_roundtrip)
+#: the ``train`` sub-parser's defaults (kept in step by a test in tests/test_widgets_train.py)
 DEFAULTS = {"test_size": 0.2, "gpus": 0, "epochs": 10, "batch_size": 32, "lr": None, "seed": 0}
 
 
