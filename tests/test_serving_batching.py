@@ -256,3 +256,22 @@ def test_timeout_is_504():
                         json={"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]})
         assert r.status_code == 504 and "longer than 0.2 s" in r.json()["error"]
         assert time.perf_counter() - t0 < 0.9
+
+
+def test_request_after_close_is_still_answered():
+    """A request that found the deployment just before a redeploy replaced (and closed) it
+    still gets its answer — it used to wait for the 30 s timeout (seen as 504s under load)."""
+    rec = Recorder()
+    b = Batcher(rec.run, rec.concat, max_batch_size=8, max_wait_ms=0)
+
+    async def main():
+        first = await b.submit(np.array([[1.0]]), 1, frozenset())
+        b.close()  # idle: its thread is shut down at once
+        late = await asyncio.wait_for(b.submit(np.array([[3.0]]), 1, frozenset()), timeout=5)
+        with pytest.raises(ValueError, match="negative input"):
+            await asyncio.wait_for(b.submit(np.array([[-1.0]]), 1, frozenset()), timeout=5)
+        return first, late
+
+    first, late = _run(main())
+    assert first["predict"].tolist() == [2.0] and late["predict"].tolist() == [6.0]
+    assert rec.calls == [1, 1, 1]

@@ -40,6 +40,7 @@ class Batcher:
         self._rows = 0
         self._busy = False
         self._closing = False
+        self._shut = False
         self._fill: asyncio.Future | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"aiaas-batch-{name}")
         self.batch_sizes: collections.Counter = collections.Counter()  # requests per batch → count
@@ -67,10 +68,17 @@ class Batcher:
                 "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())}}
 
     def close(self) -> None:
-        """Stop the thread once the queue is drained (requests already queued still run)."""
+        """Stop the thread once the queue is drained (requests already queued still run).
+
+        A request that looked the deployment up just before it was replaced may still submit
+        here after the thread is gone: it then runs on the loop's default executor."""
         self._closing = True
         if not self._busy:
-            self._executor.shutdown(wait=False)
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        self._shut = True
+        self._executor.shutdown(wait=False)
 
     async def _wait_to_fill(self, loop: asyncio.AbstractEventLoop) -> None:
         """Requests queued while the last batch ran: give stragglers until max_wait after the
@@ -105,7 +113,11 @@ class Batcher:
                 if not batch:
                     continue
                 want = frozenset().union(*(it[2] for it in batch))
-                results = await loop.run_in_executor(self._executor, self._call, batch, want)
+                executor = None if self._shut else self._executor  # None: the loop's default
+                try:
+                    results = await loop.run_in_executor(executor, self._call, batch, want)
+                except Exception as exc:  # noqa: BLE001 - never leave a request waiting forever
+                    results = [exc] * len(batch)
                 self.batch_sizes[len(batch)] += 1
                 self.rows += rows
                 for item, res in zip(batch, results):
@@ -118,8 +130,8 @@ class Batcher:
                         fut.set_result(res)
         finally:
             self._busy = False
-            if self._closing:
-                self._executor.shutdown(wait=False)
+            if self._closing and not self._shut:
+                self._shutdown()
 
     def _call(self, batch: list, want: frozenset) -> list:
         """On the worker thread: one call for the whole batch, or one per request on failure."""
