@@ -32,6 +32,8 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
+import pytest
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -235,3 +237,24 @@ def run_cell(page, index: int, timeout: float = 120_000) -> float:
 
 def cell_output(page, index: int) -> str:
     return cells(page).nth(index).locator(".jp-OutputArea").inner_text()
+
+
+# ---- shared by the browser test modules -------------------------------------------------------
+
+#: where screenshots go (the README test command points it at test-output/)
+OUT = Path(os.environ.get("AIAAS_TEST_OUT", Path(__file__).resolve().parents[1] / "test-output"))
+
+
+# pytest-jupyter's plugin, loaded for the whole run by test_server_extension.py, adds two
+# autouse fixtures to every test: one closes the thread's event loop afterwards, the other
+# cleans up an in-process ServerApp on it. In a browser test that loop is the one playwright's
+# sync API runs on (closing it breaks the next step), and there is no in-process server: a
+# module opts out by importing these two no-op overrides.
+@pytest.fixture
+def jp_asyncio_loop():
+    yield None
+
+
+@pytest.fixture
+def jp_server_cleanup():
+    yield

@@ -8,16 +8,10 @@ subprocess with throwaway settings and registry, Debian chromium through playwri
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pytest
-
 from aiaas_jupyter.registry import Registry
-from lab_harness import cell_output, cells, chromium_context, run_cell, running_lab, wait_kernel_idle, write_notebook
+from lab_harness import (OUT, cell_output, cells, chromium_context, jp_asyncio_loop,  # noqa: F401
+                         jp_server_cleanup, run_cell, running_lab, wait_kernel_idle, write_notebook)
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = Path(os.environ.get("AIAAS_TEST_OUT", ROOT / "test-output"))
 NOTEBOOK = "forms.ipynb"
 MODEL = "form-iris"
 SETUP = ("%load_ext aiaas_jupyter\n"
@@ -26,16 +20,6 @@ SETUP = ("%load_ext aiaas_jupyter\n"
          "%aiaas connect --workers 1 --threads 1\n"
          "print('READY', df.shape)")
 FORM = f"%aiaas train --form --data df --target target --name {MODEL}"
-
-
-@pytest.fixture
-def jp_asyncio_loop():  # see test_sidebar_e2e: pytest-jupyter's autouse loop fixtures stay out
-    yield None
-
-
-@pytest.fixture
-def jp_server_cleanup():
-    yield
 
 
 def test_train_form_in_jupyterlab(tmp_path):

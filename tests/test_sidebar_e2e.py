@@ -29,12 +29,10 @@ from pathlib import Path
 import pytest
 
 import serving_models as sm
-from lab_harness import (cell_output, cell_text, cells, chromium_context, run_cell, running_lab,
-                         wait_kernel_idle, write_notebook)
+from lab_harness import (OUT, cell_output, cell_text, cells, chromium_context, jp_asyncio_loop,  # noqa: F401
+                         jp_server_cleanup, run_cell, running_lab, wait_kernel_idle, write_notebook)
 from aiaas_jupyter.registry import Registry
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = Path(os.environ.get("AIAAS_TEST_OUT", ROOT / "test-output"))
 MODEL = "e2e-iris"
 NOTEBOOK = "e2e.ipynb"
 SETUP_CELL = ("%load_ext aiaas_jupyter\n"
@@ -57,20 +55,6 @@ def model_row(name: str) -> str:
 
 
 # ---- fixtures: one lab + one browser page for the headline flow -------------------------------
-
-# pytest-jupyter's plugin, loaded for the whole run by test_server_extension.py, adds two
-# autouse fixtures to every test: one closes the thread's event loop afterwards, the other
-# cleans up an in-process ServerApp on it. Here that loop is the one playwright's sync API
-# runs on (closing it breaks the next step), and there is no in-process server: opt out.
-@pytest.fixture
-def jp_asyncio_loop():
-    yield None
-
-
-@pytest.fixture
-def jp_server_cleanup():
-    yield
-
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
