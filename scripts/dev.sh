@@ -11,10 +11,17 @@ setup() {
   if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
   fi
-  .venv/bin/python -m pip install -q --upgrade pip
-  # torch is pinned through constraints.txt (see ../shared/notes/toolchain.md). The install also
-  # builds the JupyterLab sidebar (labextension/, jlpm from jupyter-builder) into the package.
-  PATH="$ROOT/.venv/bin:$PATH" .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+  # Everything comes from the lock (requirements/dev.lock, refreshed by `bash scripts/lock.sh`), installed
+  # by a pinned uv; torch is pinned by requirements/constraints.txt (see the lock script). uv looks in
+  # the machine's pip find-links folder too, where this machine keeps its CPU torch wheel.
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements/tools.txt
+  export UV_FIND_LINKS=${UV_FIND_LINKS:-${PIP_FIND_LINKS:-}}
+  [ -n "$UV_FIND_LINKS" ] || unset UV_FIND_LINKS
+  local uv=(.venv/bin/uv pip install -q --python .venv/bin/python)
+  "${uv[@]}" -r requirements/dev.lock -c requirements/constraints.txt torch
+  # The package itself, editable, built with the locked build tools (no isolated build env). The
+  # build also builds the JupyterLab sidebar (labextension/, jlpm from jupyter-builder).
+  PATH="$ROOT/.venv/bin:$PATH" "${uv[@]}" --no-deps --no-build-isolation -e .
 }
 
 case "${1:-}" in
