@@ -28,6 +28,7 @@ from .errors import (AiaasError, AiaasVersionWarning, ClusterError, JobError, Jo
 from .jobs import TERMINAL, Job, now_iso
 from .registry import JobRecord, Registry, validate_name
 from .serving_api import ServingMixin
+from .tracebacks import index_of
 from .views import cluster_table, jobs_table, model_card, models_table
 
 
@@ -154,7 +155,8 @@ class AiaasClient(ServingMixin):
                                                  "batch_size": batch_size, "lr": lr, "seed": seed}})
         self.registry.record_job(record)
         job = Job(record, display_interval=_cluster.config("jobs.display-interval"),
-                  on_progress=self.progress_recorder.observe)
+                  on_progress=self.progress_recorder.observe,
+                  code_index=index_of(model, optimizer, loss))
         job.client = self
         self._jobs[job_id] = job
         spec = TrainSpec(model=model, target=target, optimizer=optimizer, loss=loss, test_size=test_size,
@@ -225,7 +227,7 @@ class AiaasClient(ServingMixin):
                 error = Job.cancelled_error(job.id)
                 fields.update(status="cancelled")
             else:
-                error = Job.describe_remote_failure(job.id, fut.exception(), fut.traceback())
+                error = Job.describe_remote_failure(job.id, fut.exception(), fut.traceback(), job.code_index)
                 remote_tb = getattr(error, "remote_traceback", "")
                 fields.update(status="error", error=str(error))
         except Exception as exc:  # noqa: BLE001 - a callback that raised would leave the job hanging

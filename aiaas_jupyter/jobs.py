@@ -23,11 +23,11 @@ import html
 import logging
 import threading
 import time
-import traceback as _tb
 from typing import TYPE_CHECKING, Any, Callable
 
 from .display import fmt, progress_bar_html
 from .errors import AiaasError, JobCancelledError, JobFailedError
+from .tracebacks import format_remote_traceback
 
 if TYPE_CHECKING:  # pragma: no cover
     from .registry import JobRecord, ModelVersion
@@ -45,8 +45,10 @@ class Job:
     """Handle to one training job. Returned at once by ``train``; ``result()`` waits."""
 
     def __init__(self, record: "JobRecord", future=None, on_finish=None, display_interval=0.25,
-                 on_progress=None):
+                 on_progress=None, code_index=None):
         self.record = record
+        #: where the notebook code this job shipped came from (:mod:`.tracebacks`), for remote tracebacks
+        self.code_index = code_index
         self.future = future
         self.events: list[dict] = []
         self.version: "ModelVersion | None" = None
@@ -189,11 +191,14 @@ class Job:
         self._done.set()
 
     @staticmethod
-    def describe_remote_failure(job_id: str, exc: BaseException, tb) -> AiaasError:
-        """Turn the exception a task raised into the one clear error the user sees."""
+    def describe_remote_failure(job_id: str, exc: BaseException, tb, code_index=None) -> AiaasError:
+        """Turn the exception a task raised into the one clear error the user sees.
+
+        The remote traceback shows the lines of notebook-defined code (*code_index*, see
+        :mod:`.tracebacks`), whatever the pickled code's file was called on the worker."""
         if isinstance(exc, AiaasError):  # a domain error raised on the worker: already clear
             return exc
-        text = "".join(_tb.format_exception(type(exc), exc, tb)) if tb is not None else ""
+        text = format_remote_traceback(exc, tb, code_index)
         where = f" on the worker" if text else ""
         return JobFailedError(f"job {job_id} failed{where}: {type(exc).__name__}: {exc}",
                               remote_traceback=text)
