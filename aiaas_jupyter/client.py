@@ -25,7 +25,7 @@ from .data import check_target, resolve_frame, run_preprocess
 from .display import Table
 from .errors import (AiaasError, AiaasVersionWarning, ClusterError, JobError, JobNotFoundError,
                      ResourceError)
-from .jobs import TERMINAL, Job, now_iso
+from .job_handle import TERMINAL, Job, now_iso
 from .registry import JobRecord, Registry, validate_name
 from .serving_api import ServingMixin
 from .tracebacks import index_of

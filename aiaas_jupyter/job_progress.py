@@ -29,7 +29,7 @@ import threading
 import time
 from typing import Any, Callable
 
-log = logging.getLogger("aiaas_jupyter.jobs")
+log = logging.getLogger(__name__)
 
 #: the stages trainers emit (see ``aiaas_jupyter.training``) grouped into phases; the
 #: per-batch/per-epoch stages are one phase, so an epoch does not by itself force a write

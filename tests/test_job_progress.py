@@ -106,7 +106,7 @@ def test_a_failed_write_is_logged_and_the_job_goes_on(tmp_path, caplog):
     (tmp_path / "a-file").write_text("not a directory")
     broken = Registry(tmp_path / "a-file" / "home")  # cannot be created, even by root
     rec = recorder_for(broken, interval=0.1)
-    with caplog.at_level(logging.WARNING, logger="aiaas_jupyter.jobs"):
+    with caplog.at_level(logging.WARNING, logger="aiaas_jupyter.job_progress"):
         rec.observe("j9", running(0.5), "fit")  # must not raise
         assert rec.idle(5)
     assert rec.failures == 1 and rec.writes == 0

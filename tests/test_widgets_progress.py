@@ -168,7 +168,7 @@ def test_listeners_get_every_event_then_the_end(torch_job, caplog):
     job.add_listener(lambda j, event: late.append(event))
     assert late == job.events + [None]
     # a listener that raises is logged, never raised into Dask's thread or the caller
-    with caplog.at_level(logging.ERROR, logger="aiaas_jupyter.jobs"):
+    with caplog.at_level(logging.ERROR, logger="aiaas_jupyter.job_handle"):
         job.add_listener(lambda j, event: 1 / 0)
     assert f"a listener of job {job.id} failed" in caplog.text and "ZeroDivisionError" in caplog.text
     torch_job["remove"]()

@@ -19,7 +19,7 @@ import threading
 
 import ipywidgets as w
 
-from ..jobs import TERMINAL
+from ..job_handle import TERMINAL
 from .feedback import error_html, note_html, num, one_line
 from .plot import PLOT_INTERVAL, Throttled, epoch_rows, render_png
 from .roundtrip import DEFAULTS, train_magic
@@ -28,7 +28,7 @@ _BAR_STYLE = {"finished": "success", "error": "danger", "cancelled": "warning", 
 
 
 class JobProgress(w.VBox):
-    """Live view of one :class:`~aiaas_jupyter.jobs.Job`; ``client`` deploys (default: the job's)."""
+    """Live view of one :class:`~aiaas_jupyter.job_handle.Job`; ``client`` deploys (default: the job's)."""
 
     def __init__(self, job, client=None, plot_interval: float = PLOT_INTERVAL, **kwargs):
         self.job, self._client = job, client

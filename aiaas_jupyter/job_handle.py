@@ -1,5 +1,8 @@
 """Job: one training run on the cluster, modelled on ``distributed.Future``.
 
+(The module is not called ``jobs``: ``aiaas_jupyter.jobs()`` is the API function listing jobs,
+and a submodule of that name would shadow it.)
+
 A Job wraps the Dask future of the training task and adds what a notebook user wants to see:
 status, progress, the current epoch and loss (streamed from the worker as Dask events), the
 registered model version once it finishes, and a live view: in a Jupyter kernel the
