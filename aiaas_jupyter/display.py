@@ -10,15 +10,17 @@ import html
 from typing import Any, Iterable, Sequence
 
 
-def fmt(value: Any) -> str:
+def fmt(value: Any, inner: bool = False) -> str:
+    """A cell's text. An empty cell is blank, but a value inside a dict or list is written as
+    Python would (``max_depth=None``), so a parameter left at None never reads as missing."""
     if value is None:
-        return ""
+        return "None" if inner else ""
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, dict):
-        return ", ".join(f"{k}={fmt(v)}" for k, v in value.items())
+        return ", ".join(f"{k}={fmt(v, True)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
-        return ", ".join(fmt(v) for v in value)
+        return ", ".join(fmt(v, True) for v in value)
     return str(value)
 
 
