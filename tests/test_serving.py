@@ -116,6 +116,9 @@ def test_openapi_document(served):
     assert doc["components"]["securitySchemes"]["bearer"] == {
         "type": "http", "scheme": "bearer", "description": "token from HOME/server/token"}
     assert state.read_token(served.home) not in r.text
+    schemas = doc["components"]["schemas"]
+    assert {"label", "prediction", "predictions", "probabilities"} <= set(schemas["PlainResponse"]["properties"])
+    assert "predict_url" in schemas["DeployResponse"]["required"]
 
 
 # --------------------------------------------------------------------------- OIP v2 inference

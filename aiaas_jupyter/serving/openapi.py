@@ -78,7 +78,7 @@ SCHEMAS: dict[str, Any] = {
                            ["name", "version", "extensions"]),
     "Ready": _obj({"name": {"type": "string"}, "ready": {"type": "boolean"}}, ["ready"]),
     "Live": _obj({"live": {"type": "boolean"}}, ["live"]),
-    "PlainRequest": {"oneOf": [
+    "PlainRequest": {"anyOf": [
         _obj({"text": {"type": "string"}}, ["text"], additionalProperties=False,
              description="one text → a single answer (label, probabilities)"),
         _obj({"text": {"type": "array", "minItems": 1, "items": {"type": "string"}}}, ["text"],
