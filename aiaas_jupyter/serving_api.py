@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import difflib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .display import Table
 from .errors import DataError, EndpointAuthError, EndpointError, EndpointNotFoundError, ModelNotFoundError
 from .registry import Endpoint, parse_ref, validate_name
 from .serving import BUILTIN_MODELS, payloads
 from .serving.access import Deployment, token_hint  # noqa: F401  (part of this module's API)
+
+if TYPE_CHECKING:
+    from .serving.access import Access
 
 BUILTIN_PREFIX = "builtin:"
 HEALTH_TIMEOUT = 2.0
@@ -189,7 +192,7 @@ class ServingMixin:
         where = "" if server is not None else " (the model server is not running)"
         raise EndpointNotFoundError(f"no deployment or endpoint named {name!r}{where}", hint)
 
-    def endpoint(self, name: str, *, endpoint: bool = False):
+    def endpoint(self, name: str, *, endpoint: bool = False) -> Access:
         """How to call ``name`` over HTTP from anything (``requests``, curl, another program):
         an :class:`~.serving.access.Access` with ``.predict_url``, ``.infer_url``, ``.headers``
         (``Authorization: Bearer …``, read when used), ``.verify``. ``name`` is resolved as for
