@@ -587,6 +587,7 @@ def main(argv: list[str]) -> int:
         if run:
             seconds = execute(nb, name)
             print(f"{name}: executed in {seconds:.1f} s")
+            nb.metadata.pop("widgets", None)  # saved widget state: 30+ KB of run-dependent ids nbval ignores
         nbformat.validate(nb)
         nbformat.write(nb, HERE / name)
         print(f"wrote notebooks/{name}")
