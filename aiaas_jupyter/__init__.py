@@ -13,6 +13,7 @@ Python API (one default client per kernel)::
     aiaas.load_model("iris-rf@prod")
     aiaas.deploy("iris-rf@prod")                      # served by this home's model server
     aiaas.predict("iris-rf", frame)                   # OIP v2 inference → numpy array
+    aiaas.endpoint("iris-rf")                         # .predict_url, .headers for requests/curl
     aiaas.add_endpoint("gpt", "https://api.openai.com/v1", "openai", api_key_env="OPENAI_API_KEY")
     aiaas.ask("gpt", "Summarise these metrics")       # Markdown answer
 """
@@ -22,7 +23,7 @@ from ._version import __version__
 _API = ("connect", "disconnect", "status", "preprocess", "train", "jobs", "job", "cancel", "result",
         "attach", "models", "model", "show", "alias", "delete", "load_model",
         "deploy", "undeploy", "deployments", "endpoints", "add_endpoint", "remove_endpoint",
-        "predict", "ask", "embed", "stop_server")
+        "predict", "ask", "embed", "stop_server", "endpoint")
 
 __all__ = ["__version__", "load_ipython_extension", "get_client", "AiaasClient", *_API]
 

@@ -17,54 +17,21 @@ shown; the server token is shown only as its first four characters.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import html
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .display import Table
-from .errors import DataError, EndpointAuthError, EndpointError, EndpointNotFoundError
+from .errors import DataError, EndpointAuthError, EndpointError, EndpointNotFoundError, ModelNotFoundError
 from .registry import Endpoint, parse_ref, validate_name
-from .serving import payloads
+from .serving import BUILTIN_MODELS, payloads
+from .serving.access import Deployment, token_hint  # noqa: F401  (part of this module's API)
+
+if TYPE_CHECKING:
+    from .serving.access import Access
 
 BUILTIN_PREFIX = "builtin:"
 HEALTH_TIMEOUT = 2.0
-
-
-def token_hint(token: str | None) -> str:
-    return f"{token[:4]}…" if token else ""
-
-
-@dataclasses.dataclass(frozen=True)
-class Deployment:
-    """A model served by this home's model server. ``token`` is shown only as ``abcd…``."""
-
-    name: str
-    version: int | None
-    ref: str
-    framework: str
-    url: str                    # the model's OIP v2 address
-    server_url: str
-    token: str = dataclasses.field(default="", repr=False)
-
-    @property
-    def infer_url(self) -> str:
-        return f"{self.url}/infer"
-
-    def __repr__(self) -> str:
-        version = f":{self.version}" if self.version is not None else ""
-        return (f"<Deployment {self.name}{version} ({self.ref}, {self.framework}) at {self.url} "
-                f"token {token_hint(self.token)}>")
-
-    def _repr_html_(self) -> str:
-        esc = html.escape
-        rows = [("model", f"{self.name}:{self.version}" if self.version is not None else self.name),
-                ("ref", self.ref), ("framework", self.framework), ("endpoint", self.url),
-                ("infer", f"POST {self.infer_url}"), ("token", f"{token_hint(self.token)} (Bearer)")]
-        cells = "".join(f"<tr><th style='text-align:left'>{esc(k)}</th><td style='text-align:left'>"
-                        f"<code>{esc(str(v))}</code></td></tr>" for k, v in rows)
-        return f"<div class='aiaas-table'><b>deployed {esc(self.name)}</b><table>{cells}</table></div>"
 
 
 def _markdown_answer():
@@ -105,21 +72,48 @@ class ServingMixin:
         return {d["name"]: d for d in server.deployments()} if server is not None else {}
 
     def deploy(self, ref: str, **server_options) -> Deployment:
-        """Serve ``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS`` (or ``builtin:all-minilm-l6-v2``)
-        under the model's name, starting the model server if needed. Re-deploying a name
-        swaps the version atomically on the server."""
-        ref = str(ref).strip()
+        """Serve ``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS`` — or a built-in model such as
+        ``all-minilm-l6-v2`` (also ``builtin:all-minilm-l6-v2``) — under the model's name,
+        starting the model server if needed (a running one loads it, no restart).
+        Re-deploying a name swaps the version atomically on the server. A registered model
+        named like a built-in one wins; its ``builtin:`` ref still reaches the built-in."""
+        ref = self._builtin_ref(str(ref).strip())
         if ref.startswith(BUILTIN_PREFIX):
-            name = validate_name(ref[len(BUILTIN_PREFIX):])
+            name = ref[len(BUILTIN_PREFIX):]
         else:
             name = parse_ref(ref)[0]
-            self.registry.get(ref)  # unknown model/version/alias: fail here, before starting a server
+            try:
+                self.registry.get(ref)  # unknown model/version/alias: fail here, before starting a server
+            except ModelNotFoundError as exc:
+                close = difflib.get_close_matches(name, list(BUILTIN_MODELS), n=1)
+                if close and not self._registered(name):
+                    raise ModelNotFoundError(exc.message, f"the built-in embedding model is {close[0]}: "
+                                                          f"%aiaas deploy {close[0]}") from None
+                raise
         server = self._own_server(start=True, **server_options)
         answer = server.deploy(name, ref)
         return Deployment(name=answer.get("name", name), version=answer.get("version"),
                           ref=answer.get("ref", ref), framework=answer.get("framework", ""),
                           url=answer.get("url") or f"{server.url}/v2/models/{name}",
                           server_url=server.url, token=_token_of(server))
+
+    def _builtin_ref(self, ref: str) -> str:
+        """``all-minilm-l6-v2`` → ``builtin:all-minilm-l6-v2`` unless a registered model has that
+        name; an unknown ``builtin:`` ref is refused here, before any server starts."""
+        if ref.startswith(BUILTIN_PREFIX):
+            if ref not in BUILTIN_MODELS.values():
+                raise ModelNotFoundError(f"unknown built-in model {ref!r}",
+                                         f"built in: {', '.join(BUILTIN_MODELS)} (%aiaas deploy NAME)")
+            return ref
+        if ref in BUILTIN_MODELS and not self._registered(ref):
+            return BUILTIN_MODELS[ref]
+        return ref
+
+    def _registered(self, name: str) -> bool:
+        try:
+            return bool(self.registry.versions(name))
+        except ModelNotFoundError:
+            return False
 
     def undeploy(self, name: str) -> None:
         validate_name(name)
@@ -186,14 +180,34 @@ class ServingMixin:
             return "endpoint", ep
         known = list(deployed) + [e.name for e in self.registry.list_endpoints()]
         close = difflib.get_close_matches(name, known, n=3)
-        if close:
+        registered = any(m["name"] == name for m in self.registry.list_models())
+        if name in BUILTIN_MODELS and not registered:
+            hint = f"the built-in model is one line away: %aiaas deploy {name}  (Python: aiaas_jupyter.deploy({name!r}))"
+        elif close:
             hint = f"did you mean {' or '.join(map(repr, close))}? see %aiaas endpoints"
-        elif any(m["name"] == name for m in self.registry.list_models()):
+        elif registered:
             hint = f"model {name!r} is registered but not deployed: %aiaas deploy {name}"
         else:
             hint = "%aiaas deploy MODEL, or %aiaas endpoints add NAME --url URL --protocol v2|openai|rest"
         where = "" if server is not None else " (the model server is not running)"
         raise EndpointNotFoundError(f"no deployment or endpoint named {name!r}{where}", hint)
+
+    def endpoint(self, name: str, *, endpoint: bool = False) -> Access:
+        """How to call ``name`` over HTTP from anything (``requests``, curl, another program):
+        an :class:`~.serving.access.Access` with ``.predict_url``, ``.infer_url``, ``.headers``
+        (``Authorization: Bearer …``, read when used), ``.verify``. ``name`` is resolved as for
+        :meth:`predict`; a remote endpoint's headers carry its own API key (from its environment
+        variable), never our server's token."""
+        from .serving import access, state
+
+        kind, target = self._resolve(name, endpoint)
+        if kind == "own":
+            home = self.registry.home
+            ref = self._deployments(target).get(name, {}).get("ref", "")
+            return access.own(name, target.url, lambda: state.read_token(home),
+                              verify=getattr(target.info, "verify", True),
+                              embedding=ref in BUILTIN_MODELS.values())
+        return access.remote(target, lambda: _key(target))
 
     def predict(self, name: str, data: Any, *, endpoint: bool = False, version: int | None = None,
                 outputs: list[str] | None = None, timeout: float | None = None):

@@ -385,9 +385,11 @@ From a few lines of data to a model other programs can call over HTTP:
 2. train a TF-IDF + logistic-regression pipeline **on a worker** with `%%aiaas train`,
 3. `%aiaas deploy` it: a model server starts on this machine (127.0.0.1) and keeps running
    after the kernel stops,
-4. call it with plain HTTP (`httpx`), with `%aiaas predict`, and through the Open Inference
-   Protocol v2 that Triton, KServe and MLServer clients speak,
-5. deploy the built-in sentence-embedding model and call it with the official `openai` client,
+4. call it with plain HTTP (`requests`, with what `aiaas_jupyter.endpoint` gives), with
+   `%aiaas predict`, and through the Open Inference Protocol v2 that Triton, KServe and MLServer
+   clients speak,
+5. deploy the built-in sentence-embedding model into the running server and call it with the
+   official `openai` client,
 6. clean up: undeploy, stop the server, disconnect.
 """),
     code("""
@@ -462,20 +464,23 @@ bearer token; the display shows only its first four characters.
     md("""
 ## Call it over HTTP
 
-Any HTTP client works. The token lives in a file next to the registry (readable only by you);
-read it, put it in the `Authorization` header, and never print it. The plain route takes
-`{"text": ...}` — one string or a list:
+Any HTTP client works. `aiaas_jupyter.endpoint(NAME)` gives what it needs — the URLs and the
+`Authorization` header with the server's bearer token (read from its file when used; its
+display shows only the first four characters). The plain route takes `{"text": ...}`: one
+string answers its `label` and class `probabilities`, a list one prediction per text:
 """),
     code("""
-from aiaas_jupyter.serving.state import find_server, read_token
+import requests
 
-home = aiaas_jupyter.get_client().registry.home
-server = find_server(home)
-headers = {"Authorization": f"Bearer {read_token(home)}"}   # the token stays out of the outputs
+ep = aiaas_jupyter.endpoint("sentiment")   # also: %aiaas endpoints show sentiment -o ep
 
-r = httpx.post(f"{server.url}/predict/sentiment", headers=headers,
-               json={"text": ["a wonderful and moving film", "the plot was dull and the acting weak"]})
-print(r.status_code, r.json())
+answer = requests.post(ep.predict_url, json={"text": "a wonderful and moving film"},
+                       headers=ep.headers, verify=ep.verify).json()
+print(answer["label"], {c: round(p, 2) for c, p in answer["probabilities"].items()})
+
+r = requests.post(ep.predict_url, headers=ep.headers, verify=ep.verify,
+                  json={"text": ["a wonderful and moving film", "the plot was dull and the acting weak"]})
+print(r.status_code, r.json()["predictions"])
 """),
     md("""
 The same model speaks the Open Inference Protocol v2 (the REST API of Triton, KServe and
@@ -486,7 +491,7 @@ probabilities — out.
 request = {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES",
                        "data": ["clever and charming", "boring tedious story"]}],
            "outputs": [{"name": "predict"}, {"name": "predict_proba"}]}
-answer = httpx.post(f"{server.url}/v2/models/sentiment/infer", headers=headers, json=request).json()
+answer = httpx.post(ep.infer_url, headers=ep.headers, json=request).json()
 for out in answer["outputs"]:
     data = np.reshape(out["data"], out["shape"])
     print(out["name"], out["datatype"], out["shape"], np.round(data, 2).tolist() if out["datatype"] == "FP64" else data.tolist())
@@ -499,18 +504,20 @@ for out in answer["outputs"]:
 ## Embeddings with the `openai` client
 
 The server also carries a sentence-embedding model (all-MiniLM-L6-v2, shipped in a Python
-package: nothing is downloaded) behind an OpenAI-compatible `/v1/embeddings`, so the official
-`openai` client works with our URL and token:
+package: nothing is downloaded). One line loads it into the running server — no restart — behind
+an OpenAI-compatible `/v1/embeddings`, so the official `openai` client works with the URL and
+key `aiaas_jupyter.endpoint` gives:
 """),
     code(IGNORE + """
-%aiaas deploy builtin:all-minilm-l6-v2
+%aiaas deploy all-minilm-l6-v2
 """),
     code("""
 from openai import OpenAI
 
-client = OpenAI(base_url=server.url + "/v1", api_key=read_token(home))
+minilm = aiaas_jupyter.endpoint("all-minilm-l6-v2")
+client = OpenAI(base_url=minilm.openai_url, api_key=minilm.api_key)
 texts = ["The film was wonderful.", "I loved this movie.", "The train leaves at noon."]
-response = client.embeddings.create(model="all-minilm-l6-v2", input=texts)
+response = client.embeddings.create(model=minilm.model, input=texts)
 vectors = np.array([d.embedding for d in response.data])
 unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 print(response.model, vectors.shape)
@@ -531,8 +538,10 @@ was deployed for the server's next start.
 %aiaas undeploy sentiment
 """),
     code("""
+from aiaas_jupyter.serving.state import find_server
+
 aiaas_jupyter.stop_server()
-print("model server running:", find_server(home) is not None)
+print("model server running:", find_server(aiaas_jupyter.get_client().registry.home) is not None)
 """),
     code(IGNORE + """
 %aiaas disconnect
@@ -578,6 +587,7 @@ def main(argv: list[str]) -> int:
         if run:
             seconds = execute(nb, name)
             print(f"{name}: executed in {seconds:.1f} s")
+            nb.metadata.pop("widgets", None)  # saved widget state: 30+ KB of run-dependent ids nbval ignores
         nbformat.validate(nb)
         nbformat.write(nb, HERE / name)
         print(f"wrote notebooks/{name}")

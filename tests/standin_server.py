@@ -33,6 +33,7 @@ class StandIn:
         self.chat_429 = 0           # how many chat calls to answer 429 (Retry-After: 1) first
         self.flaky = 0              # how many /flaky calls to answer 503 first
         self.seen_auth: list[str] = []
+        self.chat_models = {CHAT_MODEL}  # a test standing in for a real service adds that service's model names
         self.app = Starlette(routes=[
             Route("/v1/models", self.models),
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
@@ -69,10 +70,10 @@ class StandIn:
             return JSONResponse({"error": {"message": "rate limit reached", "type": "requests"}}, 429,
                                 headers={"Retry-After": "1"})
         body = await request.json()
-        if body.get("model") != CHAT_MODEL:
+        if body.get("model") not in self.chat_models:
             return JSONResponse({"error": {"message": f"model {body.get('model')!r} does not exist"}}, 404)
         prompt = body["messages"][-1]["content"]
-        return JSONResponse({"id": "chatcmpl-1", "object": "chat.completion", "model": CHAT_MODEL,
+        return JSONResponse({"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
                              "choices": [{"index": 0, "finish_reason": "stop", "message": {
                                  "role": "assistant", "content": f"**echo:** {prompt.strip()}"}}],
                              "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})

@@ -239,6 +239,7 @@ async def test_deploy_undeploy(deploy_home, jp_fetch):
     dep = json.loads(response.body)
     assert response.code == 200 and dep["name"] == "iris" and dep["version"] == 1 and dep["ref"] == "iris@prod"
     assert dep["url"].endswith("/v2/models/iris") and "token" not in dep
+    assert dep["predict_url"] == dep["url"].replace("/v2/models/", "/predict/")
     info = state.find_server(deploy_home)
     assert info is not None and info.token not in response.body.decode()
 
@@ -248,6 +249,7 @@ async def test_deploy_undeploy(deploy_home, jp_fetch):
     assert info.token not in endpoints.body.decode()
     (d,) = json.loads(endpoints.body)["deployments"]
     assert d["name"] == "iris" and d["health"] == "ready" and d["version"] == 1
+    assert d["predict_url"] == dep["predict_url"]
 
     # re-deploy the latest (no body) swaps the version
     dep = json.loads((await jp_fetch(*API, "models", "iris", "deploy", method="POST", body="",

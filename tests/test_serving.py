@@ -116,6 +116,9 @@ def test_openapi_document(served):
     assert doc["components"]["securitySchemes"]["bearer"] == {
         "type": "http", "scheme": "bearer", "description": "token from HOME/server/token"}
     assert state.read_token(served.home) not in r.text
+    schemas = doc["components"]["schemas"]
+    assert {"label", "prediction", "predictions", "probabilities"} <= set(schemas["PlainResponse"]["properties"])
+    assert "predict_url" in schemas["DeployResponse"]["required"]
 
 
 # --------------------------------------------------------------------------- OIP v2 inference
@@ -205,19 +208,105 @@ def test_body_too_large_when_streamed(served):
 
 
 # --------------------------------------------------------------------------- plain and OpenAI forms
-def test_predict_plain(served, iris_X):
-    want = served.local["iris"].predict(iris_X).tolist()
+def test_predict_plain_seed_002_text_gets_label_and_probabilities(served):
+    """What a requests user writes: post {"text": t}, read ["label"]."""
+    model = served.local["text"]
+    r = served.http.post("/predict/text", json={"text": "my kitten has soft fur"})
+    body = r.json()
+    assert r.status_code == 200 and body["label"] == "pets" and body["predictions"] == ["pets"]
+    proba = model.predict_proba(["my kitten has soft fur"])[0]
+    assert set(body) == {"label", "predictions", "probabilities"}
+    assert list(body["probabilities"]) == ["finance", "pets"] == list(model.classes_)
+    assert np.allclose(list(body["probabilities"].values()), proba)
+    assert abs(sum(body["probabilities"].values()) - 1) < 1e-9 and body["probabilities"]["pets"] > 0.5
+
+    texts = ["bond yield and stock price", "a dog with a leash", "my kitten purrs"]
+    batch = served.http.post("/predict/text", json={"text": texts}).json()
+    assert set(batch) == {"predictions", "probabilities"}  # a batch: one entry per input, no single label
+    assert batch["predictions"] == model.predict(texts).tolist() == ["finance", "pets", "pets"]
+    assert np.allclose([list(p.values()) for p in batch["probabilities"]], model.predict_proba(texts))
+    # the ColumnTransformer text model (trained on a "text" column) answers the same way
+    one = served.http.post("/predict/text-ct", json={"text": texts[0]}).json()
+    assert one["label"] == "finance" and one["predictions"] == ["finance"]
+    records = served.http.post("/predict/text-ct", json=[{"text": t} for t in texts]).json()
+    assert records["predictions"] == ["finance", "pets", "pets"]
+
+
+def test_predict_plain_records_and_rows(served, iris_X):
+    model = served.local["iris"]
+    want, proba = model.predict(iris_X).tolist(), model.predict_proba(iris_X)
     records = iris_X.to_dict(orient="records")
-    assert served.http.post("/predict/iris", json=records).json() == {"predictions": want}
-    assert served.http.post("/predict/iris", json={"records": records}).json() == {"predictions": want}
-    assert served.http.post("/predict/text", json={"text": "my kitten has soft fur"}).json() == {"predictions": ["pets"]}
-    texts = ["bond yield and stock price", "a dog with a leash"]
-    assert served.http.post("/predict/text", json={"text": texts}).json() == {
-        "predictions": served.local["text"].predict(texts).tolist()}
-    r = served.http.post("/predict/iris", json=[{"sepal length (cm)": 1.0}])
-    assert r.status_code == 422 and "lacks feature" in r.json()["error"]
-    assert served.http.post("/predict/iris", json={"rows": []}).status_code == 400
-    assert served.http.post("/predict/nope", json=[]).status_code == 404
+    for body in (records, {"records": records}, {"instances": records}, {"instances": iris_X.to_numpy().tolist()},
+                 iris_X.to_numpy().tolist()):
+        answer = served.http.post("/predict/iris", json=body).json()
+        assert answer["predictions"] == want and len(answer["probabilities"]) == 30
+        assert np.allclose([[p[str(c)] for c in model.classes_] for p in answer["probabilities"]], proba)
+    first = records[0]
+    for body in (first, {"record": first}):  # ONE record: a single answer, classes as string keys
+        answer = served.http.post("/predict/iris", json=body).json()
+        assert answer["label"] == want[0] and answer["predictions"] == want[:1]
+        assert list(answer["probabilities"]) == ["0", "1", "2"]
+        assert np.allclose(list(answer["probabilities"].values()), proba[0])
+
+
+def test_predict_plain_torch_uses_the_runtime_probabilities(served):
+    X = sm.mlp_frame(seed=4).drop(columns="y").iloc[:5]
+    v2 = infer(served.http, "mlp", [{"name": "input", "shape": [5, 8], "datatype": "FP32",
+                                     "data": X.to_numpy(np.float32).reshape(-1).tolist()}],
+               outputs=[{"name": "predict"}, {"name": "predict_proba"}])
+    answer = served.http.post("/predict/mlp", json=X.to_dict(orient="records")).json()
+    assert answer["predictions"] == out(v2).tolist()
+    assert [list(p) for p in answer["probabilities"]] == [["0", "1", "2"]] * 5
+    assert np.allclose([list(p.values()) for p in answer["probabilities"]], out(v2, "predict_proba"), atol=1e-6)
+    one = served.http.post("/predict/mlp", json={"record": X.iloc[0].to_dict()}).json()
+    assert one["label"] == answer["predictions"][0]
+
+
+def test_predict_plain_regression_and_embedding(served):
+    from sklearn.linear_model import LinearRegression
+
+    from aiaas_jupyter.training import TrainSpec, run_training
+
+    frame = sm.mlp_frame(n=120, d=3, seed=5).rename(columns={"y": "target"})
+    frame["target"] = frame["target"].astype(float) * 1.5 + frame["f0"]
+    res = run_training(TrainSpec(model=LinearRegression(), target="target", seed=0), frame, lambda e: None)
+    sm.register(served.reg, "linreg", res)
+    served.http.post("/admin/deployments", json={"ref": "linreg"}).raise_for_status()
+    try:
+        local = load_model_files("sklearn", served.reg.read_artifacts("linreg"))
+        X = frame.drop(columns="target").iloc[:4]
+        want = local.predict(X).tolist()
+        one = served.http.post("/predict/linreg", json=X.iloc[0].to_dict()).json()
+        assert set(one) == {"prediction", "predictions"} and np.isclose(one["prediction"], want[0])
+        many = served.http.post("/predict/linreg", json=X.to_dict(orient="records")).json()
+        assert set(many) == {"predictions"} and np.allclose(many["predictions"], want)
+    finally:
+        served.http.delete("/admin/deployments/linreg")
+    emb = served.http.post(f"/predict/{EMB}", json={"text": "a cat on a mat"}).json()
+    assert len(emb["embedding"]) == 384 and emb["predictions"] == [emb["embedding"]]
+    assert np.array(served.http.post(f"/predict/{EMB}", json={"text": ["a", "b"]}).json()["predictions"]).shape == (2, 384)
+
+
+@pytest.mark.parametrize("name, body, status, message", [
+    ("iris", [{"sepal length (cm)": 1.0}], 422, "lacks feature"),
+    ("iris", {"text": "a flower"}, 422, "takes numeric features, not text"),
+    ("iris", [[1.0, 2.0]], 422, "expected 4 features per row, got 2"),
+    ("iris", [[1, 2, 3, 4], [1]], 400, "same number of numbers"),
+    ("iris", {"records": [], "id": 3}, 400, "unexpected keys"),
+    ("iris", {}, 400, "empty object"),
+    ("iris", [], 400, "the list is empty"),
+    ("iris", "just a string", 400, 'expected {"text": "..."}'),
+    ("iris", 42, 400, 'expected {"text": "..."}'),
+    ("iris", {"record": [1, 2]}, 400, "'record' must be an object"),
+    ("text", {"text": 5}, 400, "'text' must be a string or a list of strings"),
+    ("text", {"text": ["ok", 5]}, 400, "'text' must be a string or a list of strings"),
+    ("text", {"text": []}, 400, "'text' is an empty list"),
+    ("nope", {"text": "x"}, 404, "no model deployed as 'nope'"),
+])
+def test_predict_plain_bad_bodies_are_4xx_json(served, name, body, status, message):
+    r = served.http.post(f"/predict/{name}", json=body)
+    assert r.status_code == status and message in r.json()["error"], r.text
+    assert set(r.json()) == {"error"}
 
 
 def test_openai_models_and_embeddings(served):
@@ -251,9 +340,11 @@ def test_deploy_and_undeploy(served):
     r = served.http.post("/admin/deployments", json={"name": "iris-copy", "ref": "iris:1"})
     assert r.status_code == 200, r.text
     assert r.json() == {"name": "iris-copy", "version": 1, "ref": "iris:1", "framework": "sklearn",
-                        "url": f"{served.url}/v2/models/iris-copy"}
+                        "url": f"{served.url}/v2/models/iris-copy",
+                        "predict_url": f"{served.url}/predict/iris-copy"}
     listed = {d["name"]: d for d in served.http.get("/admin/deployments").json()["deployments"]}
     assert listed["iris-copy"]["loaded_at"] and listed["iris"]["framework"] == "sklearn"
+    assert listed["iris-copy"]["predict_url"] == f"{served.url}/predict/iris-copy"
     assert served.http.get("/v2/models/iris-copy/ready").status_code == 200
     assert served.http.delete("/admin/deployments/iris-copy").json() == {"name": "iris-copy", "undeployed": True}
     assert served.http.get("/v2/models/iris-copy/ready").status_code == 404

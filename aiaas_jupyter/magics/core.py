@@ -190,6 +190,8 @@ class AiaasMagics(Magics):
         action = args.endpoints_command or "list"
         if action == "list":
             return self.client.endpoints()
+        if action == "show":
+            return self._store(args.out, self.client.endpoint(args.name, endpoint=args.endpoint))
         if action == "add":
             ep = self.client.add_endpoint(args.name, args.url, args.protocol, api_key_env=args.api_key_env,
                                           model=args.model)

@@ -15,22 +15,71 @@ from IPython.utils.process import arg_split
 
 CELL_SUBCOMMANDS = ("preprocess", "train", "ask")
 
-EPILOG = """examples:
-  %aiaas connect                          start the embedded Dask cluster (GPU workers if present)
-  %aiaas connect tcp://10.0.0.5:8786      attach to a running scheduler
+EPILOG = """examples (each runs as written; a %%aiaas line's cell follows it; text after # is a comment):
+  %aiaas connect                          # the embedded Dask cluster (GPU workers if present)
+  %aiaas connect tcp://10.0.0.5:8786      # or attach to a running scheduler
   %%aiaas preprocess --input data/*.csv --output clean --save clean.parquet
+  df = df.dropna()
+
   %%aiaas train --data clean --target label --name iris-rf --block
-  %aiaas train --form --data clean        a form that writes that cell (and can train it); also
-                                          %aiaas predict --form, %aiaas status --widget
-  %aiaas jobs | %aiaas models | %aiaas models show iris-rf@prod
-  %aiaas deploy iris-rf@prod              serve a model (starts this home's model server)
-  %aiaas predict iris-rf --input X_test -o preds     (also --input '[[5.1,3.5,1.4,0.2]]' or @rows.csv)
-  %aiaas endpoints add gpt --url https://api.openai.com/v1 --protocol openai --api-key-env OPENAI_API_KEY
-  %%aiaas ask gpt                         the cell is the prompt; the answer shows as Markdown
+  from sklearn.ensemble import RandomForestClassifier
+  model = RandomForestClassifier(random_state=0)
+
+  %aiaas train --form --data clean        # a form that writes that cell (and can train it)
+  %aiaas jobs
+  %aiaas models
+  %aiaas models alias iris-rf 1 prod
+  %aiaas models show iris-rf@prod
+  %aiaas deploy iris-rf@prod              # serve it (starts this home's model server)
+  %aiaas predict iris-rf --input X_test -o preds     # X_test: a DataFrame, array or records
+  %aiaas predict iris-rf --input '[[5.1, 3.5, 1.4, 0.2]]'
+  %aiaas endpoints show iris-rf           # its URLs and headers, for requests or curl
+  %aiaas predict --form                   # pick a model, give the input
+  %aiaas status --widget
+  %aiaas deploy all-minilm-l6-v2          # the built-in embedding model, into the running server
   %aiaas embed all-minilm-l6-v2 --input '["a text", "another"]' -o vectors
-  %aiaas endpoints | %aiaas undeploy iris-rf
+  %aiaas endpoints add gpt --url https://api.openai.com/v1 --protocol openai --api-key-env OPENAI_API_KEY --model gpt-4o-mini
+  %%aiaas ask gpt                         # the cell is the prompt; the answer shows as Markdown
+  Summarise what a random forest is in two sentences.
+
+  %aiaas endpoints
+  %aiaas undeploy iris-rf
 a NAME that is deployed means the deployment; add --endpoint to call a remote endpoint of that name.
 run `%aiaas SUBCOMMAND --help` for the options of one subcommand."""
+
+#: examples of single subcommands (their --help), in the same runnable form as EPILOG
+SUBCOMMAND_EXAMPLES = {
+    "deploy": """
+  %aiaas deploy iris-rf                   # its latest version
+  %aiaas deploy iris-rf:1                 # one version (redeploying swaps it atomically)
+  %aiaas deploy iris-rf@prod              # the version the alias points at now
+  %aiaas deploy all-minilm-l6-v2          # the built-in embedding model (also builtin:all-minilm-l6-v2)""",
+    "endpoints": """
+  %aiaas endpoints                        # deployments and remote endpoints, with their health
+  %aiaas endpoints show iris-rf -o ep     # ep.predict_url, ep.headers, ep.verify (aiaas_jupyter.endpoint)
+  %aiaas endpoints add gpt --url https://api.openai.com/v1 --protocol openai --api-key-env OPENAI_API_KEY --model gpt-4o-mini""",
+    "predict": """
+  %aiaas predict iris-rf --input X_test -o preds     # a DataFrame, array, records or texts variable
+  %aiaas predict iris-rf --input '[[5.1, 3.5, 1.4, 0.2]]'
+  %aiaas predict iris-rf --input @rows.csv           # or @rows.json (records)
+  %aiaas predict iris-rf --form""",
+    "embed": """
+  %aiaas deploy all-minilm-l6-v2          # once: the built-in model, loaded into the running server
+  %aiaas embed all-minilm-l6-v2 --input '["a text", "another"]' -o vectors
+  %aiaas embed all-minilm-l6-v2 --input '"one text"'""",
+    "ask": """
+  %%aiaas ask gpt -o answer               # the answer shows as Markdown; its text also goes to `answer`
+  Write one sentence about gradient boosting.
+""",
+}
+
+
+def _examples(command: str) -> dict:
+    """``add_parser`` keywords that put a subcommand's examples under its --help."""
+    text = SUBCOMMAND_EXAMPLES.get(command)
+    if text is None:
+        return {}
+    return {"epilog": "examples:" + text.rstrip(), "formatter_class": argparse.RawDescriptionHelpFormatter}
 
 
 class HelpShown(Exception):
@@ -155,14 +204,22 @@ def build_parser() -> _Parser:
 def _add_serving(subs) -> None:
     from ..serving import PROTOCOLS  # light: importing the registry here would slow %load_ext
 
-    p = subs.add_parser("deploy", help="serve a registered model on this home's model server")
-    p.add_argument("ref", metavar="MODEL[:VERSION|@ALIAS]")
+    p = subs.add_parser("deploy", help="serve a registered (or built-in) model on this home's model server",
+                        **_examples("deploy"))
+    p.add_argument("ref", metavar="MODEL[:VERSION|@ALIAS]",
+                   help="a registered model, or a built-in one: all-minilm-l6-v2 (sentence embeddings)")
     p = subs.add_parser("undeploy", help="stop serving a model")
     p.add_argument("name", metavar="MODEL")
 
-    p = subs.add_parser("endpoints", help="list deployments and remote endpoints; add or remove endpoints")
+    p = subs.add_parser("endpoints", help="list deployments and remote endpoints; show, add or remove one",
+                        **_examples("endpoints"))
     esubs = p.add_subparsers(dest="endpoints_command", metavar="ACTION", parser_class=_Parser)
     esubs.add_parser("list", help="deployments and endpoints with their health (the default)")
+    q = esubs.add_parser("show", help="URLs and auth headers to call NAME with requests/curl "
+                                      "(= aiaas_jupyter.endpoint(NAME))")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--endpoint", action="store_true", help="NAME is a remote endpoint even if deployed")
+    q.add_argument("-o", "--out", metavar="VAR", help="store it in this variable (.predict_url, .headers, ...)")
     q = esubs.add_parser("add", help="record a remote endpoint (the API key stays in an environment variable)")
     q.add_argument("name", metavar="NAME")
     q.add_argument("--url", required=True, metavar="URL", help="http(s) base URL (openai: the .../v1 root)")
@@ -174,7 +231,7 @@ def _add_serving(subs) -> None:
 
     for name, text in (("predict", "predictions of a deployed model or a v2/rest endpoint"),
                        ("embed", "embeddings from an embedding deployment or an openai endpoint")):
-        p = subs.add_parser(name, help=text)
+        p = subs.add_parser(name, help=text, **_examples(name))
         form = name == "predict"  # --form: NAME and --input are chosen in the form (see _REQUIRED)
         p.add_argument("name", metavar="NAME", nargs="?" if form else None)
         p.add_argument("--input", required=not form, metavar="VAR|JSON|@FILE",
@@ -183,7 +240,8 @@ def _add_serving(subs) -> None:
             p.add_argument("--form", action="store_true", help="an interactive form: pick a model, give the input")
         p.add_argument("--endpoint", action="store_true", help="NAME is a remote endpoint even if deployed")
         p.add_argument("-o", "--out", metavar="VAR", help="store the result in this variable")
-    p = subs.add_parser("ask", help="(cell) send the cell as a prompt to an openai endpoint; show the answer")
+    p = subs.add_parser("ask", help="(cell) send the cell as a prompt to an openai endpoint; show the answer",
+                        **_examples("ask"))
     p.add_argument("name", metavar="NAME")
     p.add_argument("-o", "--out", metavar="VAR", help="also store the answer text in this variable")
 

@@ -111,7 +111,7 @@ class SidebarManager:
                                    f"write {name}, {name}:VERSION or {name}@ALIAS")
         dep = self.client.deploy(ref)
         return {"name": dep.name, "version": dep.version, "ref": dep.ref, "framework": dep.framework,
-                "url": dep.url}
+                "url": dep.url, "predict_url": dep.predict_url}
 
     def undeploy(self, name: str) -> dict[str, Any]:
         self.client.undeploy(name)  # EndpointNotFoundError when not deployed
@@ -135,6 +135,7 @@ class SidebarManager:
             "server": {"running": server is not None, "url": server.url if server else None},
             "deployments": [{"name": d["name"], "version": d.get("version"), "ref": d.get("ref"),
                              "framework": d.get("framework"), "url": d.get("url"),
+                             "predict_url": d.get("predict_url"),
                              "loaded_at": d.get("loaded_at"), "health": health[i]}
                             for i, d in enumerate(deployed)],
             "endpoints": [{"name": ep.name, "protocol": ep.protocol, "url": ep.url, "model": ep.model,

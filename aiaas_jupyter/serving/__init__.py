@@ -12,6 +12,10 @@ from __future__ import annotations
 #: the protocols a remote endpoint may speak (registry, magics and clients agree on this one list)
 PROTOCOLS = ("v2", "openai", "rest")
 
+#: models that ship with the server (name → ref), deployable on a running server without the
+#: registry: ``%aiaas deploy all-minilm-l6-v2`` (the server side: ``deployments.BUILTIN_REFS``)
+BUILTIN_MODELS = {"all-minilm-l6-v2": "builtin:all-minilm-l6-v2"}
+
 _STATE = ("ServerInfo", "find_server", "ensure_server", "stop_server", "read_token")
 __all__ = list(_STATE)
 

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import oip
+from . import oip, plain
 from .deployments import Deployment, Deployments
 from .runtime import InputError
 
@@ -190,23 +190,16 @@ class Server:
                                                  {k: out[k] for k in wanted}, req_id))
 
     async def predict(self, request):
+        """The plain form (:mod:`.plain`): ``{"text": ...}`` or records → ``label``/``predictions``."""
         dep = self.deployment(request)
         body = await self.read_json(request)
         rt = dep.runtime
-        if isinstance(body, dict) and "text" in body:
-            texts = body["text"]
-            texts = [texts] if isinstance(texts, str) else texts
-            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-                raise ApiError(400, "'text' must be a string or a list of strings")
-            part, n = rt.from_texts(texts)
-        else:
-            records = body.get("records") if isinstance(body, dict) else body
-            if not isinstance(records, list):
-                raise ApiError(400, 'expected [{...}, ...], {"records": [...]} or {"text": ...}')
-            part, n = rt.from_records(records)
-        want = rt.default_outputs
-        out = await self.run(dep, part, n, frozenset(want))
-        return json_response({"predictions": out[want[0]].tolist()})
+        try:
+            part, n, single = plain.read(rt, body)
+        except plain.BadBody as e:
+            raise ApiError(400, str(e)) from None
+        out = await self.run(dep, part, n, frozenset(plain.outputs(rt)))
+        return json_response(plain.answer(rt, out, single))
 
     async def openai_models(self, request):
         return json_response({"object": "list", "data": [
@@ -260,7 +253,7 @@ class Server:
             log.exception("deploying %s failed", body["ref"])
             raise ApiError(422, f"cannot load {body['ref']}: {type(e).__name__}: {e}"[:500]) from None
         info = dep.info(self.url(request))
-        return json_response({k: info[k] for k in ("name", "version", "ref", "framework", "url")})
+        return json_response({k: info[k] for k in ("name", "version", "ref", "framework", "url", "predict_url")})
 
     async def undeploy(self, request):
         name = request.path_params["name"]

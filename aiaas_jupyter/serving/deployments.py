@@ -45,7 +45,7 @@ class Deployment:
     def info(self, base_url: str) -> dict[str, Any]:
         return {"name": self.name, "ref": self.ref, "version": self.version,
                 "framework": self.framework, "loaded_at": self.loaded_at,
-                "url": f"{base_url}/v2/models/{self.name}"}
+                "url": f"{base_url}/v2/models/{self.name}", "predict_url": f"{base_url}/predict/{self.name}"}
 
 
 def state_file(home: str | os.PathLike) -> Path:
