@@ -112,6 +112,14 @@ assert {x["name"] for x in aiaas_jupyter.deployments()} == {"readme-rf", "readme
 assert list(preds) == list(rf.predict(X))
 assert list(aiaas_jupyter.predict("readme-lr", X)) == list(aiaas_jupyter.load_model("readme-lr").predict(X))
 """),
+    (("magic:endpoints show", "api:endpoint"), """
+import requests
+ep = aiaas_jupyter.endpoint("readme-rf")
+r = requests.post(ep.predict_url, json=X.to_dict(orient="records"), headers=ep.headers, verify=ep.verify, timeout=30).json()
+assert r["predictions"] == list(rf.predict(X)) and len(r["probabilities"]) == 5
+e = %aiaas endpoints show readme-rf
+assert e.predict_url == ep.predict_url
+"""),
     (("magic:endpoints add", "api:add_endpoint", "magic:endpoints", "api:endpoints"), """
 import os
 os.environ["README_STANDIN_KEY"] = STANDIN.key
