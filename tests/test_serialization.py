@@ -131,7 +131,9 @@ def test_onnx_wrapper_matches_torch(trained):
     expected = np.array(list("abcd"))[logits.argmax(1)]
     np.testing.assert_array_equal(onnx_model.predict(X_df), expected)
     np.testing.assert_array_equal(onnx_model.predict(X_df[X_df.columns[::-1]]), expected)  # by name
-    np.testing.assert_allclose(onnx_model.predict_proba(X_df.to_numpy()), logits, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(onnx_model(X_df.to_numpy()), logits, rtol=1e-4, atol=1e-5)  # raw outputs
+    proba = torch.softmax(torch.tensor(logits, dtype=torch.float64), 1).numpy()  # CrossEntropyLoss: logits
+    np.testing.assert_allclose(onnx_model.predict_proba(X_df.to_numpy()), proba, atol=1e-5)
     assert onnx_model(X_df.to_numpy()[0]).shape == (1, 4)  # one sample as a 1-D row
     assert (onnx_model.predict(X_df) == df["y"]).mean() > 0.85  # measured 0.94 held out
 

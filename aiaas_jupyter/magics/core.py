@@ -216,7 +216,9 @@ class AiaasMagics(Magics):
         from .inputs import resolve_input
 
         result = self.client.predict(args.name, resolve_input(args.input, self.shell.user_ns),
-                                     endpoint=args.endpoint)
+                                     endpoint=args.endpoint, outputs=["predict_proba"] if args.proba else None)
+        if args.proba and isinstance(result, dict) and "predict_proba" in result:
+            result = result["predict_proba"]
         return self._store(args.out, result)
 
     def _do_embed(self, args, cell):

@@ -238,6 +238,8 @@ def _add_serving(subs) -> None:
                        help="a notebook variable, a JSON literal, or @file.json / @file.csv")
         if form:
             p.add_argument("--form", action="store_true", help="an interactive form: pick a model, give the input")
+            p.add_argument("--proba", action="store_true",
+                           help="class probabilities [N, n_classes] (v2 output predict_proba) instead of labels")
         p.add_argument("--endpoint", action="store_true", help="NAME is a remote endpoint even if deployed")
         p.add_argument("-o", "--out", metavar="VAR", help="store the result in this variable")
     p = subs.add_parser("ask", help="(cell) send the cell as a prompt to an openai endpoint; show the answer",

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelSpecError, RegistryError, UnsafeArtifactError
+from .onnx_model import OnnxModel  # noqa: F401  (re-exported: what load_model returns for torch)
 
 #: Modules whose *classes* a skops artifact may instantiate beyond skops' own defaults.
 #: Kept explicit and small on purpose: extending it widens what a shared artifact can run.
@@ -132,84 +133,12 @@ def dump_onnx(model: "torch.nn.Module", sample: "torch.Tensor") -> bytes:
     raise RuntimeError("; ".join(errors))
 
 
-class OnnxModel:
-    """A trained torch model as an onnxruntime session: no user code, no torch needed.
-
-    ``predict`` gives labels (classification, using the classes recorded at training) or
-    values (regression); ``predict_proba`` and calling the object give the raw outputs.
-    """
-
-    def __init__(self, onnx_bytes: bytes, meta: dict | None = None):
-        import onnxruntime as ort
-
-        self.meta = dict(meta or {})
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(onnx_bytes, sess_options=opts,
-                                            providers=ort.get_available_providers())
-        self.input_name = self.session.get_inputs()[0].name
-        self.classes = self.meta.get("classes")
-        self.task = self.meta.get("task", "classification" if self.classes else "regression")
-        self.feature_names = self.meta.get("feature_names")
-
-    def __repr__(self) -> str:
-        return f"OnnxModel({self.meta.get('module_class', '?')}, task={self.task})"
-
-    def _as_input(self, X) -> np.ndarray:
-        import pandas as pd
-
-        if isinstance(X, pd.DataFrame):
-            if self.feature_names and set(self.feature_names) <= set(map(str, X.columns)):
-                X = X[self.feature_names]
-            X = X.to_numpy(dtype=np.float32)
-        arr = np.ascontiguousarray(np.asarray(X, dtype=np.float32))
-        return arr.reshape(1, -1) if arr.ndim == 1 else arr
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Raw model outputs (probabilities or logits, depending on the model's last layer)."""
-        return self.session.run(None, {self.input_name: self._as_input(X)})[0]
-
-    __call__ = predict_proba
-
-    def predict(self, X) -> np.ndarray:
-        out = self.predict_proba(X)
-        if self.task != "classification":
-            return out.reshape(len(out)) if out.ndim == 2 and out.shape[1] == 1 else out
-        if out.ndim == 2 and out.shape[1] >= 2:
-            idx = out.argmax(axis=1)
-        else:
-            idx = (out.reshape(len(out)) > float(self.meta.get("threshold", 0.5))).astype(int)
-        if not self.classes:
-            return idx
-        return np.asarray(self.classes, dtype=object)[idx] if _mixed(self.classes) \
-            else np.asarray(self.classes)[idx]
-
-
-def _mixed(values: list) -> bool:
-    return len({type(v) for v in values}) > 1
-
-
 def load_torch(files: dict[str, bytes], module: Any = None) -> Any:
     """With ``module``: load the weights into it (strict) and return it in eval mode.
-    Without: an :class:`OnnxModel` over the exported graph."""
+    Without: an :class:`~.onnx_model.OnnxModel` over the exported graph."""
     meta = json.loads(files[TORCH_META_FILE]) if TORCH_META_FILE in files else {}
     if module is not None:
-        import torch
-        from safetensors.torch import load
-
-        if not isinstance(module, torch.nn.Module):
-            raise ModelSpecError(f"module must be a torch.nn.Module instance, got {type(module).__name__}")
-        if SAFETENSORS_FILE not in files:
-            raise RegistryError(f"this model version has no {SAFETENSORS_FILE} artifact")
-        state = load(files[SAFETENSORS_FILE])
-        try:
-            module.load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            raise ModelSpecError(
-                f"the weights do not fit {type(module).__name__}: {e}",
-                hint=f"build the same architecture as at training ({meta.get('module_class', '?')})"
-            ) from e
-        return module.eval()
+        return _into_module(files, module, meta.get("module_class", "?"))
     if ONNX_FILE not in files:
         why = f" (export failed: {meta['onnx_error']})" if meta.get("onnx_error") else ""
         raise ModelSpecError(
@@ -218,14 +147,55 @@ def load_torch(files: dict[str, bytes], module: Any = None) -> Any:
     return OnnxModel(files[ONNX_FILE], meta)
 
 
-def load_model_files(framework: str, files: dict[str, bytes], **kw) -> Any:
-    """Artifacts (file name -> bytes) of one registered version -> a usable model."""
+def _into_module(files: dict[str, bytes], module: Any, trained_class: str) -> Any:
+    """The registered weights loaded into ``module``; a mismatch is one line naming the keys."""
+    import torch
+    from safetensors.torch import load
+
+    if isinstance(module, type) and issubclass(module, torch.nn.Module):
+        raise ModelSpecError(f"module must be an instance, got the class {module.__name__}",
+                             hint=f"module={module.__name__}()")
+    if not isinstance(module, torch.nn.Module):
+        raise ModelSpecError(f"module must be a torch.nn.Module instance, got {type(module).__name__}")
+    if SAFETENSORS_FILE not in files:
+        raise RegistryError(f"this model version has no {SAFETENSORS_FILE} artifact")
+    state, own = load(files[SAFETENSORS_FILE]), module.state_dict()
+    problems = [(what, keys) for what, keys in (
+        ("missing", [k for k in own if k not in state]),
+        ("unexpected", sorted(k for k in state if k not in own)),
+        ("shape", [f"{k} {list(state[k].shape)} vs {list(own[k].shape)}" for k in state
+                   if k in own and tuple(state[k].shape) != tuple(own[k].shape)])) if keys]
+    detail = "; ".join(f"{what}: {', '.join(keys[:3])}{' …' if len(keys) > 3 else ''}" for what, keys in problems)
+    hint = f"build the same architecture as at training ({trained_class})"
+    if detail:
+        raise ModelSpecError(f"the weights do not fit {type(module).__name__}: {detail}", hint=hint)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ModelSpecError(f"the weights do not fit {type(module).__name__}: {' '.join(str(e).split())[:300]}",
+                             hint=hint) from None
+    return module.eval()
+
+
+def load_model_files(framework: str, files: dict[str, bytes], *, extra: dict | None = None, **kw) -> Any:
+    """Artifacts (file name -> bytes) of one registered version -> a usable model.
+
+    scikit-learn: the estimator/pipeline itself, except that with the version's ``extra`` a
+    pipeline trained on one text column comes as a :class:`~.text_model.TextModel` (one
+    prediction per document, whatever holds them). torch: :func:`load_torch`."""
     if framework == "sklearn":
         if SKOPS_FILE not in files:
             raise RegistryError(f"this scikit-learn model version has no {SKOPS_FILE} artifact")
         if kw:
-            raise ModelSpecError(f"unexpected options for a scikit-learn model: {', '.join(kw)}")
-        return load_sklearn(files[SKOPS_FILE])
+            raise ModelSpecError(f"unexpected options for a scikit-learn model: {', '.join(kw)}",
+                                 hint="module= applies to torch models only")
+        from .text_model import wrap
+
+        return wrap(load_sklearn(files[SKOPS_FILE]), extra)
     if framework == "torch":
+        unknown = sorted(set(kw) - {"module"})
+        if unknown:
+            raise ModelSpecError(f"unexpected options for a torch model: {', '.join(unknown)}",
+                                 hint="load_model(ref) or load_model(ref, module=YourNet())")
         return load_torch(files, **kw)
     raise RegistryError(f"unknown framework {framework!r}; expected 'sklearn' or 'torch'")

@@ -230,13 +230,21 @@ class TextRuntime(Runtime):
     """A scikit-learn text pipeline (e.g. TF-IDF + LogisticRegression): one BYTES ``[N]`` input."""
 
     kind, platform = "text", "sklearn"
+    text_field: str | None = None
 
     def __init__(self, model: Any, extra: dict, column: str | None):
         self._sklearn(model, extra)
-        self.column, self.feature_names = column, ([column] if column else None)
-        self.input_meta = [{"name": column or "text", "datatype": "BYTES", "shape": [-1]}]
+        # column: what the model reads from a DataFrame (None: it takes a list of strings);
+        # text_field: the training frame's text column, so records/frames may carry other fields
+        names = extra.get("feature_names") or []
+        self.column = column
+        self.text_field = column or (names[0] if extra.get("input_kind") == "text" and len(names) == 1 else None)
+        self.feature_names = [self.text_field] if self.text_field else None
+        self.input_meta = [{"name": self.text_field or "text", "datatype": "BYTES", "shape": [-1]}]
 
     def from_tensors(self, tensors):
+        if len(tensors) > 1 and any(name == self.text_field for name, _ in tensors):
+            tensors = [t for t in tensors if t[0] == self.text_field]
         if len(tensors) != 1:
             raise InputError(f"a text model takes one BYTES input of shape [N], got {len(tensors)} inputs")
         name, arr = tensors[0]
@@ -255,10 +263,13 @@ class TextRuntime(Runtime):
     def from_records(self, records):
         texts = []
         for r in records:
-            if isinstance(r, dict) and len(r) == 1:
+            if isinstance(r, dict) and self.text_field in r:
+                r = r[self.text_field]
+            elif isinstance(r, dict) and len(r) == 1:
                 r = next(iter(r.values()))
             if not isinstance(r, str):
-                raise InputError("records for a text model must be strings or one-field objects")
+                field = f"objects with a string field {self.text_field!r}" if self.text_field else "one-field objects"
+                raise InputError(f"records for a text model must be strings or {field}")
             texts.append(r)
         return texts, len(texts)
 

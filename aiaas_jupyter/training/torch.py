@@ -178,6 +178,7 @@ def _evaluate(model, loss_fn, X, y, task, threshold, batch_size):
 
 
 def train(spec: TrainSpec, data: pd.DataFrame, emit: Emit) -> TrainResult:
+    from ..registry.onnx_model import outputs_are
     from ..registry.serialization import (ONNX_FILE, SAFETENSORS_FILE, TORCH_META_FILE,
                                           dump_onnx, dump_state_dict)
 
@@ -262,6 +263,8 @@ def train(spec: TrainSpec, data: pd.DataFrame, emit: Emit) -> TrainResult:
             "task": task, "classes": classes, "loss": type(loss_fn).__name__,
             "threshold": threshold, "module_class": type(model).__name__,
             "feature_names": feature_names, "target": spec.target}
+    if task == "classification":  # how predict_proba reads the outputs: a fact of training, not a guess
+        meta["outputs_are"] = outputs_are(type(loss_fn).__name__, type(_last_leaf(model)).__name__)
     extra = {"task": task, "classes": classes, "feature_names": feature_names,
              "target": spec.target, "module_class": f"{type(model).__module__}.{type(model).__qualname__}"}
     artifacts = {SAFETENSORS_FILE: dump_state_dict(model.state_dict())}
