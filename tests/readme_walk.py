@@ -111,6 +111,10 @@ assert {x["name"] for x in aiaas_jupyter.deployments()} == {"readme-rf", "readme
 %aiaas predict readme-rf --input X -o preds
 assert list(preds) == list(rf.predict(X))
 assert list(aiaas_jupyter.predict("readme-lr", X)) == list(aiaas_jupyter.load_model("readme-lr").predict(X))
+%aiaas predict readme-rf --input X --proba -o p
+assert p.shape == (5, 3) and np.allclose(p.sum(axis=1), 1) and np.allclose(p, rf.predict_proba(X))
+q = aiaas_jupyter.predict("readme-lr", X, outputs=["predict_proba"])["predict_proba"]
+assert np.allclose(q, aiaas_jupyter.load_model("readme-lr").predict_proba(X))
 """),
     (("magic:endpoints show", "api:endpoint"), """
 import requests
