@@ -130,7 +130,7 @@ def _submit(dask_client, job: MapJob, func: Callable, *, retries: int, resources
     level, quiet.level = quiet.level, logging.CRITICAL  # its ERROR + traceback: we say it in one line
     try:
         futures = dask_client.map(map_chunk, starts, chunks, fn=func, key=keys, pure=False,
-                                  stop_on_error=job.errors == "raise", retries=retries,
+                                  stop_on_error=job.errors == "raise", item_retries=retries,
                                   resources=resources or None)
     except Exception as exc:  # noqa: BLE001 - pickling an item failed (the function was checked)
         raise AiaasError(f"map {job.name}: cannot send the items to the workers: {_innermost(exc)}",

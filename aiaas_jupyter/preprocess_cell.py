@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import threading
 import traceback
+import types
 import warnings
 
 from .errors import PreprocessError
@@ -43,8 +44,9 @@ _installed: bool | None = None
 class PreparedCell:
     """What :func:`apply_body` made: the output frame and where the code it ran came from."""
 
-    def __init__(self, frame, code_index, filename: str | None):
+    def __init__(self, frame, code_index, filename: str | None, per_partition: bool = False):
         self.frame, self.code_index, self.filename = frame, code_index, filename
+        self.per_partition = per_partition
 
 
 def apply_body(client, ddf, body, namespace: dict | None, per_partition: bool) -> PreparedCell:
@@ -78,8 +80,8 @@ def apply_body(client, ddf, body, namespace: dict | None, per_partition: bool) -
     except PreprocessError:
         raise
     except Exception as exc:  # noqa: BLE001 - the user's cell: any error is theirs, said in one line
-        raise _kernel_error(exc, ddf, index) from None
-    return PreparedCell(out, index, filename)
+        raise _kernel_error(exc, ddf, index, per_partition) from None
+    return PreparedCell(out, index, filename, per_partition)
 
 
 def _exec_cell(code, ns: dict, ddf):
@@ -140,9 +142,11 @@ class real_data_meta:
 
 
 def _install_fallback() -> bool:
-    """Wrap ``dask.dataframe.dask_expr._expr.emulate`` (once): every UDF's meta inference
-    (``apply``, ``map``, ``map_partitions``, ...) goes through it. Outside :class:`real_data_meta`
-    the wrapper only calls the original. False when this Dask has no such function."""
+    """Wrap (once) the two places of ``dask.dataframe.dask_expr._expr`` where a user function's
+    meta is inferred: ``emulate`` (``apply``, ``map``, ...) and ``_get_meta_map_partitions``
+    (``map_partitions``, which hands ``emulate`` made-up frames, not the collections). Outside
+    :class:`real_data_meta` the wrappers only call the originals. False when this Dask has
+    neither (then a failed inference is reported as such, with a hint)."""
     global _installed
     with _install_lock:
         if _installed is None:
@@ -151,24 +155,52 @@ def _install_fallback() -> bool:
             except ImportError:
                 _installed = False
                 return False
-            original = getattr(_expr, "emulate", None)
-            if not callable(original):
-                _installed = False
-                return False
-
-            def emulate(func, *args, udf=False, **kwargs):
-                try:
-                    return original(func, *args, udf=udf, **kwargs)
-                except ValueError as exc:
-                    client = getattr(_state, "client", None)
-                    if client is None or not udf or _METADATA_FAILED not in str(exc):
-                        raise
-                    return _on_real_rows(client, func, args, kwargs, exc)
-
-            emulate.__wrapped__ = original
-            _expr.emulate = emulate
-            _installed = True
+            _installed = any([_wrap(_expr, "emulate", _emulate_wrapper),
+                              _wrap(_expr, "_get_meta_map_partitions", _map_partitions_wrapper)])
         return _installed
+
+
+def _wrap(module, name: str, make) -> bool:
+    original = getattr(module, name, None)
+    if not callable(original):
+        return False
+    wrapper = make(original)
+    wrapper.__wrapped__ = original
+    setattr(module, name, wrapper)
+    return True
+
+
+def _active_client(exc: Exception):
+    """The client of the cell running in this thread, when *exc* is a failed meta inference."""
+    client = getattr(_state, "client", None)
+    return client if client is not None and _METADATA_FAILED in str(exc) else None
+
+
+def _emulate_wrapper(original):
+    def emulate(func, *args, udf=False, **kwargs):
+        try:
+            return original(func, *args, udf=udf, **kwargs)
+        except ValueError as exc:
+            client = _active_client(exc)
+            if client is None or not udf:
+                raise
+            return _on_real_rows(client, func, args, kwargs, exc)
+
+    return emulate
+
+
+def _map_partitions_wrapper(original):
+    def _get_meta_map_partitions(args, dfs, func, kwargs, meta, parent_meta):
+        try:
+            return original(args, dfs, func, kwargs, meta, parent_meta)
+        except ValueError as exc:
+            client = _active_client(exc)
+            if client is None:
+                raise
+            real_meta = _on_real_rows(client, func, args, kwargs, exc)  # as if the user passed meta=
+            return original(args, dfs, func, kwargs, real_meta, parent_meta)
+
+    return _get_meta_map_partitions
 
 
 def _on_real_rows(client, func, args, kwargs, failure: Exception):
@@ -203,21 +235,37 @@ def _on_real_rows(client, func, args, kwargs, failure: Exception):
 
 
 # -- errors ---------------------------------------------------------------------------------
-def _kernel_error(exc: Exception, ddf, index) -> PreprocessError:
+def _kernel_error(exc: Exception, ddf, index, per_partition: bool) -> PreprocessError:
     """A cell that raised in the kernel (or in a sample computation it started)."""
-    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None  # from the cell down
-    hint = None
+    tb = exc.__traceback__
+    hint = _NAME_HINT[per_partition] if isinstance(exc, NameError) else None
     if _METADATA_FAILED in str(exc) and exc.__cause__ is not None:
         cause = exc.__cause__
         what = str(exc).split("\n", 1)[0].replace(_METADATA_FAILED, "Dask could not infer the output").rstrip(".")
         message = f"{what} from sample rows: {type(cause).__name__}: {cause}"
-        hint = "pass meta= (e.g. .apply(f, meta=('x', 'float64'))), or run the cell with --per-partition"
-        exc, tb = cause, cause.__traceback__
+        hint = "no real rows reach it to infer from: pass meta=, e.g. .apply(f, meta=('t', 'object'))"
+        exc, tb = cause, _joined(tb, cause.__traceback__)  # the cell's line, then the function's
     else:
         message = f"the preprocess cell raised {type(exc).__name__}: {exc}"
         if isinstance(exc, KeyError):
             hint = f"columns of the input: {', '.join(map(str, ddf.columns))}"
     return PreprocessError(message, format_remote_traceback(exc, tb, index, user_only=True), hint, where="kernel")
+
+
+_NAME_HINT = {True: "a --per-partition cell sees df, pd, np and the notebook names it uses that can be pickled",
+              False: "define it in an earlier cell (it is looked up when the cell runs)"}
+
+
+def _joined(first, second):
+    """Traceback *first* with *second* appended (a chained cause's frames after the cell's)."""
+    entries = []
+    while first is not None:
+        entries.append(first)
+        first = first.tb_next
+    joined = second
+    for tb in reversed(entries):
+        joined = types.TracebackType(joined, tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
+    return joined
 
 
 def raise_failed_partition(client, collections: list, prepared: PreparedCell, output: str) -> None:
@@ -239,13 +287,7 @@ def raise_failed_partition(client, collections: list, prepared: PreparedCell, ou
     client.cancel(futures)
     text = format_remote_traceback(exc, tb, prepared.code_index, user_only=True)
     raise PreprocessError(f"preprocess → {output}: a partition failed on a worker: {type(exc).__name__}: {exc}",
-                          text, hint=_worker_hint(exc))
-
-
-def _worker_hint(exc: BaseException) -> str | None:
-    if isinstance(exc, NameError):
-        return "a --per-partition cell sees df, pd, np and the notebook names it uses that can be pickled"
-    return None
+                          text, hint=_NAME_HINT[prepared.per_partition] if isinstance(exc, NameError) else None)
 
 
 def save_error(exc: Exception, path: str) -> PreprocessError:

@@ -76,24 +76,25 @@ def run_cell_on_partition(part, code: str, filename: str, env: dict | None = Non
     return out
 
 
-def map_chunk(start: int, chunk: list, fn, stop_on_error: bool = True, retries: int = 0):
+def map_chunk(start: int, chunk: list, fn, stop_on_error: bool = True, item_retries: int = 0):
     """``aiaas_jupyter.map``: ``fn(*args)`` for each argument tuple of one chunk of items.
 
     An item's exception is returned, not raised, so the chunk's other results survive:
     ``(values, failures)`` with one ``(index, exception, traceback dict)`` per failed item (the
     traceback as :mod:`tblib` data, from the user's function down, for the kernel to format).
-    *retries* re-runs a failing item that many times more; *stop_on_error* ends the chunk at
+    *item_retries* re-runs a failing item that many times more (on the worker: Dask's own task
+    retries never see an item's exception); *stop_on_error* ends the chunk at
     its first failure (``errors="raise"``: the map fails anyway, so spare the cluster).
     """
     values: list = []
     failures: list = []
     for offset, args in enumerate(chunk):
-        for attempt in range(retries + 1):
+        for attempt in range(item_retries + 1):
             try:
                 values.append(fn(*args))
                 break
             except Exception as exc:  # noqa: BLE001 - the user's exception is the item's outcome
-                if attempt == retries:
+                if attempt == item_retries:
                     failures.append(_item_failure(start + offset, exc))
                     values.append(None)
         if failures and stop_on_error:

@@ -114,15 +114,15 @@ def format_remote_traceback(exc: BaseException, tb, index: CodeIndex | None = No
 
     A frame whose file the kernel cannot read (``<dynamic-code>``, a temp file of the worker)
     is given the kernel's file name when *index* knows the function at that line. *user_only*
-    leaves out the frames of installed libraries (dask, pandas, ...) and of this package, but
-    the last one (where the exception was raised), and says how many it left out.
+    leaves out the frames of installed libraries (dask, pandas, ...) and of this package (all
+    but the last when no frame is the user's), and says how many it left out.
     """
     if tb is None:
         return ""
     frames = traceback.extract_tb(tb)
     hidden = 0
     if user_only and frames:
-        kept = [fr for fr in frames[:-1] if not library_file(fr.filename)] + [frames[-1]]
+        kept = [fr for fr in frames if not library_file(fr.filename)] or [frames[-1]]
         hidden = len(frames) - len(kept)
         frames = traceback.StackSummary.from_list(kept)
     if index is not None and len(index):

@@ -56,8 +56,8 @@ def resolve_items(words: list[str], namespace: dict) -> list[Any]:
         try:
             iter(value)
         except TypeError:
-            raise UsageError(f"%aiaas map: ITEMS {' '.join(words[i:j])!r} is a {type(value).__name__}, "
-                             "not a list or other iterable") from None
+            raise UsageError(f"%aiaas map: ITEMS {' '.join(words[i:j])!r} is not a list or other iterable "
+                             f"(got {type(value).__name__})") from None
         out.append(value)
         i = j
     return out
