@@ -65,7 +65,7 @@ class CodeIndex:
         visited: set[int] = set()
         while todo and len(visited) < MAX_OBJECTS:
             obj = todo.pop()
-            if isinstance(obj, _LEAVES) or id(obj) in visited:
+            if isinstance(obj, _LEAVES + (types.ModuleType,)) or id(obj) in visited:  # modules go by reference
                 continue
             visited.add(id(obj))
             if isinstance(obj, types.MethodType):

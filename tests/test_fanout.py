@@ -249,3 +249,20 @@ def test_magic_bad_lines(shell, cells, line, error, message):
     shell.user_ns["xs"] = [1, 2, 3]
     with pytest.raises(error, match=message):
         shell.run_line_magic("aiaas", line)
+
+
+def test_map_is_part_of_the_api_but_not_of_star_imports():
+    import aiaas_jupyter
+
+    assert "map" in aiaas_jupyter._API and "map" not in aiaas_jupyter.__all__  # `import *` keeps builtin map
+    assert aiaas_jupyter.map.__func__ is aiaas_jupyter.AiaasClient.map
+
+
+def test_code_index_follows_notebook_helpers_not_modules(cells):
+    """The index behind the remote traceback: the function, the notebook helpers it calls (its
+    globals), never the modules it uses (they travel by reference; walking them is wasted)."""
+    from aiaas_jupyter.tracebacks import index_of
+
+    index = index_of(cells["outer"])
+    assert index.locate("outer", 12) and index.locate("helper", 10)
+    assert len(index_of(cells["square_where"])) == 1  # square_where only: `os` is not walked
