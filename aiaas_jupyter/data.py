@@ -112,11 +112,16 @@ def run_preprocess(client, source: Any, output: str, body=None, namespace: dict 
     :class:`~.errors.PreprocessError` (see :mod:`.preprocess_cell`)."""
     import dask.dataframe as dd
 
-    from .preprocess_cell import apply_body, raise_failed_partition, save_error
+    from .preprocess_cell import apply_body, raise_failed_partition, read_error, save_error
 
     t0 = time.perf_counter()
     n_workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
-    ddf_in = read_input(source, namespace, npartitions=n_workers)
+    try:
+        ddf_in = read_input(source, namespace, npartitions=n_workers)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged file: one line, not pyarrow's traceback
+        raise read_error(exc, source) from None
     prepared = apply_body(client, ddf_in, body, namespace, per_partition)
     out = prepared.frame
     if not isinstance(out, dd.DataFrame):

@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from .display import progress_bar_html
 from .errors import AiaasError, JobCancelledError, JobError, MapError
-from .tracebacks import format_remote_traceback, index_of
+from .tracebacks import format_remote_traceback, index_of, one_line
 
 TERMINAL = ("finished", "error", "cancelled", "lost")
 _COLORS = {"finished": "#2e7d32", "error": "#c62828", "cancelled": "#757575", "lost": "#757575"}
@@ -158,7 +158,7 @@ class MapJob:
             try:
                 self._take(batch)
             except Exception as exc:  # noqa: BLE001 - never leave a waiter hanging
-                self._finish("error", MapError(f"map {self.name}: {type(exc).__name__}: {exc}", exception=exc))
+                self._finish("error", MapError(f"map {self.name}: {one_line(exc)}", exception=exc))
 
     def _take(self, batch: list) -> None:
         for start, fut in batch:
@@ -172,14 +172,14 @@ class MapJob:
                 exc = fut.exception()
                 text = format_remote_traceback(exc, fut.traceback(), self._code_index)
                 self._finish("error", MapError(
-                    f"map {self.name}: the task of items {start}–{stop - 1} failed: {type(exc).__name__}: {exc}",
+                    f"map {self.name}: the task of items {start}–{stop - 1} failed: {one_line(exc)}",
                     remote_traceback=text, exception=exc))
                 return
         try:
             outcomes = self._client.gather([fut for _, fut in batch])
         except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be unpickled here
             self._finish("error", MapError(f"map {self.name}: could not bring back results: "
-                                           f"{type(exc).__name__}: {exc}", exception=exc))
+                                           f"{one_line(exc)}", exception=exc))
             return
         for (start, _), (values, failed) in zip(batch, outcomes):
             self._store(start, values, failed)
@@ -209,7 +209,7 @@ class MapJob:
         args = self._args[index]
         item = _item_repr.repr(args[0] if len(args) == 1 else args)
         return MapError(f"map {self.name}: item {index} ({item}) failed on the worker: "
-                        f"{type(exc).__name__}: {exc}",
+                        f"{one_line(exc)}",
                         remote_traceback=format_remote_traceback(exc, tb, self._code_index),
                         hint="errors=\"return\" (--errors return) keeps the other items' results",
                         index=index, exception=exc)

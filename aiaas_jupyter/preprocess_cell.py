@@ -6,7 +6,7 @@ by value (cloudpickle) with the task graph; what used to break is Dask's *meta i
 to learn the output's columns and dtypes, Dask calls the function in the kernel on two rows
 of made-up data (``"a"`` and ``<NA>`` for a string column, ``1`` for numbers), and a function
 written for the real data (``s.strip()``, ``int(v)``) fails on them with a long "Metadata
-inference failed" traceback. While a cell runs, :func:`real_data_meta` gives Dask a second
+inference failed" traceback. While a cell runs, :class:`real_data_meta` gives Dask a second
 chance: when inference on made-up data fails, the function is called on the first real rows
 of its input (computed on the cluster) and its output is the meta. If it fails on real
 data too, that is the user's error, and they see it as such. ``--per-partition`` cells run on
@@ -28,7 +28,7 @@ import types
 import warnings
 
 from .errors import PreprocessError
-from .tracebacks import format_remote_traceback, global_names, index_of, remember_source
+from .tracebacks import format_remote_traceback, global_names, index_of, one_line, remember_source
 
 #: real rows a failed meta inference retries on (the function runs on them in the kernel)
 SAMPLE_ROWS = 20
@@ -56,8 +56,8 @@ def apply_body(client, ddf, body, namespace: dict | None, per_partition: bool) -
     if body is None or (isinstance(body, str) and not body.strip()):
         return PreparedCell(ddf, None, None)
     if callable(body):
-        index = index_of(body)
-        run, filename = (lambda: ddf.map_partitions(body)) if per_partition else (lambda: body(ddf)), None
+        index, filename = index_of(body), None
+        run = (lambda: ddf.map_partitions(body)) if per_partition else (lambda: body(ddf))  # noqa: E731
     else:
         filename = remember_source(body, "preprocess cell")
         try:
@@ -242,11 +242,11 @@ def _kernel_error(exc: Exception, ddf, index, per_partition: bool) -> Preprocess
     if _METADATA_FAILED in str(exc) and exc.__cause__ is not None:
         cause = exc.__cause__
         what = str(exc).split("\n", 1)[0].replace(_METADATA_FAILED, "Dask could not infer the output").rstrip(".")
-        message = f"{what} from sample rows: {type(cause).__name__}: {cause}"
+        message = f"{what} from sample rows: {one_line(cause)}"
         hint = "no real rows reach it to infer from: pass meta=, e.g. .apply(f, meta=('t', 'object'))"
         exc, tb = cause, _joined(tb, cause.__traceback__)  # the cell's line, then the function's
     else:
-        message = f"the preprocess cell raised {type(exc).__name__}: {exc}"
+        message = f"the preprocess cell raised {one_line(exc)}"
         if isinstance(exc, KeyError):
             hint = f"columns of the input: {', '.join(map(str, ddf.columns))}"
     return PreprocessError(message, format_remote_traceback(exc, tb, index, user_only=True), hint, where="kernel")
@@ -286,13 +286,20 @@ def raise_failed_partition(client, collections: list, prepared: PreparedCell, ou
     exc, tb = failed[0].exception(), failed[0].traceback()
     client.cancel(futures)
     text = format_remote_traceback(exc, tb, prepared.code_index, user_only=True)
-    raise PreprocessError(f"preprocess → {output}: a partition failed on a worker: {type(exc).__name__}: {exc}",
+    raise PreprocessError(f"preprocess → {output}: a partition failed on a worker: {one_line(exc)}",
                           text, hint=_NAME_HINT[prepared.per_partition] if isinstance(exc, NameError) else None)
+
+
+def read_error(exc: Exception, source) -> PreprocessError:
+    """The input could not be read (a damaged file, an unknown format inside the right suffix)."""
+    return PreprocessError(f"cannot read the input {source!r}: {one_line(exc)}",
+                           format_remote_traceback(exc, exc.__traceback__, user_only=True),
+                           hint="check the files: every file of a glob needs the same columns", where="kernel")
 
 
 def save_error(exc: Exception, path: str) -> PreprocessError:
     tb = getattr(exc, "__traceback__", None)
-    return PreprocessError(f"could not save the result to {path}: {type(exc).__name__}: {exc}",
+    return PreprocessError(f"could not save the result to {path}: {one_line(exc)}",
                            format_remote_traceback(exc, tb, user_only=True),
                            hint="check the path and that every column has one type", where="kernel")
 

@@ -156,6 +156,13 @@ def library_file(filename: str) -> bool:
             or _OTHER_PYTHON.search(filename) is not None or filename.endswith(".pyx"))
 
 
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (the first of a long message; the traceback has it all)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] + (" …" if len(lines) > 1 else "") if lines else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def global_names(code: types.CodeType) -> set[str]:
     """Names *code* (and the code nested in it) looks up: globals, and attribute names too
     (``co_names`` mixes them), which is harmless where the caller only looks names up."""

@@ -234,3 +234,18 @@ def test_save_failure_is_one_line_and_leaves_nothing(shell, texts, tmp_path, cap
     lines = [ln for ln in _ANSI.sub("", capsys.readouterr().out).splitlines() if ln.strip()]
     assert lines[0].startswith(f"PreprocessError: could not save the result to {target}: "), lines
     assert "saved_out" not in shell.user_ns and not target.exists()
+
+
+def test_unreadable_input_is_one_line(shell, tmp_path, capsys):
+    """A damaged Parquet file (read in the kernel for the schema) and CSV files whose column changes
+    type in a later file (found by the worker reading it): one PreprocessError line each."""
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
+    (tmp_path / "part-0.csv").write_text("a,b\n" + "".join(f"{i},{i}\n" for i in range(5)))
+    (tmp_path / "part-1.csv").write_text("a,b\n" + "".join(f"{i},x{i}\n" for i in range(5)))
+    for source, first in ((tmp_path / "broken.parquet", f"PreprocessError: cannot read the input '{tmp_path}/broken.parquet': "),
+                          (tmp_path / "part-*.csv", "PreprocessError: preprocess → unread: a partition failed on a worker: "
+                                                    "ValueError: Mismatched dtypes found in `pd.read_csv`/`pd.read_table`. …")):
+        shell.run_cell(f"%%aiaas preprocess --input {source} --output unread\ndf = df.dropna()\n")
+        lines = [ln for ln in _ANSI.sub("", capsys.readouterr().out).splitlines() if ln.strip()]
+        assert lines[0].startswith(first), lines
+        assert lines[1].startswith("---") and "unread" not in shell.user_ns
