@@ -127,7 +127,8 @@ def _submit(dask_client, job: MapJob, func: Callable, *, retries: int, resources
     starts, chunks = job.chunks()
     keys = [f"aiaas-map-{job.name}-{job.id}-{i}" for i in range(len(starts))]
     quiet = logging.getLogger("distributed.protocol.pickle")
-    level, quiet.level = quiet.level, logging.CRITICAL  # its ERROR + traceback: we say it in one line
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # its ERROR + traceback: we say it in one line
     try:
         futures = dask_client.map(map_chunk, starts, chunks, fn=func, key=keys, pure=False,
                                   stop_on_error=job.errors == "raise", item_retries=retries,

@@ -82,9 +82,9 @@ def map_chunk(start: int, chunk: list, fn, stop_on_error: bool = True, item_retr
     An item's exception is returned, not raised, so the chunk's other results survive:
     ``(values, failures)`` with one ``(index, exception, traceback dict)`` per failed item (the
     traceback as :mod:`tblib` data, from the user's function down, for the kernel to format).
-    *item_retries* re-runs a failing item that many times more (on the worker: Dask's own task
-    retries never see an item's exception); *stop_on_error* ends the chunk at
-    its first failure (``errors="raise"``: the map fails anyway, so spare the cluster).
+    *item_retries* re-runs a failing item that many times more (here: Dask's own task retries
+    never see an item's exception); *stop_on_error* ends the chunk at its first failure
+    (``errors="raise"``: the map fails anyway, so spare the cluster).
     """
     values: list = []
     failures: list = []
