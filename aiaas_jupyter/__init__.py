@@ -7,6 +7,7 @@ Python API (one default client per kernel)::
 
     import aiaas_jupyter as aiaas
     aiaas.connect()                                   # embedded Dask cluster
+    aiaas.map(f, [1, 2, 3])                           # [f(1), f(2), f(3)], computed on the workers
     clean = aiaas.preprocess("data/*.csv", body=lambda df: df.dropna()).frame
     job = aiaas.train(model, clean, target="label", name="iris-rf")
     job.result()                                      # ModelVersion iris-rf:1
@@ -23,9 +24,10 @@ from ._version import __version__
 _API = ("connect", "disconnect", "status", "preprocess", "train", "jobs", "job", "cancel", "result",
         "attach", "models", "model", "show", "alias", "delete", "load_model",
         "deploy", "undeploy", "deployments", "endpoints", "add_endpoint", "remove_endpoint",
-        "predict", "ask", "embed", "stop_server", "endpoint")
+        "predict", "ask", "embed", "stop_server", "endpoint", "map")
 
-__all__ = ["__version__", "load_ipython_extension", "get_client", "AiaasClient", *_API]
+# ``map`` stays out of ``from aiaas_jupyter import *``: it would shadow the builtin
+__all__ = ["__version__", "load_ipython_extension", "get_client", "AiaasClient", *(n for n in _API if n != "map")]
 
 
 def load_ipython_extension(ipython) -> None:

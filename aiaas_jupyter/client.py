@@ -121,6 +121,26 @@ class AiaasClient(ServingMixin):
             namespace[output] = result.frame
         return result
 
+    # -- plain functions -------------------------------------------------------------------
+    def map(self, func, *iterables, chunksize: int | None = None, errors: str = "raise", retries: int = 0,
+            gpus: int = 0, resources: dict | None = None, block: bool = True, progress: bool = True):
+        """``func(*args)`` for each item of the zipped *iterables*, on the cluster; the results in
+        order (or a :class:`~.fanout.MapJob` with ``block=False``). See :mod:`.fanout`."""
+        from IPython import get_ipython
+
+        from .fanout import run_map
+
+        dask_client = self.require_dask()
+        if gpus:
+            self._check_gpu_capacity(gpus)
+            resources = {**(resources or {}), "GPU": gpus}
+        if not self._versions_checked:
+            self.check_versions()
+        in_kernel = type(get_ipython()).__name__ == "ZMQInteractiveShell"
+        return run_map(dask_client, func, iterables, chunksize=chunksize, errors=errors, retries=retries,
+                       resources=resources, block=block, progress=progress, in_kernel=in_kernel,
+                       display_interval=_cluster.config("jobs.display-interval"))
+
     # -- training ------------------------------------------------------------------------
     def train(self, model, data, target: str, *, name: str | None = None, optimizer=None, loss=None,
               test_size: float = 0.2, gpus: int = 0, epochs: int = 10, batch_size: int = 32,

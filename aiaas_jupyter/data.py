@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,50 +106,44 @@ class PreprocessResult:
 
 def run_preprocess(client, source: Any, output: str, body=None, namespace: dict | None = None,
                    per_partition: bool = False, save: str | None = None) -> PreprocessResult:
-    """Bind ``df`` to the input, run *body* (code text or a function), persist the result."""
+    """Bind ``df`` to the input, run *body* (code text or a function), persist the result.
+
+    Any failure of the body — in the kernel or on a worker — is one
+    :class:`~.errors.PreprocessError` (see :mod:`.preprocess_cell`)."""
     import dask.dataframe as dd
+
+    from .preprocess_cell import apply_body, raise_failed_partition, read_error, save_error
 
     t0 = time.perf_counter()
     n_workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
-    ddf_in = read_input(source, namespace, npartitions=n_workers)
-    out = _apply_body(ddf_in, body, namespace, per_partition)
+    try:
+        ddf_in = read_input(source, namespace, npartitions=n_workers)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged file: one line, not pyarrow's traceback
+        raise read_error(exc, source) from None
+    prepared = apply_body(client, ddf_in, body, namespace, per_partition)
+    out = prepared.frame
     if not isinstance(out, dd.DataFrame):
         raise DataError(f"the cell must leave `df` a DataFrame, got {type(out).__name__}")
     # one persist for both: the input is read once, its row count comes along
     out, lens_in = client.persist([out, ddf_in.map_partitions(len)])
+    raise_failed_partition(client, [out, lens_in], prepared, output)
     rows_in, rows_out, nulls = client.compute(
         [lens_in.sum(), out.map_partitions(len).sum(), out.isna().sum()], sync=True)
     saved = None
     if save:
         saved = os.path.abspath(os.path.expanduser(save))
-        Path(saved).parent.mkdir(parents=True, exist_ok=True)
-        out.to_parquet(saved, write_index=False)
+        existed = os.path.exists(saved)
+        try:
+            Path(saved).parent.mkdir(parents=True, exist_ok=True)
+            out.to_parquet(saved, write_index=False)
+        except Exception as exc:  # noqa: BLE001 - one line, and no half-written dataset left behind
+            if not existed:
+                shutil.rmtree(saved, ignore_errors=True)
+            raise save_error(exc, saved) from None
     return PreprocessResult(output=output, frame=out, rows_in=int(rows_in), rows_out=int(rows_out),
                             dtypes={str(c): str(t) for c, t in out.dtypes.items()},
                             nulls={str(k): int(v) for k, v in nulls.items()},
                             seconds=time.perf_counter() - t0, saved=saved,
                             partitions=out.npartitions)
-
-
-def _apply_body(ddf, body, namespace, per_partition):
-    if body is None or (isinstance(body, str) and not body.strip()):
-        return ddf
-    if callable(body):
-        return ddf.map_partitions(body) if per_partition else body(ddf)
-    code = compile(body, "<aiaas preprocess cell>", "exec")  # syntax errors surface here, at once
-    if per_partition:
-        from .remote import run_cell_on_partition
-
-        return ddf.map_partitions(run_cell_on_partition, body, "<aiaas preprocess cell>")
-    ns = namespace if namespace is not None else {}
-    missing = object()
-    previous = ns.get("df", missing)
-    ns["df"] = ddf
-    try:
-        exec(code, ns)  # the user's own cell, run like any other cell of the notebook
-        return ns["df"]
-    finally:
-        if previous is missing:
-            ns.pop("df", None)
-        else:
-            ns["df"] = previous

@@ -12,10 +12,13 @@ Tree::
     ├── ClusterError           no cluster, unreachable scheduler, connect timeout
     │   └── ResourceError      a request no worker can ever satisfy (e.g. --gpus 4 on 1-GPU workers)
     ├── DataError              unknown data name, missing target column, unreadable input
+    │   └── PreprocessError    a preprocessing cell failed (in the kernel, in meta inference or on a
+    │                          worker): one line, its traceback (the user's lines) under it
     ├── ModelSpecError         the cell defines no usable ``model`` (or optimizer/loss)
     ├── JobError               job-level problems
     │   ├── JobNotFoundError   unknown job id, or a job that can no longer be re-attached
     │   ├── JobFailedError     the remote task raised: carries the remote traceback
+    │   │   └── MapError       an item of ``aiaas_jupyter.map`` raised: names the item's index
     │   └── JobCancelledError  the job was cancelled
     ├── ServingError           the local model server could not start, or failed (see server.log)
     │   └── ServerNotRunningError  no server runs for this registry home (no token / server.json)
@@ -65,6 +68,33 @@ class DataError(AiaasError):
     pass
 
 
+class _ShowsTraceback:
+    """Renders as the one-line error with the (remote) traceback text under it, never ours."""
+
+    remote_traceback: str
+    traceback_label = "--- remote traceback (on the worker) ---"
+
+    def _render_traceback_(self) -> list[str]:
+        lines = [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+        if self.remote_traceback:
+            lines.append(self.traceback_label)
+            lines.extend(self.remote_traceback.rstrip().splitlines())
+        return lines
+
+
+class PreprocessError(_ShowsTraceback, DataError):
+    """A preprocessing cell failed. ``remote_traceback`` shows the user's lines: the worker's
+    traceback, or the kernel's (``where == "kernel"``) when the cell itself raised."""
+
+    def __init__(self, message: str, remote_traceback: str = "", hint: str | None = None,
+                 where: str = "worker"):
+        super().__init__(message, hint)
+        self.remote_traceback = remote_traceback
+        self.where = where
+        if where == "kernel":
+            self.traceback_label = "--- traceback (in the kernel) ---"
+
+
 class ModelSpecError(AiaasError):
     pass
 
@@ -81,19 +111,22 @@ class JobCancelledError(JobError):
     pass
 
 
-class JobFailedError(JobError):
+class JobFailedError(_ShowsTraceback, JobError):
     """The remote task raised. ``remote_traceback`` holds the worker-side traceback text."""
 
     def __init__(self, message: str, remote_traceback: str = "", hint: str | None = None):
         super().__init__(message, hint)
         self.remote_traceback = remote_traceback
 
-    def _render_traceback_(self) -> list[str]:
-        lines = [f"\x1b[0;31mJobFailedError\x1b[0m: {self}"]
-        if self.remote_traceback:
-            lines.append("--- remote traceback (on the worker) ---")
-            lines.extend(self.remote_traceback.rstrip().splitlines())
-        return lines
+
+class MapError(JobFailedError):
+    """Item ``index`` of a map raised ``exception`` (the worker's exception object)."""
+
+    def __init__(self, message: str, remote_traceback: str = "", hint: str | None = None,
+                 index: int | None = None, exception: BaseException | None = None):
+        super().__init__(message, remote_traceback, hint)
+        self.index = index
+        self.exception = exception
 
 
 class RegistryError(AiaasError):

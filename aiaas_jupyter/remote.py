@@ -59,15 +59,57 @@ def train_task(spec, data, job_id: str):
     return result
 
 
-def run_cell_on_partition(part, code: str, filename: str):
-    """``--per-partition``: run the cell body as pandas code with ``df`` bound to one partition."""
+def run_cell_on_partition(part, code: str, filename: str, env: dict | None = None):
+    """``--per-partition``: run the cell body as pandas code with ``df`` bound to one partition.
+
+    *env* holds the notebook's names the cell uses (its functions, imports, constants), sent
+    along by value, so a cell can call a function defined in an earlier cell."""
     import numpy as np
     import pandas as pd
 
     # a copy: the partition may be persisted input data that must not change under its owner
-    namespace = {"df": part.copy(), "pd": pd, "np": np, "__name__": "__aiaas_partition__"}
+    namespace = {"pd": pd, "np": np, **(env or {}), "df": part.copy(), "__name__": "__aiaas_partition__"}
     exec(compile(code, filename, "exec"), namespace)  # the user's own cell, on their own cluster
     out = namespace.get("df")
     if not isinstance(out, pd.DataFrame):
         raise TypeError(f"the cell must leave `df` a pandas DataFrame, got {type(out).__name__}")
     return out
+
+
+def map_chunk(start: int, chunk: list, fn, stop_on_error: bool = True, item_retries: int = 0):
+    """``aiaas_jupyter.map``: ``fn(*args)`` for each argument tuple of one chunk of items.
+
+    An item's exception is returned, not raised, so the chunk's other results survive:
+    ``(values, failures)`` with one ``(index, exception, traceback dict)`` per failed item (the
+    traceback as :mod:`tblib` data, from the user's function down, for the kernel to format).
+    *item_retries* re-runs a failing item that many times more (here: Dask's own task retries
+    never see an item's exception); *stop_on_error* ends the chunk at its first failure
+    (``errors="raise"``: the map fails anyway, so spare the cluster).
+    """
+    values: list = []
+    failures: list = []
+    for offset, args in enumerate(chunk):
+        for attempt in range(item_retries + 1):
+            try:
+                values.append(fn(*args))
+                break
+            except Exception as exc:  # noqa: BLE001 - the user's exception is the item's outcome
+                if attempt == item_retries:
+                    failures.append(_item_failure(start + offset, exc))
+                    values.append(None)
+        if failures and stop_on_error:
+            break
+    return values, failures
+
+
+def _item_failure(index: int, exc: Exception) -> tuple:
+    import cloudpickle
+    from tblib import Traceback
+
+    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None  # from fn down
+    frames = Traceback(tb).to_dict() if tb is not None else None
+    try:
+        cloudpickle.dumps(exc)
+    except Exception:  # noqa: BLE001 - an exception that cannot travel still has a message
+        exc = RuntimeError(f"{type(exc).__qualname__}: {exc}")
+    return index, exc.with_traceback(None), frames

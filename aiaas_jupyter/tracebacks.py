@@ -16,8 +16,12 @@ the kernel cannot read, and ``traceback`` then finds the lines as for local code
 
 from __future__ import annotations
 
+import itertools
 import linecache
+import os
+import re
 import sys
+import sysconfig
 import traceback
 import types
 from typing import Any, Iterable
@@ -61,7 +65,7 @@ class CodeIndex:
         visited: set[int] = set()
         while todo and len(visited) < MAX_OBJECTS:
             obj = todo.pop()
-            if isinstance(obj, _LEAVES) or id(obj) in visited:
+            if isinstance(obj, _LEAVES + (types.ModuleType,)) or id(obj) in visited:  # modules go by reference
                 continue
             visited.add(id(obj))
             if isinstance(obj, types.MethodType):
@@ -71,6 +75,8 @@ class CodeIndex:
                     self.add_code(obj.__code__)
                     todo.extend(c.cell_contents for c in (obj.__closure__ or ()) if _cell_full(c))
                     todo.extend(obj.__defaults__ or ())
+                    # notebook helpers it calls travel with it (cloudpickle ships referenced globals)
+                    todo.extend(obj.__globals__[n] for n in global_names(obj.__code__) if n in obj.__globals__)
             elif isinstance(obj, type):
                 for klass in obj.__mro__:
                     if _by_value(klass):
@@ -102,15 +108,23 @@ class CodeIndex:
         return files.pop() if len(files) == 1 else None
 
 
-def format_remote_traceback(exc: BaseException, tb, index: CodeIndex | None = None) -> str:
+def format_remote_traceback(exc: BaseException, tb, index: CodeIndex | None = None,
+                            user_only: bool = False) -> str:
     """``traceback.format_exception`` of a worker's exception, with the user's lines shown.
 
     A frame whose file the kernel cannot read (``<dynamic-code>``, a temp file of the worker)
-    is given the kernel's file name when *index* knows the function at that line.
+    is given the kernel's file name when *index* knows the function at that line. *user_only*
+    leaves out the frames of installed libraries (dask, pandas, ...) and of this package (all
+    but the last when no frame is the user's), and says how many it left out.
     """
     if tb is None:
         return ""
     frames = traceback.extract_tb(tb)
+    hidden = 0
+    if user_only and frames:
+        kept = [fr for fr in frames if not library_file(fr.filename)] or [frames[-1]]
+        hidden = len(frames) - len(kept)
+        frames = traceback.StackSummary.from_list(kept)
     if index is not None and len(index):
         fixed = []
         for fr in frames:
@@ -121,8 +135,55 @@ def format_remote_traceback(exc: BaseException, tb, index: CodeIndex | None = No
             fixed.append(fr)
         frames = traceback.StackSummary.from_list(fixed)
     head = "Traceback (most recent call last):\n"
+    if hidden:
+        head += f"  ({hidden} frame{'s' if hidden > 1 else ''} of libraries not shown)\n"
     tail = traceback.format_exception_only(type(exc), exc)
     return head + "".join(frames.format()) + "".join(tail)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_LIBRARY_DIRS = tuple(sorted({p + os.sep for p in (sysconfig.get_paths().get(k) for k in ("stdlib", "purelib", "platlib"))
+                              if p}))
+
+
+_OTHER_PYTHON = re.compile(r"/(site|dist)-packages/|/lib/python\d\.\d+/")
+
+
+def library_file(filename: str) -> bool:
+    """Is *filename* code of Python, an installed library or this package (not the user's)?
+    Also true for such paths of another machine (a worker's ``site-packages``)."""
+    return (filename.startswith(_LIBRARY_DIRS + (_PACKAGE_DIR, "<frozen "))
+            or _OTHER_PYTHON.search(filename) is not None or filename.endswith(".pyx"))
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (the first of a long message; the traceback has it all)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] + (" …" if len(lines) > 1 else "") if lines else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def global_names(code: types.CodeType) -> set[str]:
+    """Names *code* (and the code nested in it) looks up: globals, and attribute names too
+    (``co_names`` mixes them), which is harmless where the caller only looks names up."""
+    names: set[str] = set()
+    stack = [code]
+    while stack:
+        co = stack.pop()
+        names.update(co.co_names)
+        stack.extend(c for c in co.co_consts if isinstance(c, types.CodeType))
+    return names
+
+
+_SOURCES = itertools.count(1)
+
+
+def remember_source(source: str, label: str) -> str:
+    """A unique file name for code the product compiles itself (a cell), registered in
+    ``linecache`` so that tracebacks, local or remote, show its lines."""
+    name = f"<aiaas {label} {next(_SOURCES)}>"
+    linecache.cache[name] = (len(source), None, source.splitlines(keepends=True), name)
+    return name
 
 
 def _readable(filename: str) -> bool:

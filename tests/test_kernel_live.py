@@ -161,3 +161,50 @@ def test_live_job_widget_in_a_kernel(kc):
     assert meta["model"] == "live-widget" and meta["version"] == 1 and len(meta["data_fingerprint"]) == 64
     assert returned_after < 30
 
+
+
+def test_map_shows_a_live_bar_in_a_kernel(kc):
+    """aiaas_jupyter.map of a function of a kernel cell: one display that updates in place, ending
+    on the finished bar, and the results in order."""
+    cell = ("import aiaas_jupyter\n"
+            "def slow_square(x):\n"
+            "    import time\n"
+            "    time.sleep(0.05)\n"
+            "    return x * x\n"
+            "squares = aiaas_jupyter.map(slow_square, range(40))\n"
+            "print(squares == [x * x for x in range(40)])\n")
+    messages = _execute(kc, cell)
+    assert not _errors(messages), _errors(messages)
+    (shown,) = [m for m in messages if m["msg_type"] == "display_data"]
+    display_id = shown["content"]["transient"]["display_id"]
+    assert "aiaas map slow_square" in shown["content"]["data"]["text/html"]
+    updates = [m["content"]["data"] for m in messages if m["msg_type"] == "update_display_data"
+               and m["content"]["transient"]["display_id"] == display_id]
+    assert len(updates) >= 2  # live: the bar moved before the end
+    assert "finished" in updates[-1]["text/html"] and updates[-1]["text/plain"].startswith(
+        "<MapJob slow_square: finished, 40/40 items, 40 tasks")
+    printed = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+    assert printed.strip() == "True"
+
+
+def test_preprocess_with_kernel_functions(kc):
+    """Functions of ipykernel cells in a preprocess cell: they work, and their failure is one line
+    with the function's own line under it (here found in the kernel: Dask's meta inference, retried
+    on the real rows of the one partition, meets the None)."""
+    define = _execute(kc, "def norm(s):\n    return s.strip().lower()\n"
+                          "texts = pd.DataFrame({'t': ['  A', 'B ', None, 'c']})\n")
+    assert not _errors(define), _errors(define)
+    ok = _execute(kc, "%%aiaas preprocess --input texts --output normed\n"
+                      "df = df.dropna()\ndf['t'] = df['t'].apply(norm)\n")
+    assert not _errors(ok), _errors(ok)
+    check = _execute(kc, "print(normed.compute()['t'].tolist())")
+    printed = "".join(m["content"].get("text", "") for m in check if m["msg_type"] == "stream")
+    assert printed.strip() == "['a', 'b', 'c']"
+    failed = _execute(kc, "%%aiaas preprocess --input texts --output broken\ndf['t'] = df['t'].apply(norm)\n")
+    (error,) = _errors(failed)
+    lines = [line for line in error["traceback"]]
+    assert error["ename"] == "PreprocessError" and lines[0].endswith(
+        "PreprocessError\x1b[0m: the preprocess cell raised AttributeError: 'NAType' object has no attribute 'strip'")
+    assert lines[1] == "--- traceback (in the kernel) ---" and "    return s.strip().lower()" in lines
+    bound = _execute(kc, "print('broken' in globals())")
+    assert "".join(m["content"].get("text", "") for m in bound if m["msg_type"] == "stream").strip() == "False"

@@ -140,6 +140,20 @@ class AiaasMagics(Magics):
                                  hint="assign a scikit-learn estimator or a torch.nn.Module to `model`")
         return found
 
+    # -- plain functions -------------------------------------------------------------------
+    def _do_map(self, args, cell):
+        from .map_args import resolve_function, resolve_items
+
+        if args.no_wait and not args.out:
+            raise UsageError("%aiaas map --no-wait needs -o VAR to keep the MapJob (see %aiaas map --help)")
+        if args.out and not args.out.isidentifier():
+            raise UsageError(f"-o must be a Python identifier, got {args.out!r}")
+        ns = self.shell.user_ns
+        result = self.client.map(resolve_function(args.func, ns), *resolve_items(args.items, ns),
+                                 chunksize=args.chunksize, errors=args.errors, retries=args.retries,
+                                 gpus=args.gpus, block=not args.no_wait)
+        return self._store(args.out, result)
+
     # -- jobs ----------------------------------------------------------------------------
     def _do_jobs(self, args, cell):
         return self.client.jobs(args.limit)

@@ -44,6 +44,7 @@ EPILOG = """examples (each runs as written; a %%aiaas line's cell follows it; te
 
   %aiaas endpoints
   %aiaas undeploy iris-rf
+  %aiaas map abs range(-3, 3) -o values   # a function of the notebook over items, on the workers
 a NAME that is deployed means the deployment; add --endpoint to call a remote endpoint of that name.
 run `%aiaas SUBCOMMAND --help` for the options of one subcommand."""
 
@@ -115,6 +116,7 @@ def _checked(convert, accept, expected: str):
 _positive_int = _checked(int, lambda v: v >= 0, "a number ≥ 0")
 _fraction = _checked(float, lambda v: 0.0 < v < 1.0, "a fraction between 0 and 1")
 _positive_float = _checked(float, lambda v: v > 0, "a number > 0")
+_at_least_one = _checked(int, lambda v: v >= 1, "a number ≥ 1")
 
 
 def strip_comment(line: str) -> str:
@@ -197,6 +199,7 @@ def build_parser() -> _Parser:
     q.add_argument("ref", metavar="NAME[:VERSION]")
 
     _add_serving(subs)
+    _add_map(subs)
     subs.add_parser("help", help="show this help")
     return parser
 
@@ -246,6 +249,23 @@ def _add_serving(subs) -> None:
                         **_examples("ask"))
     p.add_argument("name", metavar="NAME")
     p.add_argument("-o", "--out", metavar="VAR", help="also store the answer text in this variable")
+
+
+def _add_map(subs) -> None:
+    p = subs.add_parser("map", help="run a function of the notebook over items on the cluster; results in order",
+                        description="FUNC(item) for each item, on the workers (FUNC(a, b) for each pair when two "
+                                    "ITEMS are given, as builtin map); the results in order, with a progress bar.")
+    p.add_argument("func", metavar="FUNC", help="a function of the notebook (def, lambda), or e.g. np.sqrt")
+    p.add_argument("items", nargs="+", metavar="ITEMS",
+                   help="a notebook variable, a Python literal ([1, 2, 3]) or range(N)")
+    p.add_argument("-o", "--out", metavar="VAR", help="store the results (with --no-wait: the MapJob) in VAR")
+    p.add_argument("--chunksize", type=_at_least_one, metavar="N",
+                   help="items per task (default: 1 up to 200 items, then about 16 tasks per worker thread)")
+    p.add_argument("--retries", type=_positive_int, default=0, metavar="N", help="re-run a failing item N times (0)")
+    p.add_argument("--gpus", type=_positive_int, default=0, metavar="N", help="GPUs each task needs (0)")
+    p.add_argument("--errors", choices=("raise", "return"), default="raise",
+                   help="raise: stop at the first failed item (default); return: put its error in its place")
+    p.add_argument("--no-wait", action="store_true", help="return at once; -o VAR receives the MapJob")
 
 
 _PARSER: _Parser | None = None
