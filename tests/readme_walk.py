@@ -45,6 +45,16 @@ df = df.dropna()
 r = aiaas_jupyter.preprocess(iris, "halved", body=lambda df: df[df["sepal length (cm)"] > 5.8])
 assert r.rows_in == 150 and r.rows_out == int((iris["sepal length (cm)"] > 5.8).sum())
 """),
+    (("api:map", "magic:map"), """
+def f(x):
+    return x * x
+assert aiaas_jupyter.map(f, [1, 2, 3]) == [1, 4, 9]
+assert aiaas_jupyter.map(pow, [2, 3], [5, 2]) == [32, 9]
+mj = aiaas_jupyter.map(f, range(1000), block=False)
+assert mj.result(timeout=120) == [x * x for x in range(1000)] and mj.status == "finished"
+%aiaas map f [1, 2, 3] -o squares
+assert squares == [1, 4, 9]
+"""),
     (("magic:train",), """
 %%aiaas train --data clean --target target --name readme-rf --block
 from sklearn.ensemble import RandomForestClassifier
