@@ -1,6 +1,6 @@
 """Write the showcase notebooks and (optionally) execute them so they carry reference outputs.
 
-    .venv/bin/python notebooks/_build.py             write 01/02/03 without outputs
+    .venv/bin/python notebooks/_build.py [NAME...]   write the notebooks (all, or those named) without outputs
     .venv/bin/python notebooks/_build.py --execute   write, then run each with a fresh AIAAS_HOME
                                                      and save the outputs nbval compares against
 
@@ -549,12 +549,15 @@ print("model server running:", find_server(aiaas_jupyter.get_client().registry.h
 ]
 
 sys.path.insert(0, str(HERE))
+import _first_hour  # noqa: E402  (05's cells live in their own module)
 import _forms  # noqa: E402  (04's cells live in their own module)
 
 FORMS = _forms.cells(md, code, volatile, IGNORE)
+FIRST_HOUR = _first_hour.cells(md, code, volatile, IGNORE)
 
 NOTEBOOKS = {"01-quickstart.ipynb": QUICKSTART, "02-pytorch.ipynb": PYTORCH,
-             "03-text-service.ipynb": TEXT_SERVICE, "04-forms.ipynb": FORMS}
+             "03-text-service.ipynb": TEXT_SERVICE, "04-forms.ipynb": FORMS,
+             "05-first-hour.ipynb": FIRST_HOUR}
 
 
 def build(name: str):
