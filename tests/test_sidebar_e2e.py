@@ -93,6 +93,9 @@ def out_dir():
 def open_sidebar(page) -> None:
     tab = page.locator(TAB)
     tab.wait_for(timeout=30_000)
+    # the layout restorer may still re-open or close the sidebar: decide only once it is done
+    # (a click before that raced it, and the click toggled a panel being restored open)
+    page.evaluate("() => window.jupyterapp.restored")
     if "lm-mod-current" not in (tab.get_attribute("class") or ""):
         tab.click()
     page.locator(PANEL).wait_for(state="visible")
