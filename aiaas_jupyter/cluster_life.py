@@ -1,0 +1,146 @@
+"""How the embedded cluster ends: on ``disconnect`` and at the end of a script quietly and in
+about a second, and by itself after ``aiaas.cluster.idle-timeout`` without work.
+
+* **Order**: the Dask client closes first, so the scheduler releases its keys before workers go
+  (closing the cluster under a live client made the scheduler warn "Removing worker ... caused
+  the cluster to lose already computed task(s)" for every persisted frame); and worker
+  processes skip interpreter teardown once closed (:mod:`.worker_exit`).
+* **Quiet**: while we close on purpose, Dask's loggers in this process are silenced — what they
+  would say (workers leaving, comms closing, a client that cannot reconnect) is the close
+  itself, and in a kernel it lands in whatever cell runs.
+* **At exit**: a script that never disconnects closes its embedded cluster from an ``atexit``
+  handler registered after distributed's own, so it runs first and in the right order.
+* **Idle**: Dask's own scheduler ``idle_timeout`` (no task running or queued) closes the
+  scheduler; a scheduler plugin then closes our client and cluster on a thread, so nothing
+  keeps retrying a dead scheduler in the background, and the façade says what happened on the
+  next call. The timeout is armed once the cluster is up: counted from the scheduler's start, a
+  short one would close a cluster whose workers are still starting.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import threading
+import time
+import weakref
+
+_owners: "weakref.WeakSet" = weakref.WeakSet()  # façades with an embedded cluster, for atexit
+_atexit_registered = False
+
+
+_silenced = 0                # nesting depth of silence_distributed (threads may overlap)
+_saved_levels: list = []
+_silence_lock = threading.Lock()
+
+
+def silence_distributed():
+    """Silence ``distributed`` and its child loggers (some have levels of their own); returns
+    the function that ends this silence. Nests across threads: the last end restores."""
+    global _silenced, _saved_levels
+    with _silence_lock:
+        if _silenced == 0:
+            names = ["distributed", *(n for n in list(logging.root.manager.loggerDict)
+                                      if n.startswith("distributed."))]
+            _saved_levels = [(logger, logger.level) for logger in map(logging.getLogger, names)]
+            for logger, _ in _saved_levels:
+                logger.setLevel(logging.CRITICAL + 1)
+        _silenced += 1
+    ended = False
+
+    def restore() -> None:
+        global _silenced
+        nonlocal ended
+        with _silence_lock:
+            if ended:
+                return
+            ended, _silenced = True, _silenced - 1
+            if _silenced == 0:
+                for logger, level in _saved_levels:
+                    logger.setLevel(level)
+
+    return restore
+
+
+@contextlib.contextmanager
+def quiet_distributed():
+    restore = silence_distributed()
+    try:
+        yield
+    finally:
+        restore()
+
+
+def close(dask_client, cluster=None, timeout: float = 30) -> None:
+    """Close *dask_client*, then the embedded *cluster* (when given), quietly."""
+    from distributed.core import Status
+
+    with quiet_distributed():
+        if dask_client is not None:
+            dask_client.close(timeout=timeout)
+        if cluster is not None:
+            scheduler = getattr(cluster, "scheduler", None)
+            if scheduler is not None and scheduler.status in (Status.closing, Status.closed):
+                cluster.shutdown_scheduler = False  # it closed itself: nobody left to tell
+            cluster.close(timeout=timeout)
+
+
+def close_at_exit(owner) -> None:
+    """Disconnect *owner* (an AiaasClient) at interpreter exit if it still has its cluster."""
+    global _atexit_registered
+    _owners.add(owner)
+    if not _atexit_registered:
+        atexit.register(_close_all)
+        _atexit_registered = True
+
+
+def _close_all() -> None:
+    for owner in list(_owners):
+        if owner.cluster is not None:
+            with contextlib.suppress(Exception):  # exiting anyway: never mask the real exit
+                owner.disconnect()
+
+
+def arm_idle_timeout(cluster, seconds: float, on_closed) -> None:
+    """Close the embedded *cluster*'s scheduler after *seconds* without work, counted from now;
+    ``on_closed()`` then runs on a thread of its own."""
+    from distributed.diagnostics.plugin import SchedulerPlugin
+    from distributed.metrics import time as dask_time
+
+    scheduler = cluster.scheduler
+
+    def idle_closing() -> bool:  # closing for idleness, not because we close it
+        since, limit = scheduler.idle_since, scheduler.idle_timeout
+        return bool(limit and since and dask_time() >= since + limit)
+
+    def close_quietly(restore) -> None:
+        try:
+            on_closed()
+        finally:
+            restore()
+
+    class IdleNotice(SchedulerPlugin):
+        name = "aiaas-idle-notice"
+
+        async def before_close(self) -> None:
+            if idle_closing():  # quiet from the scheduler's first goodbye to our last close
+                restore = silence_distributed()
+                threading.Thread(target=close_quietly, args=(restore,), name="aiaas-idle-close",
+                                 daemon=True).start()
+
+    async def arm() -> None:
+        scheduler.add_plugin(IdleNotice(), name=IdleNotice.name)
+        scheduler.idle_since = None
+        scheduler.idle_timeout = seconds
+
+    cluster.sync(arm)
+
+
+def wait_closed(cluster, timeout: float = 10.0) -> None:
+    """Until the embedded cluster's scheduler has finished closing (bounded)."""
+    from distributed.core import Status
+
+    deadline = time.monotonic() + timeout
+    while cluster.scheduler.status != Status.closed and time.monotonic() < deadline:
+        time.sleep(0.05)
