@@ -257,6 +257,10 @@ def stop_server(home=None, timeout: float = 15.0) -> bool:
                 os.kill(info.pid, signal.SIGKILL)
             while pid_alive(info.pid) and time.monotonic() < deadline + 5:
                 time.sleep(0.05)
+        proc = _children.get(info.pid)
+        if proc is not None:  # ours: return once the reaper collected it (no zombie left behind)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
         stopped = True
     clear_server_info(home, info.pid)
     return stopped
