@@ -148,9 +148,9 @@ def _start_embedded(spec: ClusterSpec):
                                processes=True, memory_limit=spec.memory_limit,
                                dashboard_address=dashboard)
     client = Client(cluster)
-    from .worker_exit import FastExit
+    from .worker_process import EmbeddedWorker
 
-    client.register_plugin(FastExit(), name="aiaas-fast-exit")  # our disposable workers end at once
+    client.register_plugin(EmbeddedWorker(), name="aiaas-embedded-worker")  # ignore SIGINT, end at once
     if spec.gpu_ids:
         from .gpu_warmup import CudaWarmup
 

@@ -4,7 +4,7 @@ about a second, and by itself after ``aiaas.cluster.idle-timeout`` without work.
 * **Order**: the Dask client closes first, so the scheduler releases its keys before workers go
   (closing the cluster under a live client made the scheduler warn "Removing worker ... caused
   the cluster to lose already computed task(s)" for every persisted frame); and worker
-  processes skip interpreter teardown once closed (:mod:`.worker_exit`).
+  processes skip interpreter teardown once closed (:mod:`.worker_process`).
 * **Quiet**: while we close on purpose, Dask's loggers in this process are silenced — what they
   would say (workers leaving, comms closing, a client that cannot reconnect) is the close
   itself, and in a kernel it lands in whatever cell runs.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import sys
 import threading
 import time
 import weakref
@@ -87,12 +88,39 @@ def close(dask_client, cluster=None, timeout: float = 30) -> None:
 
 
 def close_at_exit(owner) -> None:
-    """Disconnect *owner* (an AiaasClient) at interpreter exit if it still has its cluster."""
+    """Disconnect *owner* (an AiaasClient) at interpreter exit if it still has its cluster, and
+    in an IPython kernel as soon as the kernel is asked to shut down."""
     global _atexit_registered
     _owners.add(owner)
     if not _atexit_registered:
         atexit.register(_close_all)
         _atexit_registered = True
+    _close_when_the_kernel_shuts_down()
+
+
+_observed_shells: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def _close_when_the_kernel_shuts_down() -> None:
+    """A kernel asked to shut down sets its shell's ``exit_now``; observe that trait.
+
+    Waiting for atexit is too late there: ipykernel first SIGTERMs the kernel's child processes
+    and waits for them, multiprocessing's resource tracker (which every embedded cluster starts)
+    ignores SIGTERM, so Jupyter SIGTERMs the kernel itself after half its
+    ``shutdown_wait_time`` — no atexit handler runs, and the scheduler's scratch directory and
+    the nannies' worker restarts are left to chance. Closing on ``exit_now`` happens first.
+    """
+    ipython_module = sys.modules.get("IPython")  # never import IPython for this
+    shell = ipython_module.get_ipython() if ipython_module is not None else None
+    if shell is None or shell in _observed_shells:
+        return
+    _observed_shells.add(shell)
+
+    def on_exit_now(change) -> None:
+        if change["new"]:
+            _close_all()
+
+    shell.observe(on_exit_now, names="exit_now")
 
 
 def _close_all() -> None:

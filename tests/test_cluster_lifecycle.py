@@ -130,17 +130,28 @@ def _outputs(messages) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def kernel(tmp_path):
+def kernel_manager(tmp_path):
+    """A python3 kernel with its own TMPDIR (where Dask puts its scratch space)."""
+    (tmp_path / "tmp").mkdir()
     km = jupyter_client.KernelManager(kernel_name="python3")
-    km.start_kernel(env={**os.environ, "AIAAS_HOME": str(tmp_path)}, cwd=str(tmp_path))
-    kc = km.client()
+    km.start_kernel(env={**os.environ, "AIAAS_HOME": str(tmp_path), "TMPDIR": str(tmp_path / "tmp")},
+                    cwd=str(tmp_path))
+    try:
+        yield km
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+
+
+@pytest.fixture
+def kernel(kernel_manager):
+    kc = kernel_manager.client()
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=60)
         yield kc
     finally:
         kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def test_disconnect_in_a_kernel_is_quiet_and_fast(kernel):
@@ -168,3 +179,32 @@ def test_disconnect_in_a_kernel_is_quiet_and_fast(kernel):
     assert all(_gone(pid) for pid in worker_pids)
     later, _ = _execute(kernel, "import time; time.sleep(1)")  # nothing arrives after the fact either
     assert _outputs(later) == []
+
+
+def test_interrupt_spares_the_cluster_and_shutdown_closes_it(kernel_manager, kernel, tmp_path):
+    """Jupyter interrupts a kernel by sending SIGINT to its whole process group, and does so
+    before every shutdown too; the embedded cluster's workers are in that group."""
+    setup, _ = _execute(kernel, "%load_ext aiaas_jupyter\n%aiaas connect --workers 2 --threads 1\n"
+                                "import os, time, aiaas_jupyter\nc = aiaas_jupyter.get_client().dask\n"
+                                "print(sorted(c.run(os.getpid).values()))")
+    worker_pids = json.loads(_outputs(setup)[-1][1])
+    msg_id = kernel.execute("time.sleep(60)")
+    time.sleep(1.5)
+    kernel_manager.interrupt_kernel()
+    interrupted = []
+    while not any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in interrupted):
+        m = kernel.get_iopub_msg(timeout=30)
+        if m["parent_header"].get("msg_id") == msg_id:
+            interrupted.append(m)
+    assert _outputs(interrupted) == [("error", "")]  # the cell's KeyboardInterrupt, nothing from workers
+    after, _ = _execute(kernel, "print(sorted(c.run(os.getpid).values()), c.submit(sum, [1, 2]).result())")
+    assert _outputs(after) == [("stdout", f"{worker_pids} 3\n")]  # the same workers, still working
+
+    kernel.stop_channels()
+    kernel_manager.shutdown_kernel(now=False)  # as JupyterLab's "Shut Down Kernel"
+    deadline = time.monotonic() + 10
+    while not all(_gone(pid) for pid in worker_pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_gone(pid) for pid in worker_pids)
+    scratch = tmp_path / "tmp" / "dask-scratch-space"  # the cluster was closed, not killed: no stale dirs
+    assert sorted(p.name for p in scratch.iterdir()) == ["global.lock", "purge.lock"]
