@@ -13,7 +13,7 @@ and everything it starts, pytest's ``tmp_path`` included. Whatever is left there
 pytest's own directory — a ``mkdtemp`` nobody removed, a subprocess's scratch space — is
 reported as a leak too, and the directory is removed (kept, with its path printed, when tests
 failed, for the post-mortem). Libraries' own caches there (Dask's scratch root, torch's and
-onnxruntime's) are expected.
+jest's, onnxruntime's) are expected.
 
 Wired into ``tests/conftest.py`` by importing its two hooks.
 """
@@ -100,8 +100,8 @@ def _expected(path: Path) -> bool:
         return True  # pytest's tmp_path directories
     if name == "dask-scratch-space":  # Dask's scratch root: only its locks once every worker closed
         return all(p.name.endswith(".lock") for p in path.iterdir())
-    if name.startswith("torchinductor_"):
-        return True  # torch's compile cache
+    if name.startswith(("torchinductor_", "jest_")):
+        return True  # torch's compile cache, jest's transform cache
     return name == ".ses" and path.is_file()  # onnxruntime's session id file
 
 
