@@ -15,6 +15,7 @@ Serving (deploy, endpoints, predict, ask, embed) lives in :mod:`.serving_api`, m
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 import warnings
@@ -46,6 +47,7 @@ class AiaasClient(ServingMixin):
         self._closing = False
         self._recorder = None       # ProgressRecorder, created with the first job
         self._ended: str | None = None  # why the embedded cluster went away by itself (idle)
+        self._close_lock = threading.RLock()  # one close at a time (disconnect vs. the idle close)
 
     @property
     def progress_recorder(self):
@@ -84,6 +86,10 @@ class AiaasClient(ServingMixin):
 
     def disconnect(self) -> None:
         """Close the connection. Jobs on an external cluster keep running (``%aiaas attach``)."""
+        with self._close_lock:
+            self._disconnect()
+
+    def _disconnect(self) -> None:
         self._closing = True
         if self.embedded:  # the embedded cluster dies with us, and so do its running jobs
             for job in self._jobs.values():
@@ -126,9 +132,11 @@ class AiaasClient(ServingMixin):
             if self.cluster is not cluster or self._closing:
                 return
             self._ended = f"the embedded cluster shut down after {shown} idle"  # every call says so now
-            cluster_life.wait_closed(cluster)
-            cluster_life.close(self.dask, cluster)
-            if self.cluster is cluster:
+            with self._close_lock:
+                if self.cluster is not cluster:  # disconnected meanwhile
+                    return
+                cluster_life.wait_closed(cluster)
+                cluster_life.close(self.dask, cluster)
                 self.dask = self.cluster = None
 
         cluster_life.arm_idle_timeout(cluster, seconds, closed_when_idle)
