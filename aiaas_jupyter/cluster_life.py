@@ -1,5 +1,5 @@
-"""How the embedded cluster ends: on ``disconnect`` and at the end of a script quietly and in
-about a second, and by itself after ``aiaas.cluster.idle-timeout`` without work.
+"""How the embedded cluster ends: on ``disconnect``, at the end of a script and when its kernel
+shuts down, quietly and in about a second; by itself after ``aiaas.cluster.idle-timeout``.
 
 * **Order**: the Dask client closes first, so the scheduler releases its keys before workers go
   (closing the cluster under a live client made the scheduler warn "Removing worker ... caused
@@ -9,7 +9,8 @@ about a second, and by itself after ``aiaas.cluster.idle-timeout`` without work.
   would say (workers leaving, comms closing, a client that cannot reconnect) is the close
   itself, and in a kernel it lands in whatever cell runs.
 * **At exit**: a script that never disconnects closes its embedded cluster from an ``atexit``
-  handler registered after distributed's own, so it runs first and in the right order.
+  handler registered after distributed's own, so it runs first and in the right order; a kernel
+  asked to shut down closes it as soon as its shell's ``exit_now`` is set (see below).
 * **Idle**: Dask's own scheduler ``idle_timeout`` (no task running or queued) closes the
   scheduler; a scheduler plugin then closes our client and cluster on a thread, so nothing
   keeps retrying a dead scheduler in the background, and the façade says what happened on the
