@@ -1,5 +1,6 @@
-"""The ``aiaas`` command: ``aiaas serve`` runs the model server in the foreground;
-``aiaas status`` and ``aiaas stop`` find and stop the one of a registry home.
+"""The ``aiaas`` command: ``aiaas serve`` runs the model server in the foreground (until stopped,
+idle for ``--idle-timeout``, or its home is removed); ``aiaas status`` and ``aiaas stop`` find
+and stop the one of a registry home.
 
 Only argparse at import time: the server's web stack is imported when ``serve`` runs.
 The token is never printed — only the path of the file that holds it.
@@ -27,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="longest wait for a batch to fill under load (default 2; never when idle)")
     s.add_argument("--max-body-bytes", type=int, default=8 << 20, help="request size limit (default 8 MiB)")
     s.add_argument("--timeout-s", type=float, default=30.0, help="per-request timeout (default 30)")
+    s.add_argument("--idle-timeout", metavar="DURATION",
+                   help="exit after this long without a request, e.g. 30m, 2h, 0 for never "
+                        "(default: aiaas.server.idle-timeout, 2h)")
     s.add_argument("--embeddings", action="store_true",
                    help="also serve the built-in all-MiniLM-L6-v2 embedding model")
     s.add_argument("--deploy", nargs="+", metavar="REF", default=[],

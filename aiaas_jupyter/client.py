@@ -15,6 +15,7 @@ Serving (deploy, endpoints, predict, ask, embed) lives in :mod:`.serving_api`, m
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 import warnings
@@ -45,6 +46,8 @@ class AiaasClient(ServingMixin):
         self._versions_checked = False
         self._closing = False
         self._recorder = None       # ProgressRecorder, created with the first job
+        self._ended: str | None = None  # why the embedded cluster went away by itself (idle)
+        self._close_lock = threading.RLock()  # one close at a time (disconnect vs. the idle close)
 
     @property
     def progress_recorder(self):
@@ -69,16 +72,24 @@ class AiaasClient(ServingMixin):
             cluster, dask_client = None, _cluster.connect_external(address, scheduler_file, timeout)
         else:
             spec = _cluster.ClusterSpec.for_machine(n_workers, threads_per_worker, gpus)
+            if self.dask is not None:  # one embedded cluster at a time (Dask's log levels don't nest)
+                self.disconnect()
             cluster, dask_client = _cluster.start_embedded(spec)
         if self.dask is not None:
             self.disconnect()
-        self.cluster, self.dask = cluster, dask_client
+        self.cluster, self.dask, self._ended = cluster, dask_client, None
+        if cluster is not None:
+            self._watch_embedded(cluster)
         self._versions_checked = not _cluster.config("jobs.check-versions")
         self._forget_orphans()
         return self.status()
 
     def disconnect(self) -> None:
         """Close the connection. Jobs on an external cluster keep running (``%aiaas attach``)."""
+        with self._close_lock:
+            self._disconnect()
+
+    def _disconnect(self) -> None:
         self._closing = True
         if self.embedded:  # the embedded cluster dies with us, and so do its running jobs
             for job in self._jobs.values():
@@ -86,11 +97,10 @@ class AiaasClient(ServingMixin):
                     self.progress_recorder.end(job.id)
                     self.registry.update_job(job.id, status="lost", error="the embedded cluster was closed")
                     job._finish("lost", error=JobError(f"job {job.id} was lost: the embedded cluster was closed"))
-        if self.dask is not None:
-            self.dask.close()
-        if self.cluster is not None:
-            self.cluster.close()
-        self.dask = self.cluster = None
+        from . import cluster_life
+
+        dask_client, cluster, self.dask, self.cluster, self._ended = self.dask, self.cluster, None, None, None
+        cluster_life.close(dask_client, cluster)  # quiet, client first, about a second
         self._jobs = {j: job for j, job in self._jobs.items() if job.done()}
         self._closing = False
 
@@ -99,10 +109,37 @@ class AiaasClient(ServingMixin):
         return self.cluster is not None
 
     def require_dask(self):
+        if self._ended:
+            raise ClusterError(self._ended, hint="run %aiaas connect (or aiaas_jupyter.connect()) to start a new one")
         if self.dask is None or self.dask.status in ("closed", "closing"):
             raise ClusterError("not connected to a Dask cluster",
                                hint="run %aiaas connect (or aiaas_jupyter.connect())")
         return self.dask
+
+    def _watch_embedded(self, cluster) -> None:
+        """Close the embedded cluster at interpreter exit, and after ``aiaas.cluster.idle-timeout``."""
+        from . import cluster_life
+        from .serving.lifetime import parse_duration
+
+        cluster_life.close_at_exit(self)
+        idle = _cluster.config("cluster.idle-timeout")
+        seconds = parse_duration(idle)
+        if not seconds:
+            return
+        shown = idle if isinstance(idle, str) else f"{seconds:g} s"
+
+        def closed_when_idle() -> None:  # on a thread, once the scheduler closes itself
+            if self.cluster is not cluster or self._closing:
+                return
+            self._ended = f"the embedded cluster shut down after {shown} idle"  # every call says so now
+            with self._close_lock:
+                if self.cluster is not cluster:  # disconnected meanwhile
+                    return
+                cluster_life.wait_closed(cluster)
+                cluster_life.close(self.dask, cluster)
+                self.dask = self.cluster = None
+
+        cluster_life.arm_idle_timeout(cluster, seconds, closed_when_idle)
 
     def cluster_summary(self) -> dict:
         return _cluster.summarize(self.require_dask())

@@ -26,20 +26,26 @@ from pathlib import Path
 
 from .errors import ClusterError
 
-_CONFIG_LOADED = False
+_DEFAULTS: dict | None = None
 
 
 def config(key: str):
-    """Read ``aiaas.<key>`` from dask.config, with our packaged defaults merged in."""
-    global _CONFIG_LOADED
+    """Read ``aiaas.<key>`` from dask.config, with our packaged defaults merged in.
+
+    The packaged value is also the fallback: a ``with dask.config.set({"aiaas.x": ...})`` entered
+    before the first read removes the whole ``aiaas`` section again when it exits.
+    """
+    global _DEFAULTS
     import dask.config
     import yaml
 
-    if not _CONFIG_LOADED:
-        defaults = yaml.safe_load((Path(__file__).with_name("aiaas.yaml")).read_text())
-        dask.config.update_defaults(defaults)
-        _CONFIG_LOADED = True
-    return dask.config.get(f"aiaas.{key}")
+    if _DEFAULTS is None:
+        _DEFAULTS = yaml.safe_load((Path(__file__).with_name("aiaas.yaml")).read_text())
+        dask.config.update_defaults(_DEFAULTS)
+    default = _DEFAULTS["aiaas"]
+    for part in key.split("."):
+        default = default[part]
+    return dask.config.get(f"aiaas.{key}", default=default)
 
 
 def detect_gpus() -> list[str]:
@@ -101,6 +107,8 @@ def worker_environ(threads: int) -> dict[str, str]:
     ``OMP_NUM_THREADS=1`` (and MKL/OpenBLAS) would leave all but one of the worker's cores
     idle in torch and scikit-learn, and any explicit ``MALLOC_TRIM_THRESHOLD_`` turns off
     glibc's adaptive mmap threshold, which made a PyTorch MLP ~40% slower (benchmarks/W1).
+    Workers log at WARNING: Dask restores their INFO level while they close, and their INFO
+    lines ("Received 'close-stream'") would land in the notebook cell.
     """
     import dask.config
     import distributed  # noqa: F401 - registers the distributed.* config defaults
@@ -109,6 +117,8 @@ def worker_environ(threads: int) -> dict[str, str]:
     env.pop("MALLOC_TRIM_THRESHOLD_", None)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(threads)
+    if "DASK_LOGGING__DISTRIBUTED" not in os.environ:
+        env["DASK_LOGGING__DISTRIBUTED"] = "warning"
     return env
 
 
@@ -138,6 +148,9 @@ def _start_embedded(spec: ClusterSpec):
                                processes=True, memory_limit=spec.memory_limit,
                                dashboard_address=dashboard)
     client = Client(cluster)
+    from .worker_process import EmbeddedWorker
+
+    client.register_plugin(EmbeddedWorker(), name="aiaas-embedded-worker")  # ignore SIGINT, end at once
     if spec.gpu_ids:
         from .gpu_warmup import CudaWarmup
 

@@ -103,8 +103,18 @@ def ensure_aiaas_home() -> str:
     Benchmarks register hundreds of versions; they must never land in a real registry.
     """
     if not os.environ.get("AIAAS_HOME"):
-        os.environ["AIAAS_HOME"] = tempfile.mkdtemp(prefix="aiaas-bench-home-")
+        os.environ["AIAAS_HOME"] = _throwaway_dir("aiaas-bench-home-")
     return os.environ["AIAAS_HOME"]
+
+
+def _throwaway_dir(prefix: str) -> str:
+    """A temporary directory removed when the benchmark process exits."""
+    import atexit
+    import shutil
+
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def add_bench_dir_to_worker_path() -> None:
@@ -124,14 +134,14 @@ def add_bench_dir_to_worker_path() -> None:
 def prepare_environment() -> None:
     """Set up the process before anything imports dask or IPython.
 
-    A throwaway registry home and IPython profile (the benchmark writes hundreds of versions
-    and shell histories; none belong in the user's), the benchmarks directory on the workers'
-    PYTHONPATH, and Dask's INFO logging off in the worker processes (inherited through the
-    environment, read by dask.config at import).
+    A throwaway registry home and IPython profile, removed at exit (the benchmark writes
+    hundreds of versions and shell histories; none belong in the user's), the benchmarks
+    directory on the workers' PYTHONPATH, and Dask's INFO logging off in the worker processes
+    (inherited through the environment, read by dask.config at import).
     """
     ensure_aiaas_home()
     if not os.environ.get("IPYTHONDIR"):
-        os.environ["IPYTHONDIR"] = tempfile.mkdtemp(prefix="aiaas-bench-ipython-")
+        os.environ["IPYTHONDIR"] = _throwaway_dir("aiaas-bench-ipython-")
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     add_bench_dir_to_worker_path()
 

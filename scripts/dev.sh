@@ -37,6 +37,7 @@ case "${1:-}" in
     out=${AIAAS_TEST_OUT:-$ROOT/test-output}
     mkdir -p "$out"
     export AIAAS_HOME=$(mktemp -d -t aiaas-home-XXXX)   # notebooks register into a throwaway registry
+    trap 'rm -rf "$AIAAS_HOME"' EXIT                    # ... removed at the end (a server left there exits)
     .venv/bin/python -m pytest tests notebooks --nbval --nbval-current-env --nbval-cell-timeout=600 \
       -p no:cacheprovider --junitxml="$out/junit.xml" "${@:2}"
     ;;

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# the session-end leak check: no process of this run alive, no temporary file left (issue 9)
+from leakcheck import pytest_configure, pytest_sessionfinish  # noqa: F401
+
 BIN = Path(sys.executable).parent
 
 

@@ -54,7 +54,9 @@ def test_start_find_restart_stop(tmp_path):
         token = state.read_token(home)
         assert token not in repr(info)
         h = {"Authorization": f"Bearer {token}"}
-        r = httpx.post(info.url + "/admin/deployments", json={"name": "iris", "ref": "iris@prod"}, headers=h)
+        # the first deploy imports scikit-learn and skops in the server: over httpx's 5 s default on a busy runner
+        r = httpx.post(info.url + "/admin/deployments", json={"name": "iris", "ref": "iris@prod"}, headers=h,
+                       timeout=60)
         assert r.status_code == 200 and r.json()["version"] == 1
         assert json.loads((sdir / "deployments.json").read_text()) == {"iris": {"ref": "iris@prod", "version": 1}}
 
@@ -108,6 +110,7 @@ def test_cli_serve_in_the_foreground(tmp_path):
         token = state.read_token(tmp_path)
         info = state.read_server_info(tmp_path)
         assert info.url in line and str(tmp_path / "server" / "token") in line and token not in line
+        assert "idle timeout 7200 s" in line  # the packaged default: aiaas.server.idle-timeout 2h
         assert info.pid == proc.pid and httpx.get(info.url + "/v2/health/ready").status_code == 200
         status = subprocess.run([str(BIN / "aiaas"), "status", "--home", str(tmp_path)], capture_output=True,
                                 text=True, timeout=30)

@@ -3,7 +3,9 @@
 This is what :func:`.state.ensure_server` starts detached, and what ``aiaas serve`` runs. The
 socket is bound *before* the app is built, so ``--port 0`` becomes a real port that goes into
 the app (deployment URLs) and, once uvicorn listens, into ``server.json``. One process, one
-event loop (uvloop/httptools when installed), no access log: the hot path stays lean.
+event loop (uvloop/httptools when installed), no access log: the hot path stays lean. Once it
+listens, :mod:`.lifetime` watches its home and its idleness and shuts it down cleanly when
+either says so.
 """
 
 from __future__ import annotations
@@ -92,13 +94,20 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..registry import default_home
-    from . import state
+    from . import lifetime, state
     from .app import create_app
     from .deployments import Deployments
     from .runtime import EMBEDDING_REF
 
     home = Path(args.home).expanduser() if args.home else default_home()
     tls = bool(args.tls_cert)
+    try:
+        idle_timeout = lifetime.parse_duration(args.idle_timeout if args.idle_timeout is not None
+                                               else _config("server.idle-timeout"))
+        watch_interval = lifetime.parse_duration(_config("server.watch-interval")) or 5.0
+    except ValueError as e:
+        print(f"aiaas serve: {e}", file=sys.stderr)
+        return 2
     if bool(args.tls_cert) != bool(args.tls_key):
         print("aiaas serve: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
@@ -130,7 +139,8 @@ def serve(args: argparse.Namespace) -> int:
 
     app = create_app(deployments, token, max_body_bytes=args.max_body_bytes, timeout_s=args.timeout_s,
                      base_url=url, startup=startup)
-    config = uvicorn.Config(app, loop="auto", http=_http_protocol(), lifespan="on", access_log=False,
+    activity = lifetime.ActivityMiddleware(app)
+    config = uvicorn.Config(activity, loop="auto", http=_http_protocol(), lifespan="on", access_log=False,
                             log_level="warning", timeout_graceful_shutdown=5,
                             ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key, backlog=2048)
 
@@ -141,7 +151,10 @@ def serve(args: argparse.Namespace) -> int:
                 return
             state.write_server_info(home, url, tls, args.tls_cert)
             print(f"aiaas model server for {home} listening at {url} "
-                  f"(pid {os.getpid()}; bearer token in {state.server_dir(home) / 'token'})", flush=True)
+                  f"(pid {os.getpid()}; bearer token in {state.server_dir(home) / 'token'}; "
+                  f"idle timeout {f'{idle_timeout:g} s' if idle_timeout else 'off'})", flush=True)
+            self.watchdog = asyncio.create_task(lifetime.watch(self, home, token, os.getpid(), activity,
+                                                               idle_timeout, watch_interval))
 
     # uvicorn re-raises the SIGTERM it caught once it has shut down; turn that into SystemExit
     # so the finally below still removes server.json.
@@ -151,6 +164,12 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         state.clear_server_info(home, os.getpid())
     return 0
+
+
+def _config(key: str):
+    from ..cluster import config
+
+    return config(key)
 
 
 if __name__ == "__main__":

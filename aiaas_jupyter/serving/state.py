@@ -3,8 +3,11 @@
 ``HOME/server/`` holds ``server.json`` (url, pid, started, tls, version; written by the server
 once it listens), ``token`` (bearer token, mode 0600, new at every start), ``deployments.json``
 and ``server.log``. The server runs as its own detached process (new session), so it outlives
-the kernel that started it; any later kernel finds it again through these files. Standard
-library only: a kernel asking "is there a server?" should not import the web stack.
+the kernel that started it; any later kernel finds it again through these files. While the
+kernel lives, a daemon thread waits on the server it started, so however the server ends
+(``stop_server``, ``aiaas stop`` from a shell, its own idle or home watchdog) it never stays a
+zombie of the kernel. Standard library only: a kernel asking "is there a server?" should not
+import the web stack.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 from ..errors import ServerNotRunningError, ServingError
 
-_children: dict[int, subprocess.Popen] = {}  # servers this process started (reaped on stop)
+_children: dict[int, subprocess.Popen] = {}  # servers this process started and still waits on
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,8 +96,8 @@ def read_server_info(home=None) -> ServerInfo | None:
 def pid_alive(pid: int) -> bool:
     """Whether process *pid* runs (not a zombie). Also used for the kernels behind recorded jobs."""
     proc = _children.get(pid)
-    if proc is not None:
-        return proc.poll() is None  # also reaps our own exited child (no zombie "alive")
+    if proc is not None and proc.returncode is not None:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -154,6 +158,9 @@ def _wait_ready(home: Path, pid: int, deadline: float, proc: subprocess.Popen | 
         if info is not None and info.pid == pid and _probe(info, "/v2/health/ready", 1.0) == 200:
             return info
         if not pid_alive(pid):
+            if proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(2)  # the reaper thread may not have stored the exit code yet
             tail = _log_tail(home)
             raise ServingError(f"the model server exited during start-up"
                                f"{' (exit code ' + str(proc.returncode) + ')' if proc else ''}: {tail}",
@@ -174,10 +181,12 @@ def ensure_server(home=None, *, host: str = "127.0.0.1", port: int = 0, tls_cert
                   tls_key: str | None = None, embeddings: bool = False, deploy: tuple[str, ...] = (),
                   max_batch_size: int | None = None, max_wait_ms: float | None = None,
                   max_body_bytes: int | None = None, timeout_s: float | None = None,
-                  wait_s: float = 60.0) -> ServerInfo:
+                  idle_timeout: str | float | None = None, wait_s: float = 60.0) -> ServerInfo:
     """The home's server, started detached if none runs; returns once it is ready (≤ wait_s).
 
     Options only apply when a server is started; a running one is returned as it is.
+    ``idle_timeout`` (seconds or "2h"; 0 never) defaults to this kernel's
+    ``aiaas.server.idle-timeout``, so a ``dask.config.set`` in the notebook reaches the server.
     """
     home = _home(home)
     deadline = time.monotonic() + wait_s
@@ -197,6 +206,11 @@ def ensure_server(home=None, *, host: str = "127.0.0.1", port: int = 0, tls_cert
                             ("--max-body-bytes", max_body_bytes), ("--timeout-s", timeout_s)):
             if value is not None:
                 cmd += [flag, str(value)]
+        if idle_timeout is None:
+            from ..cluster import config
+
+            idle_timeout = config("server.idle-timeout")
+        cmd += ["--idle-timeout", str(idle_timeout or 0)]
         if embeddings:
             cmd.append("--embeddings")
         if deploy:
@@ -205,8 +219,24 @@ def ensure_server(home=None, *, host: str = "127.0.0.1", port: int = 0, tls_cert
         with open(server_dir(home) / "server.log", "ab") as log:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True, env=env, close_fds=True)
-        _children[proc.pid] = proc
+        _reap_when_done(proc)
         return _wait_ready(home, proc.pid, deadline, proc)
+
+
+def _reap_when_done(proc: subprocess.Popen) -> None:
+    """Collect the server's exit status as soon as it ends, whoever ends it (no zombie).
+
+    A thread blocked in ``wait`` rather than ``poll`` on stop: the server may be stopped by
+    another process (``aiaas stop``) or stop itself (idle, home removed) while this kernel
+    never calls us again. The thread is a daemon: the kernel may exit first, the server stays.
+    """
+    _children[proc.pid] = proc
+
+    def wait() -> None:
+        proc.wait()
+        _children.pop(proc.pid, None)
+
+    threading.Thread(target=wait, name=f"aiaas-server-reaper-{proc.pid}", daemon=True).start()
 
 
 def stop_server(home=None, timeout: float = 15.0) -> bool:
@@ -227,8 +257,11 @@ def stop_server(home=None, timeout: float = 15.0) -> bool:
                 os.kill(info.pid, signal.SIGKILL)
             while pid_alive(info.pid) and time.monotonic() < deadline + 5:
                 time.sleep(0.05)
+        proc = _children.get(info.pid)
+        if proc is not None:  # ours: return once the reaper collected it (no zombie left behind)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
         stopped = True
-    _children.pop(info.pid, None)
     clear_server_info(home, info.pid)
     return stopped
 
