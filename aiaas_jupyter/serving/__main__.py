@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import sys
 from pathlib import Path
 
@@ -97,7 +98,7 @@ def serve(args: argparse.Namespace) -> int:
     from . import lifetime, state
     from .app import create_app
     from .deployments import Deployments
-    from .runtime import EMBEDDING_REF
+    from .runtime import EMBEDDING_REF, warm_imports
 
     home = Path(args.home).expanduser() if args.home else default_home()
     tls = bool(args.tls_cert)
@@ -153,6 +154,9 @@ def serve(args: argparse.Namespace) -> int:
             print(f"aiaas model server for {home} listening at {url} "
                   f"(pid {os.getpid()}; bearer token in {state.server_dir(home) / 'token'}; "
                   f"idle timeout {f'{idle_timeout:g} s' if idle_timeout else 'off'})", flush=True)
+            # skops' first import walks all of scikit-learn (and imports torch through it): ~6 s that
+            # the first deploy would otherwise wait for; done now, beside serving, it is ready by then
+            threading.Thread(target=warm_imports, name="aiaas-warm-imports", daemon=True).start()
             self.watchdog = asyncio.create_task(lifetime.watch(self, home, token, os.getpid(), activity,
                                                                idle_timeout, watch_interval))
 

@@ -341,6 +341,18 @@ class EmbeddingRuntime(TextRuntime):
         self.run(["warm up"], frozenset())
 
 
+def warm_imports() -> None:
+    """Import what loading a model needs (skops' trusted-type tables, onnxruntime), so that the
+    first deploy does not pay for it. Runs on a background thread of the server; best effort."""
+    import importlib
+
+    for name in ("skops.io", "onnxruntime"):
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional framework not installed: its deploys say so themselves
+            pass
+
+
 def load_runtime(framework: str, files: dict[str, bytes], extra: dict) -> Runtime:
     """Registry artifacts → the runtime that serves them (safe loaders only, see serialization)."""
     from ..registry.serialization import load_model_files
