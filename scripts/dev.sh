@@ -38,7 +38,12 @@ case "${1:-}" in
     mkdir -p "$out"
     export AIAAS_HOME=$(mktemp -d -t aiaas-home-XXXX)   # notebooks register into a throwaway registry
     trap 'rm -rf "$AIAAS_HOME"' EXIT                    # ... removed at the end (a server left there exits)
-    .venv/bin/python -m pytest tests notebooks --nbval --nbval-current-env --nbval-cell-timeout=600 \
+    # every test by default; `bash scripts/dev.sh test tests/test_x.py -k y` runs only what it names
+    local_targets=(tests notebooks)
+    for a in "${@:2}"; do
+      case "$a" in tests*|notebooks*) local_targets=(); break ;; esac
+    done
+    .venv/bin/python -m pytest "${local_targets[@]}" --nbval --nbval-current-env --nbval-cell-timeout=600 \
       -p no:cacheprovider --junitxml="$out/junit.xml" "${@:2}"
     ;;
   *)
