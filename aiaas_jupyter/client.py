@@ -15,6 +15,7 @@ Serving (deploy, endpoints, predict, ask, embed) lives in :mod:`.serving_api`, m
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import uuid
@@ -163,8 +164,6 @@ class AiaasClient(ServingMixin):
             gpus: int = 0, resources: dict | None = None, block: bool = True, progress: bool = True):
         """``func(*args)`` for each item of the zipped *iterables*, on the cluster; the results in
         order (or a :class:`~.fanout.MapJob` with ``block=False``). See :mod:`.fanout`."""
-        from IPython import get_ipython
-
         from .fanout import run_map
 
         dask_client = self.require_dask()
@@ -173,7 +172,8 @@ class AiaasClient(ServingMixin):
             resources = {**(resources or {}), "GPU": gpus}
         if not self._versions_checked:
             self.check_versions()
-        in_kernel = type(get_ipython()).__name__ == "ZMQInteractiveShell"
+        ipython = sys.modules.get("IPython")  # a live bar only where a kernel renders it; no import here
+        in_kernel = ipython is not None and type(ipython.get_ipython()).__name__ == "ZMQInteractiveShell"
         return run_map(dask_client, func, iterables, chunksize=chunksize, errors=errors, retries=retries,
                        resources=resources, block=block, progress=progress, in_kernel=in_kernel,
                        display_interval=_cluster.config("jobs.display-interval"))
