@@ -37,6 +37,7 @@ def _cell(name: str, source: str) -> dict:
 
 def _raise_shipped(fn, *args):
     """Call a cloudpickle round-tripped copy of *fn* (what a worker runs); return (exc, tb)."""
+    # the test unpickles only what it pickled itself one line up: it plays the worker, not a peer
     shipped = cloudpickle.loads(cloudpickle.dumps(fn))
     try:
         shipped(*args)
