@@ -339,3 +339,54 @@ def test_hostile_onnx_refused_by_load_model_and_deploy(home, server, tmp_path):
         r = server.post("/admin/deployments", json={"name": name, "ref": f"{name}:{mv.version}"})
         assert r.status_code == 422 and words in r.json()["error"], (name, r.text)
         assert "Traceback" not in r.text
+
+
+# ------------------------------------------------------------------ malformed trees
+def malformed_trees():
+    """name -> (fitted model whose compiled tree indexes out of bounds or loops, words)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.tree import DecisionTreeRegressor
+
+    X, y = load_iris(return_X_y=True)
+
+    def with_nodes(tree, field, index, value):
+        st = tree.__getstate__()
+        st["nodes"] = st["nodes"].copy()
+        st["nodes"][field][index] = value
+        tree.__setstate__(st)
+
+    rf = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
+    with_nodes(rf.estimators_[1].tree_, "left_child", 0, 10**6)
+    loop = DecisionTreeRegressor(random_state=0).fit(X, X[:, 0])
+    with_nodes(loop.tree_, "right_child", 0, 0)  # a cycle: predict would never return
+    wide = DecisionTreeRegressor(random_state=0).fit(X, X[:, 0])
+    with_nodes(wide.tree_, "feature", 0, 4000)
+    hgb = HistGradientBoostingClassifier(max_iter=2, random_state=0).fit(X, y)
+    hgb._predictors[1][0].nodes["feature_idx"][0] = 99
+    knn = KNeighborsClassifier(algorithm="kd_tree").fit(X, y)
+    st = list(knn._tree.__getstate__())
+    st[1] = st[1].copy()
+    st[1][3] = 10**7  # idx_array: a point index far past the data
+    knn._tree.__setstate__(tuple(st))
+    return {"tree-child-oob": (rf, "child 1000000"), "tree-cycle": (loop, "right child 0"),
+            "tree-feature-oob": (wide, "feature 4000 of 4"), "hgb-feature-oob": (hgb, "feature 99 of 4"),
+            "kdtree-index-oob": (knn, "outside its 150 points")}
+
+
+def test_malformed_trees_refused_by_load_model_and_deploy(home, server):
+    reg, client = Registry(home), AiaasClient(home=home)
+    for name, (model, words) in malformed_trees().items():
+        mv = register_sklearn(reg, name, dump_sklearn(model))
+        with pytest.raises(UnsafeArtifactError, match="malformed tree") as err:
+            client.load_model(name)
+        assert words in err.value.message and "\n" not in err.value.message, (name, err.value.message)
+        r = server.post("/admin/deployments", json={"name": name, "ref": f"{name}:{mv.version}"})
+        assert r.status_code == 422 and words in r.json()["error"], (name, r.text)
+
+
+def test_trusted_type_fed_bad_values_is_one_registry_error():
+    data = constructor_call("sklearn.tree._tree", "Tree", ("not", "a", "tree"))
+    with pytest.raises(RegistryError, match="cannot rebuild the scikit-learn model") as err:
+        load_sklearn(data)
+    assert type(err.value) is RegistryError and "\n" not in err.value.message

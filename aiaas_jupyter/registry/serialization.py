@@ -36,24 +36,35 @@ def dump_sklearn(model: Any) -> bytes:
     return skops.io.dumps(model)
 
 
+def _one_line(e: Exception) -> str:
+    return " ".join(f"{type(e).__name__}: {e}".split())[:300]
+
+
 def load_sklearn(data: bytes) -> Any:
     """Load a skops artifact whose every type is on an exact trusted list, else refuse it
-    with one line naming the types — before skops imports or builds anything from it."""
+    with one line naming the types — before skops imports or builds anything from it. Trees
+    in the result are checked before anyone predicts with them (:mod:`.tree_check`)."""
     import skops.io
 
+    from .tree_check import check_trees
     from .trusted_types import refused
 
     try:
         untrusted = skops.io.get_untrusted_types(data=data)
     except Exception as e:  # skops raises zipfile/json/KeyError flavours on bad bytes
-        raise RegistryError(f"not a readable skops artifact: {type(e).__name__}: {e}"[:300]) from None
+        raise RegistryError(f"not a readable skops artifact: {_one_line(e)}") from None
     bad = refused(untrusted)
     if bad:
         raise UnsafeArtifactError(
             f"refusing to load a scikit-learn artifact with untrusted type{'s' if len(bad) > 1 else ''} "
             f"{', '.join(bad)}",
             hint="if you trust it, add the exact name to aiaas.artifacts.trusted-types (docs/security.md)")
-    return skops.io.loads(data, trusted=list(untrusted))
+    try:
+        model = skops.io.loads(data, trusted=list(untrusted))
+    except Exception as e:  # trusted types fed values they cannot take: skops/sklearn raise any flavour
+        raise RegistryError(f"cannot rebuild the scikit-learn model from its artifact: {_one_line(e)}") from None
+    check_trees(model)
+    return model
 
 
 # ----------------------------------------------------------------------------- torch
