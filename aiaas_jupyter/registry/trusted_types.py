@@ -33,9 +33,9 @@ from ..errors import ConfigError
 
 #: Classes and functions fitted estimators contain beyond skops' defaults, as
 #: ``module:attribute``; the trusted name is the object's own ``module.qualname``.
-#: Trees and tree predictors hold node indices that scikit-learn does not bounds-check
+#: Trees, tree predictors and KD/ball trees hold indices scikit-learn does not bounds-check
 #: (skops' UNTRUSTED_TYPE_REASONS); they stay trusted because the product trains forests and
-#: gradient boosting — a registry writer can crash a process with them, not run code.
+#: gradient boosting, and every loaded one is checked by :mod:`.tree_check` instead.
 FITTED_PARTS: tuple[str, ...] = (
     "sklearn.tree._tree:Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor:TreePredictor",
