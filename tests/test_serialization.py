@@ -65,9 +65,13 @@ def test_untrusted_types_are_refused(iris_xy, make_model, bad_type):
         ser.load_sklearn(data)
 
 
-def test_trusted_prefixes_are_explicit_and_small():
-    assert ser.TRUSTED_TYPE_PREFIXES == ("sklearn.", "numpy.", "scipy.", "collections.")
-    assert all(p.endswith(".") for p in ser.TRUSTED_TYPE_PREFIXES)
+def test_trust_is_exact_names_never_prefixes():
+    from aiaas_jupyter.registry import trusted_types
+
+    names = trusted_types.builtin_trusted_types()
+    assert "sklearn.tree._tree.Tree" in names and "numpy.dtype" in names
+    assert not any(n.endswith(".") or "*" in n for n in names)
+    assert not hasattr(ser, "TRUSTED_TYPE_PREFIXES")
 
 
 def test_garbage_bytes_are_a_registry_error():

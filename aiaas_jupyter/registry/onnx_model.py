@@ -13,13 +13,18 @@ NLLLoss → log-probabilities), or, for a loss it does not know (a custom functi
 network's last layer (:data:`LAYER_OUTPUTS`). Versions registered before that field existed
 are read the same way from their recorded ``loss``; failing that from the last operator of the
 ONNX graph; failing that the outputs count as logits (softmax / sigmoid).
+
+A graph is data too: :func:`check_onnx` refuses tensors stored as *external data* (a path
+onnxruntime would read from the loading machine — ``/etc/passwd``, another user's file)
+before a session is created, and turns a file onnxruntime cannot parse into one
+:class:`~aiaas_jupyter.errors.RegistryError` line instead of a runtime traceback.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, RegistryError, UnsafeArtifactError
 
 #: The loss a classifier trained with → what its outputs are.
 LOSS_OUTPUTS = {"CrossEntropyLoss": "logits", "BCEWithLogitsLoss": "logits",
@@ -45,6 +50,70 @@ def _last_onnx_op(onnx_bytes: bytes) -> str | None:
     out = graph.output[0].name if graph.output else None
     ops = [n.op_type for n in graph.node if out in n.output]
     return ops[-1] if ops else None
+
+
+def _tensors(graph):
+    """Every tensor a graph carries: initializers, sparse initializers, node attributes,
+    recursively through subgraphs (If/Loop/Scan bodies)."""
+    for t in graph.initializer:
+        yield t
+    for st in graph.sparse_initializer:
+        yield st.values
+        yield st.indices
+    for node in graph.node:
+        yield from _attribute_tensors(node.attribute)
+
+
+def _attribute_tensors(attributes):
+    for a in attributes:
+        if a.HasField("t"):
+            yield a.t
+        yield from a.tensors
+        if a.HasField("sparse_tensor"):
+            yield a.sparse_tensor.values
+            yield a.sparse_tensor.indices
+        for st in a.sparse_tensors:
+            yield st.values
+            yield st.indices
+        if a.HasField("g"):
+            yield from _tensors(a.g)
+        for g in a.graphs:
+            yield from _tensors(g)
+
+
+def check_onnx(onnx_bytes: bytes) -> None:
+    """Refuse a graph that is unreadable or keeps any tensor outside the file."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load_model_from_string(onnx_bytes)
+    except (DecodeError, ValueError, RuntimeError) as e:
+        raise RegistryError(f"not a readable ONNX model: {' '.join(str(e).split())[:200]}") from None
+    functions = (n.attribute for f in model.functions for n in f.node)
+    for t in (*_tensors(model.graph), *(t for attrs in functions for t in _attribute_tensors(attrs))):
+        if t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data):
+            where = next((e.value for e in t.external_data if e.key == "location"), "?")
+            raise UnsafeArtifactError(
+                f"refusing to load an ONNX model whose tensor {t.name or '?'!r} reads external data from {where!r}",
+                hint="registered ONNX graphs must carry their weights inside the file")
+
+
+def _session(onnx_bytes: bytes):
+    """An onnxruntime session over a checked graph; a graph it rejects is one RegistryError."""
+    import onnxruntime as ort
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+    check_onnx(onnx_bytes)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 4  # its own refusals come back as the exception below, not as log noise
+    rejected = tuple(getattr(ort_errors, n) for n in (
+        "Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf", "NoSuchFile", "NotImplemented",
+        "RuntimeException", "NoModel") if hasattr(ort_errors, n))
+    try:
+        return ort.InferenceSession(onnx_bytes, sess_options=opts, providers=ort.get_available_providers())
+    except rejected as e:
+        raise RegistryError(f"onnxruntime cannot load this model: {' '.join(str(e).split())[:300]}") from None
 
 
 def to_proba(raw: np.ndarray, kind: str, n_classes: int | None) -> np.ndarray:
@@ -86,13 +155,8 @@ class OnnxModel:
     """
 
     def __init__(self, onnx_bytes: bytes, meta: dict | None = None):
-        import onnxruntime as ort
-
         self.meta = dict(meta or {})
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(onnx_bytes, sess_options=opts,
-                                            providers=ort.get_available_providers())
+        self.session = _session(onnx_bytes)
         self.input_name = self.session.get_inputs()[0].name
         self.classes = self.meta.get("classes")
         self.task = self.meta.get("task", "classification" if self.classes else "regression")

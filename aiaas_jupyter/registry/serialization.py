@@ -2,16 +2,16 @@
 
 A registry is shared: whoever can write an artifact could otherwise run code in every kernel
 that loads it. So nothing here uses pickle or joblib. scikit-learn models are skops files
-whose non-default types must all be on :data:`TRUSTED_TYPE_PREFIXES` *and* be classes (a
-trusted module still has functions a ``FunctionTransformer`` could be pointed at, e.g.
-``numpy.load``); torch models are plain tensors (safetensors) plus an ONNX graph, which
-runs in onnxruntime without any of the user's Python code.
+whose every type must be on an exact list (:mod:`.trusted_types`: what fitted estimators
+really contain, plus the user's per-type opt-in) — never a module prefix, because numpy,
+scipy and scikit-learn re-export process and file constructors under harmless-looking
+names. torch models are plain tensors (safetensors) plus an ONNX graph with no external
+data (:mod:`.onnx_model`), which runs in onnxruntime without any of the user's Python code.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import json
 import logging
@@ -22,10 +22,6 @@ import numpy as np
 
 from ..errors import ModelSpecError, RegistryError, UnsafeArtifactError
 from .onnx_model import OnnxModel  # noqa: F401  (re-exported: what load_model returns for torch)
-
-#: Modules whose *classes* a skops artifact may instantiate beyond skops' own defaults.
-#: Kept explicit and small on purpose: extending it widens what a shared artifact can run.
-TRUSTED_TYPE_PREFIXES: tuple[str, ...] = ("sklearn.", "numpy.", "scipy.", "collections.")
 
 SKOPS_FILE = "model.skops"
 SAFETENSORS_FILE = "model.safetensors"
@@ -40,34 +36,35 @@ def dump_sklearn(model: Any) -> bytes:
     return skops.io.dumps(model)
 
 
-def _is_trusted_type(name: str) -> bool:
-    """A dotted name under a trusted prefix that resolves to a class (not a function)."""
-    if not name.startswith(TRUSTED_TYPE_PREFIXES):
-        return False
-    module_name, _, attr = name.rpartition(".")
-    try:
-        obj = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError):
-        return False
-    return isinstance(obj, type)
+def _one_line(e: Exception) -> str:
+    return " ".join(f"{type(e).__name__}: {e}".split())[:300]
 
 
 def load_sklearn(data: bytes) -> Any:
-    """Load a skops artifact, trusting only classes from :data:`TRUSTED_TYPE_PREFIXES`."""
+    """Load a skops artifact whose every type is on an exact trusted list, else refuse it
+    with one line naming the types — before skops imports or builds anything from it. Trees
+    in the result are checked before anyone predicts with them (:mod:`.tree_check`)."""
     import skops.io
+
+    from .tree_check import check_trees
+    from .trusted_types import refused
 
     try:
         untrusted = skops.io.get_untrusted_types(data=data)
     except Exception as e:  # skops raises zipfile/json/KeyError flavours on bad bytes
-        raise RegistryError(f"not a readable skops artifact: {type(e).__name__}: {e}") from e
-    refused = [t for t in untrusted if not _is_trusted_type(t)]
-    if refused:
+        raise RegistryError(f"not a readable skops artifact: {_one_line(e)}") from None
+    bad = refused(untrusted)
+    if bad:
         raise UnsafeArtifactError(
-            f"refusing to load a scikit-learn artifact that needs untrusted type(s): "
-            f"{', '.join(refused)}",
-            hint="only scikit-learn/numpy/scipy classes are loaded; custom code must be "
-                 "imported and the model rebuilt by the user")
-    return skops.io.loads(data, trusted=list(untrusted))
+            f"refusing to load a scikit-learn artifact with untrusted type{'s' if len(bad) > 1 else ''} "
+            f"{', '.join(bad)}",
+            hint="if you trust it, add the exact name to aiaas.artifacts.trusted-types (docs/security.md)")
+    try:
+        model = skops.io.loads(data, trusted=list(untrusted))
+    except Exception as e:  # trusted types fed values they cannot take: skops/sklearn raise any flavour
+        raise RegistryError(f"cannot rebuild the scikit-learn model from its artifact: {_one_line(e)}") from None
+    check_trees(model)
+    return model
 
 
 # ----------------------------------------------------------------------------- torch
