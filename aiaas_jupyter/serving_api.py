@@ -318,13 +318,12 @@ def _remote_health(ep: Endpoint, send_key: bool = False) -> str:
     """
     import httpx
 
-    from .errors import EndpointError as _Refused
     from .registry.endpoints_table import check_url
     from .serving.clients import bearer
 
     try:
         base = check_url(ep.url)  # a row written straight into the database may hold anything
-    except _Refused:
+    except EndpointError:
         return "invalid URL"
     url = {"v2": f"{base}/v2/health/ready", "openai": f"{base}/models"}.get(ep.protocol, base)
     headers = {}

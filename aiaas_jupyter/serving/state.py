@@ -150,6 +150,8 @@ def _parse_server_info(home) -> ServerInfo | None:
 
 def pid_alive(pid: int) -> bool:
     """Whether process *pid* runs (not a zombie). Also used for the kernels behind recorded jobs."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 1 <= pid <= MAX_PID:
+        return False  # 0 and -1 would "find" our group / every process; 10**30 overflows os.kill
     proc = _children.get(pid)
     if proc is not None and proc.returncode is not None:
         return False
