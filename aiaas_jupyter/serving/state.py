@@ -86,7 +86,8 @@ def read_token(home=None) -> str:
     except (OSError, UnicodeDecodeError) as e:
         raise ServingError(f"refusing the model server token at {path}: not a regular file of ours "
                            f"({getattr(e, 'strerror', None) or 'not ASCII'})",
-                           hint="remove it; the server writes a new one when it starts (`aiaas stop`, then deploy)") from None
+                           hint="remove it; the server writes a new one when it starts "
+                                "(`aiaas stop`, then deploy)") from None
     if not token:
         raise ServerNotRunningError(f"the model server token at {path} is empty",
                                     hint="start the server again (`aiaas stop`, then %aiaas deploy)")
