@@ -23,6 +23,7 @@ import warnings
 from typing import Any
 
 from . import cluster as _cluster
+from . import cluster_snapshot
 from .data import check_target, resolve_frame, run_preprocess
 from .display import Table
 from .errors import (AiaasError, AiaasVersionWarning, ClusterError, JobError, JobNotFoundError,
@@ -89,6 +90,7 @@ class AiaasClient(ServingMixin):
         """Close the connection. Jobs on an external cluster keep running (``%aiaas attach``)."""
         with self._close_lock:
             self._disconnect()
+        cluster_snapshot.record_disconnected(self.registry.home)
 
     def _disconnect(self) -> None:
         self._closing = True
@@ -139,6 +141,7 @@ class AiaasClient(ServingMixin):
                 cluster_life.wait_closed(cluster)
                 cluster_life.close(self.dask, cluster)
                 self.dask = self.cluster = None
+            cluster_snapshot.record_disconnected(self.registry.home)
 
         cluster_life.arm_idle_timeout(cluster, seconds, closed_when_idle)
 
@@ -146,7 +149,9 @@ class AiaasClient(ServingMixin):
         return _cluster.summarize(self.require_dask())
 
     def status(self) -> Table:
-        return cluster_table(self.cluster_summary(), embedded=self.embedded)
+        summary = self.cluster_summary()
+        cluster_snapshot.record(self.registry.home, summary)  # what the sidebar shows (never asks Dask)
+        return cluster_table(summary, embedded=self.embedded)
 
     # -- preprocessing -------------------------------------------------------------------
     def preprocess(self, input: Any, output: str = "df", body=None, *, namespace: dict | None = None,

@@ -150,7 +150,8 @@ class ServingMixin:
         deployed = self._deployments(server)
         remote = self.registry.list_endpoints()
         checks = [lambda n=n: "ready" if server.ready(n, HEALTH_TIMEOUT) else "not ready" for n in deployed]
-        checks += [lambda ep=ep: _remote_health(ep) for ep in remote]
+        # the user's own kernel, listing the user's endpoints: the key goes where it belongs
+        checks += [lambda ep=ep: _remote_health(ep, send_key=True) for ep in remote]
         with ThreadPoolExecutor(max_workers=8) as pool:
             health = list(pool.map(lambda check: check(), checks))
         rows = [(n, "deployment", "v2", d.get("url") or f"{server.url}/v2/models/{n}",
@@ -282,9 +283,17 @@ def _token_of(server, hint: bool = False) -> str:
 
 
 def _key(ep: Endpoint) -> str | None:
-    """The endpoint's API key from its environment variable, read now; never stored."""
+    """The endpoint's API key from its environment variable, read now; never stored. A variable
+    outside the API-key rule (:func:`~.registry.endpoints_table.allowed_key_env`) is never read:
+    a row written straight into the database must not send, say, ``JUPYTER_TOKEN`` to its URL."""
+    from .registry.endpoints_table import KEY_ENV_RULE, allowed_key_env
+
     if not ep.api_key_env:
         return None
+    if not allowed_key_env(ep.api_key_env):
+        raise EndpointAuthError(f"endpoint {ep.name!r} names {str(ep.api_key_env)[:80]!r} as its key variable, "
+                                "which is not an API-key variable; its key is not sent",
+                                f"re-add the endpoint with --api-key-env set to {KEY_ENV_RULE}")
     value = os.environ.get(ep.api_key_env)
     if not value:
         raise EndpointAuthError(
@@ -299,19 +308,35 @@ def _auth(ep: Endpoint) -> dict[str, str]:
     return bearer(_key(ep))
 
 
-def _remote_health(ep: Endpoint) -> str:
-    """A quick GET: v2 ``/v2/health/ready``, openai ``/models``, rest the URL (non-5xx = up)."""
+def _remote_health(ep: Endpoint, send_key: bool = False) -> str:
+    """A quick GET: v2 ``/v2/health/ready``, openai ``/models``, rest the URL (non-5xx = up).
+
+    Without ``send_key`` (the default, and always from the Jupyter server) no credential of any
+    kind is sent: a health check needs none, and the server must not hand a key to a URL it
+    read from the registry. The kernel's own ``endpoints()`` sends the endpoint's key (only a
+    variable that fits the rule), to tell "key rejected" from "needs a key".
+    """
     import httpx
 
+    from .registry.endpoints_table import check_url
     from .serving.clients import bearer
 
-    url = {"v2": f"{ep.url}/v2/health/ready", "openai": f"{ep.url}/models"}.get(ep.protocol, ep.url)
-    headers = bearer(os.environ.get(ep.api_key_env)) if ep.api_key_env else {}
     try:
-        response = httpx.get(url, headers=headers, timeout=HEALTH_TIMEOUT)
+        base = check_url(ep.url)  # a row written straight into the database may hold anything
+    except EndpointError:
+        return "invalid URL"
+    url = {"v2": f"{base}/v2/health/ready", "openai": f"{base}/models"}.get(ep.protocol, base)
+    headers = {}
+    if send_key:
+        try:
+            headers = bearer(_key(ep)) if ep.api_key_env else {}
+        except EndpointAuthError:  # not set, or a variable outside the rule: check without a key
+            headers = {}
+    try:
+        response = httpx.get(url, headers=headers, timeout=HEALTH_TIMEOUT, follow_redirects=False)
     except httpx.TimeoutException:
         return "down (timeout)"
-    except httpx.HTTPError:
+    except (httpx.HTTPError, httpx.InvalidURL):
         return "down (unreachable)"
     code = response.status_code
     if ep.protocol == "rest":

@@ -42,7 +42,7 @@ def module_home(tmp_path_factory, iris_result):
     sm.register(reg, "other", iris_result)
     reg.record_job(JobRecord(id="job1", model="iris", status="finished", progress=1.0, worker="w-0",
                              gpus=0, scheduler=DEAD, key="aiaas-train-job1", version=2, duration_s=1.5))
-    reg.add_endpoint("remote", "http://127.0.0.1:9/v1", "openai", api_key_env="AIAAS_EXT_TEST_KEY")
+    reg.add_endpoint("remote", "http://127.0.0.1:9/v1", "openai", api_key_env="EXT_TEST_API_KEY")
     return home
 
 
@@ -54,7 +54,7 @@ def home(request, monkeypatch):
                  "module_home")
     path = request.getfixturevalue(which)
     monkeypatch.setenv("AIAAS_HOME", str(path))
-    monkeypatch.setenv("AIAAS_EXT_TEST_KEY", SECRET)
+    monkeypatch.setenv("EXT_TEST_API_KEY", SECRET)
     return path
 
 
@@ -144,12 +144,14 @@ async def test_endpoints_never_show_keys(jp_fetch, home):
     body = json.loads(response.body)
     assert body["server"] == {"running": False, "url": None} and body["deployments"] == []
     (ep,) = body["endpoints"]
-    assert ep["name"] == "remote" and ep["protocol"] == "openai" and ep["api_key_env"] == "AIAAS_EXT_TEST_KEY"
+    assert ep["name"] == "remote" and ep["protocol"] == "openai" and ep["api_key_env"] == "EXT_TEST_API_KEY"
     assert ep["api_key_set"] is True and ep["health"].startswith("down")
 
 
-async def test_cluster_unreachable(jp_fetch, home):
-    assert await get(jp_fetch, "cluster") == {"scheduler": DEAD, "reachable": False}
+async def test_cluster_is_not_taken_from_the_jobs_table(jp_fetch, home):
+    """The job's scheduler address is never used (no Dask connection from the server): without
+    a kernel's snapshot there is no cluster to show."""
+    assert await get(jp_fetch, "cluster") == {"scheduler": None}
 
 
 def test_cluster_none(tmp_path, monkeypatch):
@@ -158,15 +160,19 @@ def test_cluster_none(tmp_path, monkeypatch):
     assert not (tmp_path / "empty").exists()  # looking creates nothing
 
 
-def test_cluster_reachable(tmp_path):
-    from distributed import LocalCluster
+def test_cluster_from_the_kernels_snapshot(tmp_path):
+    from distributed import Client, LocalCluster
 
-    reg = Registry(tmp_path)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        reg.record_job(JobRecord(id="j", model="m", scheduler=cluster.scheduler_address))
-        summary = SidebarManager(tmp_path).cluster()
+    from aiaas_jupyter import cluster_snapshot
+    from aiaas_jupyter.cluster import summarize
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        cluster_snapshot.record(tmp_path, summarize(client))  # what the kernel does on connect / status
+    summary = SidebarManager(tmp_path).cluster()
     assert summary["scheduler"] == cluster.scheduler_address and summary["reachable"] is True
     assert summary["n_workers"] == 1 and summary["threads"] == 1 and summary["gpus"] == 0
+    assert summary["stale"] is False and summary["recorded_at"]
 
 
 # ---- errors ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from aiaas_jupyter.errors import (DataError, EndpointAuthError, EndpointError, E
 from standin_server import CHAT_MODEL, EMBED_MODEL, running, vector
 
 SECRET = "sk-standin-0c9e1f2a7b3d4e5f6a7b"
-KEY_VAR = "AIAAS_TEST_STANDIN_KEY"
+KEY_VAR = "STANDIN_TEST_API_KEY"
 
 pytestmark = pytest.mark.slow
 
@@ -270,7 +270,7 @@ def test_endpoints_listing_says_set_or_not_set_never_the_key(sh, served, deploye
     monkeypatch.delenv(KEY_VAR, raising=False)
     sh.run_line_magic("aiaas", f"endpoints add chat --url {standin.url}/v1 --protocol openai "
                                f"--api-key-env {KEY_VAR} --model {CHAT_MODEL}")
-    assert "key from $AIAAS_TEST_STANDIN_KEY (not set)" in capsys.readouterr().out
+    assert "key from $STANDIN_TEST_API_KEY (not set)" in capsys.readouterr().out
     sh.run_line_magic("aiaas", f"endpoints add echo --url {standin.url}/rest/predict --protocol rest")
     table = sh.run_line_magic("aiaas", "endpoints")
     rows = {r["name"]: r for r in table.records()}
@@ -338,13 +338,13 @@ def test_remote_v2_endpoint_with_bearer_from_env(sh, served, deployed, monkeypat
     from aiaas_jupyter.serving import state
 
     info = state.find_server(served.home)
-    monkeypatch.setenv("AIAAS_TEST_V2_KEY", state.read_token(served.home))
+    monkeypatch.setenv("OWN_SERVER_TEST_TOKEN", state.read_token(served.home))
     sh.run_line_magic("aiaas", f"endpoints add flowers --url {info.url} --protocol v2 "
-                               f"--api-key-env AIAAS_TEST_V2_KEY --model iris")
+                               f"--api-key-env OWN_SERVER_TEST_TOKEN --model iris")
     X = served.iris.drop(columns="target").iloc[:10]
     sh.user_ns["X10"] = X.to_numpy()
     assert np.array_equal(sh.run_line_magic("aiaas", "predict flowers --input X10"), served.iris_model.predict(X))
-    monkeypatch.setenv("AIAAS_TEST_V2_KEY", "wrong-token")
+    monkeypatch.setenv("OWN_SERVER_TEST_TOKEN", "wrong-token")
     with pytest.raises(EndpointAuthError, match=r"→ 403"):
         sh.run_line_magic("aiaas", "predict flowers --input X10")
 

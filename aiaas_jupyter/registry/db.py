@@ -19,6 +19,7 @@ from typing import Iterator
 
 from ..errors import ConfigError, IntegrityError
 from . import endpoints_table, jobs_table, versions_table
+from .private_files import FILE_MODE, create_private_file, make_private_dir, tighten
 
 BUSY_TIMEOUT_MS = 30_000
 #: 2 added the ``endpoints`` table. Every statement in SCHEMA is ``IF NOT EXISTS``, so a database
@@ -76,8 +77,15 @@ class Database:
                                  "restore it from a backup, or set AIAAS_HOME to another directory") from None
 
     def make_parent(self) -> None:
+        """The home (0700) and an empty database file (0600) before SQLite opens it: SQLite
+        would create the file with the umask's mode (0644 usually), and gives its -wal and -shm
+        files the database file's mode. Existing looser files of ours are tightened. A few
+        syscalls per write (the home may be removed and re-created between writes)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.path.parent)
+            if not create_private_file(self.path):
+                for suffix in ("", "-wal", "-shm"):
+                    tighten(f"{self.path}{suffix}", FILE_MODE)
         except OSError as e:
             raise ConfigError(f"cannot create the registry directory {self.path.parent}: {e.strerror}",
                               _WRITABLE_HINT) from None

@@ -28,7 +28,26 @@ CREATE TABLE IF NOT EXISTS endpoints (
 );
 """
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+#: The API-key variable rule. An endpoint row decides where its key is sent (its URL), so the
+#: variable it names must be one that holds an API key for such a service, and never one of
+#: the secrets of the processes that read it:
+#:
+#: * upper case letters, digits and ``_``, starting with a letter, at most 64 characters;
+#: * ending in ``_KEY`` or ``_TOKEN`` (``OPENAI_API_KEY``, ``HF_TOKEN``, ``MY_SERVICE_KEY``);
+#: * not starting with ``JUPYTER`` or ``JPY_`` (the Jupyter server's and JupyterHub's tokens:
+#:   ``JUPYTER_TOKEN``, ``JUPYTERHUB_API_TOKEN``, ``JPY_API_TOKEN``), ``AIAAS_`` (this product's
+#:   own settings and secrets) or ``DASK_`` (Dask's configuration, which may carry TLS keys);
+#: * not a cloud account credential that is never a bearer key (``AWS_SECRET_ACCESS_KEY``,
+#:   ``AWS_SESSION_TOKEN``).
+#:
+#: Checked when an endpoint is added AND whenever a key is looked up (:func:`allowed_key_env`),
+#: because a row can be written into the SQLite file without going through :func:`check`.
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+KEY_SUFFIXES = ("_KEY", "_TOKEN")
+DENIED_PREFIXES = ("JUPYTER", "JPY_", "AIAAS_", "DASK_")
+DENIED_NAMES = frozenset({"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
+KEY_ENV_RULE = ("an upper-case NAME ending in _KEY or _TOKEN (like OPENAI_API_KEY or HF_TOKEN), "
+                "not starting with JUPYTER, JPY_, AIAAS_ or DASK_")
 _SECRET_QUERY = re.compile(r"(key|token|secret|password|signature|sig)", re.IGNORECASE)
 _ENDPOINTS_HINT = "see %aiaas endpoints"
 
@@ -47,7 +66,8 @@ class Endpoint:
         return self.model or self.name
 
     def key_is_set(self) -> bool:
-        return bool(self.api_key_env and os.environ.get(self.api_key_env))
+        """Whether the key variable holds something; a variable outside the rule is never read."""
+        return bool(self.api_key_env and allowed_key_env(self.api_key_env) and os.environ.get(self.api_key_env))
 
 
 COLUMNS = tuple(f.name for f in dataclasses.fields(Endpoint))
@@ -75,6 +95,8 @@ def check_url(url: object) -> str:
     """An absolute http(s) URL without credentials in it (those would land in the database)."""
     if not isinstance(url, str):
         raise EndpointError(f"endpoint URL must be a string, not {type(url).__name__}")
+    if len(url) > 2048:
+        raise EndpointError(f"endpoint URL is {len(url)} characters long", "use a URL of at most 2048 characters")
     parts = urllib.parse.urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise EndpointError(f"invalid endpoint URL {url!r}", "use an absolute http:// or https:// URL")
@@ -89,15 +111,26 @@ def check_url(url: object) -> str:
     return urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/")))
 
 
+def allowed_key_env(var: object) -> bool:
+    """Whether ``var`` fits the API-key variable rule (see ``_ENV_NAME`` above)."""
+    return (isinstance(var, str) and _ENV_NAME.fullmatch(var) is not None and var.endswith(KEY_SUFFIXES)
+            and not var.startswith(DENIED_PREFIXES) and var not in DENIED_NAMES)
+
+
 def check_env_name(var: object) -> str:
-    """The *name* of an environment variable. A value that looks like a key is refused, so a
-    key pasted by mistake is never written to the database."""
-    if not isinstance(var, str) or not _ENV_NAME.fullmatch(var):
-        raise EndpointError("--api-key-env must be the NAME of an environment variable (like OPENAI_API_KEY)",
-                            "put the key itself in that variable; it is read at call time and never stored")
-    if any(var == value for key, value in os.environ.items() if key != var and len(value) >= 8):
+    """The *name* of an environment variable that fits the API-key rule. A value that looks
+    like a key is refused, so a key pasted by mistake is never written to the database."""
+    if any(isinstance(var, str) and var == value for key, value in os.environ.items()
+           if key != var and len(value) >= 8):
         raise EndpointError("--api-key-env got the value of an environment variable, not its name",
                             "pass the variable's NAME; the key is read at call time and never stored")
+    if not isinstance(var, str) or not _ENV_NAME.fullmatch(var):
+        raise EndpointError("--api-key-env must be the NAME of an environment variable (like OPENAI_API_KEY)",
+                            f"use {KEY_ENV_RULE}; put the key itself in that variable, it is read at call "
+                            "time and never stored")
+    if not allowed_key_env(var):
+        raise EndpointError(f"--api-key-env {var} is not an API-key variable this product may send",
+                            f"use {KEY_ENV_RULE}")
     return var
 
 

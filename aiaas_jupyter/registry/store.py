@@ -27,7 +27,7 @@ from .blobs import BlobStore, sha256_hex
 from .db import Database
 from .endpoints_table import Endpoint
 from .jobs_table import JobRecord, utcnow
-from .names import parse_ref, validate_name
+from .names import parse_ref, validate_name, validate_version
 from .versions_table import ModelVersion
 
 
@@ -110,8 +110,7 @@ class Registry:
         """Point ``name@alias`` at ``version`` (re-pointing is allowed); returns that version."""
         validate_name(name)
         validate_name(alias, "alias")
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise RegistryError(f"version must be an int, not {version!r}")
+        validate_version(version)
         with self.db.write() as conn:
             return versions_table.set_alias(conn, name, version, alias)
 
@@ -126,6 +125,8 @@ class Registry:
         including its version counter. Returns the deleted version numbers. Blobs nothing
         references any more are removed once the deletion has committed."""
         validate_name(name)
+        if version is not None:
+            validate_version(version)
         with self.db.write() as conn:
             deleted, shas = versions_table.delete(conn, name, version)
         self._collect_blobs(shas)

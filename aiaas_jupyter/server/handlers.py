@@ -16,8 +16,8 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from ..errors import (ConfigError, DataError, EndpointError, EndpointNotFoundError, IntegrityError,
-                      InvalidNameError, JobNotFoundError, ModelNotFoundError, ServingError)
+from ..errors import (AiaasError, ConfigError, DataError, EndpointError, EndpointNotFoundError, IntegrityError,
+                      InvalidNameError, JobNotFoundError, ModelNotFoundError, ServingError, UnsafeArtifactError)
 from .manager import BadRequestError, SidebarManager, parse_deploy_body
 
 API_PREFIX = ("aiaas", "api")
@@ -27,8 +27,13 @@ _NAME = r"([^/]+)"
 ERROR_STATUS = (
     ((ModelNotFoundError, EndpointNotFoundError, JobNotFoundError), 404),
     ((InvalidNameError, BadRequestError, DataError), 400),
+    ((UnsafeArtifactError,), 422),  # the model exists but will not be loaded
     ((ServingError, EndpointError), 502),
-    ((ConfigError, IntegrityError), 500),  # the server's registry is unusable: say why, not just "500"
+    # The server's own registry is unusable (a damaged database, an unwritable home): not the
+    # requester's fault, so a 5xx, but with the one-line reason instead of a bare "500". A damaged
+    # server.json is not an error at all: the endpoints answer says "not running" and why.
+    ((ConfigError, IntegrityError), 500),
+    ((AiaasError,), 400),  # any other domain error: the request could not be done as asked
 )
 _DOMAIN_ERRORS = tuple(cls for classes, _ in ERROR_STATUS for cls in classes)
 
@@ -41,7 +46,8 @@ class AiaasHandler(APIHandler):
         try:
             result = await asyncio.to_thread(fn, *args)
         except _DOMAIN_ERRORS as exc:
-            code = next(c for classes, c in ERROR_STATUS if isinstance(exc, classes))
+            code = getattr(exc, "http_status", None) or next(c for classes, c in ERROR_STATUS
+                                                              if isinstance(exc, classes))
             self.set_status(code)
             self.finish(json.dumps({"message": getattr(exc, "message", str(exc)),
                                     "hint": getattr(exc, "hint", None), "error": type(exc).__name__}))
@@ -92,6 +98,20 @@ class ClusterHandler(AiaasHandler):
         await self.respond(self.manager.cluster)
 
 
+class NoRouteHandler(AiaasHandler):
+    """Any other path under ``/aiaas/api/``: a JSON 404 like the rest of the API (not the
+    server's HTML page), whatever the method."""
+
+    async def prepare(self) -> None:
+        await super().prepare()  # authenticates (and checks the origin)
+        if not self.current_user:  # what @authenticated would do; no route list for strangers
+            raise tornado.web.HTTPError(403)
+        self.set_status(404)
+        self.finish(json.dumps({"message": "no such aiaas API route", "error": "NotFound",
+                                "hint": "routes: models, models/NAME, models/NAME/deploy, "
+                                        "models/NAME/undeploy, endpoints, jobs, cluster"}))
+
+
 ROUTES = (
     ("models", ModelsHandler),
     (f"models/{_NAME}", ModelHandler),
@@ -100,6 +120,7 @@ ROUTES = (
     ("endpoints", EndpointsHandler),
     ("jobs", JobsHandler),
     ("cluster", ClusterHandler),
+    (".*", NoRouteHandler),  # last: tornado takes the first pattern that matches
 )
 
 

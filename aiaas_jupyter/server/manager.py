@@ -5,7 +5,8 @@ the model server); the handlers run them in a worker thread.
 The registry home is the kernel's (``$AIAAS_HOME`` or the default), so the sidebar shows what
 the notebooks register. API keys of remote endpoints are never read here: only the *name*
 of their environment variable and whether it is set. The model server's token never leaves
-this module.
+this module. Health checks of remote endpoints carry no credentials, and the cluster view is a
+file the kernel wrote: this process never opens a Dask connection (see :meth:`cluster`).
 """
 
 from __future__ import annotations
@@ -16,17 +17,20 @@ from typing import Any
 
 from ..errors import AiaasError, InvalidNameError
 from ..registry import Registry, parse_ref, validate_name
+from ..serving.state import server_info_problem
 
 #: the metric shown in the models list, first present wins (same order as ``%aiaas models``)
 HEADLINE_METRICS = ("accuracy", "val_accuracy", "r2", "f1_macro", "mse")
-#: seconds to wait for a Dask scheduler when summarising the cluster
-CLUSTER_TIMEOUT = 2.0
 #: how many jobs ``GET jobs`` lists
 JOBS_LIMIT = 200
 
 
 class BadRequestError(AiaasError):
-    """A request the API cannot read (bad JSON, wrong shape): answered 400."""
+    """A request the API cannot read (bad JSON, wrong shape, too big): answered ``http_status``."""
+
+    def __init__(self, message: str, hint: str | None = None, http_status: int = 400):
+        super().__init__(message, hint)
+        self.http_status = http_status
 
 
 def headline_metric(metrics: dict | None) -> dict | None:
@@ -128,11 +132,15 @@ class SidebarManager:
         remote = self.registry.list_endpoints()
         checks = [lambda n=d["name"]: "ready" if server.ready(n, HEALTH_TIMEOUT) else "not ready"
                   for d in deployed]
-        checks += [lambda ep=ep: _remote_health(ep) for ep in remote]
+        checks += [lambda ep=ep: _remote_health(ep) for ep in remote]  # no key: see _remote_health
         with ThreadPoolExecutor(max_workers=8) as pool:
             health = list(pool.map(lambda check: check(), checks))
+        server_block = {"running": server is not None, "url": server.url if server else None}
+        problem = None if server is not None else server_info_problem(self.home)
+        if problem:  # a damaged server.json: not running, and the sidebar can say why
+            server_block["problem"] = problem
         return {
-            "server": {"running": server is not None, "url": server.url if server else None},
+            "server": server_block,
             "deployments": [{"name": d["name"], "version": d.get("version"), "ref": d.get("ref"),
                              "framework": d.get("framework"), "url": d.get("url"),
                              "predict_url": d.get("predict_url"),
@@ -151,43 +159,38 @@ class SidebarManager:
                  "error": r.error}
                 for r in self.registry.list_jobs(limit)]
 
-    def scheduler_address(self) -> str | None:
-        """The scheduler of the most recent job that recorded one."""
-        for r in self.registry.list_jobs(JOBS_LIMIT):
-            if r.scheduler:
-                return r.scheduler
-        return None
+    def cluster(self) -> dict[str, Any]:
+        """The cluster as its kernel last recorded it (:mod:`aiaas_jupyter.cluster_snapshot`),
+        with its age. Only reads a file: the server never connects to a scheduler, because
+        Dask's comms unpickle what the peer sends (a registry row or a fake scheduler would
+        run code in this process)."""
+        from ..cluster_snapshot import view
 
-    def cluster(self, timeout: float = CLUSTER_TIMEOUT) -> dict[str, Any]:
-        """The last known scheduler, summarised when it answers within ``timeout`` seconds.
+        return view(self.home)
 
-        The kernel's own cluster lives in the kernel; this only sees what the jobs table recorded.
-        """
-        address = self.scheduler_address()
-        if address is None:
-            return {"scheduler": None}
-        from distributed import Client
 
-        from ..cluster import summarize
-
-        try:
-            client = Client(address, timeout=timeout, set_as_default=False)
-        except (OSError, TimeoutError, ValueError):  # down, unreachable, or not an address
-            return {"scheduler": address, "reachable": False}
-        try:
-            return {**summarize(client), "scheduler": address, "reachable": True}
-        finally:
-            client.close()
+#: the deploy body is ``{"ref": "NAME@ALIAS"}``: a few hundred bytes; anything this big is not one
+MAX_BODY_BYTES = 64 * 1024
 
 
 def parse_deploy_body(body: bytes) -> str | None:
-    """The optional JSON body of ``POST models/NAME/deploy``: ``{"ref": "NAME@ALIAS"}`` or empty."""
+    """The optional JSON body of ``POST models/NAME/deploy``: ``{"ref": "NAME@ALIAS"}`` or empty.
+
+    Every way a body can be wrong is a :class:`BadRequestError` (400, or 413 when too big):
+    not UTF-8, not JSON, nested deeper than Python recurses, not an object, ref not a string.
+    """
+    if len(body) > MAX_BODY_BYTES:
+        raise BadRequestError(f"the request body is {len(body)} bytes; at most {MAX_BODY_BYTES} are read",
+                              'send {"ref": "NAME@ALIAS"} or nothing', http_status=413)
     if not body or not body.strip():
         return None
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequestError(f"the request body is not valid JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise BadRequestError(f"the request body is not valid JSON: {str(exc)[:200]}") from None
+    except RecursionError:
+        raise BadRequestError("the request body is JSON nested too deeply",
+                              'send {"ref": "NAME@ALIAS"} or nothing') from None
     if not isinstance(data, dict):
         raise BadRequestError("the request body must be a JSON object like {\"ref\": \"NAME@ALIAS\"}")
     ref = data.get("ref")

@@ -28,6 +28,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import ServerNotRunningError, ServingError
+from ..registry.private_files import make_private_dir, read_private, write_private
 
 _children: dict[int, subprocess.Popen] = {}  # servers this process started and still waits on
 
@@ -73,28 +74,85 @@ def server_dir(home=None) -> Path:
 
 
 def read_token(home=None) -> str:
+    """The server's bearer token. A symlink (or anything but a regular file) at the token path
+    is refused: whoever planted ``token -> ~/.ssh/id_rsa`` must not get that file sent as a
+    bearer token to the URL in ``server.json``."""
     path = server_dir(home) / "token"
     try:
-        return path.read_text().strip()
+        token = read_private(path, 4096).decode("ascii").strip()
     except FileNotFoundError:
         raise ServerNotRunningError(f"no model server token at {path}",
                                     hint="start the server first (%aiaas deploy or `aiaas serve`)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ServingError(f"refusing the model server token at {path}: not a regular file of ours "
+                           f"({getattr(e, 'strerror', None) or 'not ASCII'})",
+                           hint="remove it; the server writes a new one when it starts "
+                                "(`aiaas stop`, then deploy)") from None
+    if not token:
+        raise ServerNotRunningError(f"the model server token at {path} is empty",
+                                    hint="start the server again (`aiaas stop`, then %aiaas deploy)")
+    return token
+
+
+#: the largest pid Linux can hand out (``/proc/sys/kernel/pid_max`` tops out at 2**22). A pid
+#: outside 1..this in ``server.json`` is damage: ``os.kill`` of 10**30 raises OverflowError, and
+#: of -1 or 0 would signal every process of the user (``aiaas stop``) or the whole group.
+MAX_PID = 2**22
+_SERVER_JSON_LIMIT = 64 * 1024
+
+
+def server_info_problem(home=None) -> str | None:
+    """Why ``server.json`` is not usable (None when it is fine or absent), for the sidebar."""
+    try:
+        _parse_server_info(home)
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 def read_server_info(home=None) -> ServerInfo | None:
-    """``server.json`` as a ServerInfo, without checking that the server is alive."""
+    """``server.json`` as a ServerInfo, without checking that the server is alive. A missing or
+    damaged file (not JSON, not an object, missing or ill-typed fields, pid out of range) means
+    no server: see :func:`server_info_problem` for why."""
+    try:
+        return _parse_server_info(home)
+    except ValueError:
+        return None
+
+
+def _parse_server_info(home) -> ServerInfo | None:
     path = server_dir(home) / "server.json"
     try:
-        d = json.loads(path.read_text())
-        return ServerInfo(url=d["url"], pid=int(d["pid"]), started=d.get("started", ""),
-                          tls=bool(d.get("tls")), version=d.get("version", ""),
-                          home=_home(home), cert=d.get("cert"))
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        raw = read_private(path, _SERVER_JSON_LIMIT + 1)
+    except FileNotFoundError:
         return None
+    except OSError as e:
+        raise ValueError(f"{path} is not readable: {e.strerror}") from None
+    try:
+        if len(raw) > _SERVER_JSON_LIMIT:
+            raise ValueError("larger than 64 KiB")
+        d = json.loads(raw)
+        if not isinstance(d, dict):
+            raise ValueError(f"a JSON {type(d).__name__}, not an object")
+        url, pid, cert = d.get("url"), d.get("pid"), d.get("cert")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 2048:
+            raise ValueError("no http(s) url")
+        if isinstance(pid, bool) or not isinstance(pid, int) or not 1 <= pid <= MAX_PID:
+            raise ValueError(f"no pid from 1 to {MAX_PID}")
+        if cert is not None and not isinstance(cert, str):
+            raise ValueError("cert is not a path")
+        started, version = d.get("started", ""), d.get("version", "")
+        return ServerInfo(url=url, pid=pid, started=started if isinstance(started, str) else "",
+                          tls=d.get("tls") is True, version=version if isinstance(version, str) else "",
+                          home=_home(home), cert=cert)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{path} is damaged ({str(e)[:200]}); the server is treated as not running") from None
 
 
 def pid_alive(pid: int) -> bool:
     """Whether process *pid* runs (not a zombie). Also used for the kernels behind recorded jobs."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 1 <= pid <= MAX_PID:
+        return False  # 0 and -1 would "find" our group / every process; 10**30 overflows os.kill
     proc = _children.get(pid)
     if proc is not None and proc.returncode is not None:
         return False
@@ -278,16 +336,14 @@ def _is_server_process(pid: int) -> bool:
 # ---- server side ------------------------------------------------------------------------
 
 def write_token(home) -> str:
-    """A fresh token, written 0600 (created with that mode: never readable by others)."""
+    """A fresh token in ``server/token``, mode 0600 whatever the umask, written to a new randomly
+    named file opened ``O_EXCL | O_NOFOLLOW`` and renamed over the old one: a symlink planted at
+    the token path is replaced, its target never written (:mod:`..registry.private_files`)."""
     d = server_dir(home)
-    d.mkdir(parents=True, exist_ok=True)
+    make_private_dir(d.parent)  # the registry home: private even when the server creates it
+    make_private_dir(d)
     token = secrets.token_urlsafe(32)
-    tmp = d / f".token.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, d / "token")
+    write_private(d / "token", token.encode("ascii"))
     return token
 
 

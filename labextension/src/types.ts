@@ -109,4 +109,9 @@ export interface IClusterAnswer {
   threads?: number;
   memory_gb?: number;
   gpus?: number;
+  /** when the kernel wrote this snapshot (the server never asks the cluster itself) */
+  recorded_at?: string | null;
+  age_s?: number | null;
+  /** old, or its kernel is gone: the cluster may have changed since */
+  stale?: boolean;
 }

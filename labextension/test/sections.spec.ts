@@ -132,4 +132,15 @@ describe('ClusterView', () => {
     view.setData({ scheduler: 'tcp://127.0.0.1:9', reachable: false });
     expect(view.node.querySelector('.aiaas-cluster-down')!.textContent).toContain('not reachable');
   });
+
+  it('says how old the kernel\'s snapshot is, and when it may be out of date', () => {
+    const view = new ClusterView();
+    const recorded = new Date(Date.now() - 5 * 60 * 1000).toISOString();
+    view.setData({ scheduler: 'tcp://127.0.0.1:8786', reachable: true, recorded_at: recorded, stale: false, workers: [] });
+    expect(view.node.querySelector('.aiaas-cluster-age')!.textContent).toBe('as recorded by its kernel 5 min ago');
+    view.setData({ scheduler: 'tcp://127.0.0.1:8786', reachable: true, recorded_at: recorded, stale: true, workers: [] });
+    expect(view.node.querySelector('.aiaas-cluster-stale')!.textContent).toContain('(may be out of date)');
+    view.setData({ scheduler: 'tcp://127.0.0.1:8786', reachable: false, recorded_at: recorded });
+    expect(view.node.querySelector('.aiaas-cluster-down')!.textContent).toContain('5 min ago');
+  });
 });

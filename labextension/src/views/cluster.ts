@@ -1,7 +1,9 @@
-/** The Cluster section: the scheduler the latest job used, its workers, threads, memory and
- * GPUs (the kernel owns its Dask client; the server sees the address the jobs recorded). */
+/** The Cluster section: the cluster a notebook's kernel last connected to, its workers,
+ * threads, memory and GPUs, as that kernel recorded them (the server reads the kernel's
+ * snapshot and never connects to Dask itself), with how old the snapshot is. */
 
 import { errorLine, h } from '../dom';
+import { relativeTime } from '../format';
 import { IClusterAnswer } from '../types';
 import { SectionView } from './base';
 
@@ -20,7 +22,7 @@ export class ClusterView extends SectionView<IClusterAnswer> {
       children.push(
         h('div', {
           class: 'aiaas-placeholder aiaas-cluster',
-          text: 'No cluster seen yet: %aiaas connect in a notebook starts one (shown after its first job).'
+          text: 'No cluster seen yet: %aiaas connect in a notebook starts one (shown once connected).'
         })
       );
     } else if (a.reachable === false) {
@@ -29,7 +31,10 @@ export class ClusterView extends SectionView<IClusterAnswer> {
           'div',
           { class: 'aiaas-cluster aiaas-cluster-down' },
           h('div', { class: 'aiaas-cluster-address', text: a.scheduler }),
-          h('div', { class: 'aiaas-placeholder', text: 'not reachable (its kernel may have stopped)' })
+          h('div', {
+            class: 'aiaas-placeholder',
+            text: `not reachable (its kernel disconnected or stopped)${age(a.recorded_at)}`
+          })
         )
       );
     } else {
@@ -39,6 +44,12 @@ export class ClusterView extends SectionView<IClusterAnswer> {
           'div',
           { class: 'aiaas-cluster' },
           h('div', { class: 'aiaas-cluster-address', text: a.scheduler }),
+          a.recorded_at
+            ? h('div', {
+                class: a.stale ? 'aiaas-cluster-age aiaas-cluster-stale' : 'aiaas-cluster-age',
+                text: `as recorded by its kernel${age(a.recorded_at)}${a.stale ? ' (may be out of date)' : ''}`
+              })
+            : null,
           h('div', {
             class: 'aiaas-cluster-totals',
             text: `${a.n_workers ?? workers.length} workers · ${a.threads ?? 0} threads · ${a.memory_gb ?? 0} GiB · ${a.gpus ?? 0} GPUs`
@@ -62,4 +73,9 @@ export class ClusterView extends SectionView<IClusterAnswer> {
     }
     this.node.replaceChildren(...children.filter((c): c is HTMLElement => c !== null));
   }
+}
+
+function age(iso: string | null | undefined): string {
+  const ago = relativeTime(iso);
+  return ago ? ` ${ago}` : '';
 }
