@@ -307,31 +307,50 @@ def test_tritonclient_auth_and_errors(ours, iris):
 
 
 # --------------------------------------------------------------------------- schemathesis (last: it fuzzes the admin API too)
-SCHEMATHESIS_EXAMPLES = 15  # per operation and generation mode: bounded, the whole test < 60 s
+SCHEMATHESIS_EXAMPLES = 12  # per operation and path parameters, valid and invalid mixed: the whole test < 90 s
+
+
+def _schemathesis_exclusions():
+    """Checks that are wrong for our documented behaviour (all others run), and why:
+
+    * ``positive_data_acceptance`` expects every schema-valid request to get a 2xx. No JSON Schema
+      can say that ``data`` must hold ``prod(shape)`` values or that a model wants 4 features, so
+      a schema-valid tensor is usually a documented 400/422, by design.
+    * ``use_after_free`` / ``ensure_resource_availability`` chain DELETE with later requests on
+      the same name: deployments are created from a registry reference, never by the fuzzed
+      POST bodies, so the link they assume (a POST creating what the GET reads) does not exist.
+    """
+    from schemathesis.specs.openapi import checks as oc
+
+    return [oc.positive_data_acceptance, oc.use_after_free, oc.ensure_resource_availability]
 
 
 def test_schemathesis_no_server_errors(ours):
-    """Fuzz every operation of our /openapi.json (valid and invalid data) with the bearer
-    header: no request may get a 5xx, and the token must be accepted (some 2xx answers)."""
+    """Fuzz every operation of our /openapi.json in schemathesis' positive and negative modes
+    (derandomized, bounded) with all its checks (but the ones :func:`_schemathesis_exclusions` names): no 5xx, every
+    status and body as documented, invalid data refused, auth really enforced (a request without
+    the token gets 401), and the token accepted."""
     import httpx
     import schemathesis
     from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis.errors import Unsatisfiable
     from schemathesis import GenerationMode
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis.core.failures import FailureGroup
 
-    r = httpx.get(f"{ours.url}/openapi.json", headers=dict(ours.auth), timeout=30)
+    r = httpx.get(f"{ours.url}/openapi.json", timeout=30)  # public, like the health probes
     assert r.status_code == 200, r.text[:300]
     doc = r.json()
     assert doc["openapi"].startswith("3.")
+    assert "iris" not in r.text and "sentiment" not in r.text  # it names no deployed model
     schemes = doc.get("components", {}).get("securitySchemes", {})
     assert any(s.get("type") == "http" and s.get("scheme", "").lower() == "bearer" for s in schemes.values()), \
         "the OpenAPI document does not declare the bearer scheme"
     schema = schemathesis.openapi.from_dict(doc)
+    excluded = _schemathesis_exclusions()
 
     statuses: dict[str, list[int]] = {}
-    positive: dict[str, list[int]] = {}   # valid requests only (negative ones may mangle the auth header)
-    server_errors: list[str] = []
-    unsatisfiable: list[str] = []
+    positive: dict[str, list[int]] = {}   # valid requests only
+    failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10, [op.label for op in operations]
     for op in operations:
@@ -349,33 +368,37 @@ def test_schemathesis_no_server_errors(ours):
                         continue
                     raise AssertionError(f"{op.label}: schemathesis cannot generate data: {exc}") from exc
 
-                @settings(max_examples=SCHEMATHESIS_EXAMPLES, deadline=None, database=None,
-                          phases=[Phase.explicit, Phase.generate],
-                          suppress_health_check=list(HealthCheck))
+                @settings(max_examples=SCHEMATHESIS_EXAMPLES, deadline=None, database=None, derandomize=True,
+                          phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
                 @given(case=strategy)
                 def check(case):
                     response = case.call(base_url=ours.url, headers=dict(ours.auth), timeout=60)
                     statuses.setdefault(op.label, []).append(response.status_code)
                     if mode is GenerationMode.POSITIVE:
                         positive.setdefault(op.label, []).append(response.status_code)
-                    if response.status_code >= 500:
-                        server_errors.append(f"{case.method} {case.formatted_path} body={case.body!r:.200} "
-                                             f"→ {response.status_code}: {response.text[:200]}")
+                    try:
+                        case.validate_response(response, excluded_checks=excluded, headers=dict(ours.auth),
+                                               transport_kwargs={"base_url": ours.url,
+                                                                 "headers": dict(ours.auth)})
+                    except FailureGroup as group:  # one entry per failed check
+                        why = "; ".join(" ".join(str(e).split())[:300] for e in group.exceptions)
+                        failures.append(f"{case.method} {case.formatted_path} body={case.body!r:.150} "
+                                        f"→ {response.status_code} {response.text[:150]!r}: {why}")
 
                 try:
                     check()
                 except Unsatisfiable:  # nothing in this operation can be made invalid
                     if mode is not GenerationMode.NEGATIVE:
                         raise
-                    unsatisfiable.append(op.label)
     from collections import Counter
 
     for label, codes in statuses.items():  # shown by pytest -s, or with a failure
         print(f"{label:<50} {dict(sorted(Counter(codes).items()))}")
-    assert not server_errors, f"{len(server_errors)} server errors, e.g.:\n" + "\n".join(server_errors[:10])
+    assert not failures, f"{len(failures)} failed checks, e.g.:\n" + "\n".join(failures[:10])
     assert set(statuses) == {op.label for op in operations}, "some operations were never called"
-    every = [s for codes in positive.values() for s in codes]
-    assert any(200 <= s < 300 for s in every), f"no 2xx at all: {positive}"
+    every = [s for codes in statuses.values() for s in codes]
+    assert not [s for s in every if s >= 500]
+    assert any(200 <= s < 300 for codes in positive.values() for s in codes), f"no 2xx at all: {positive}"
     auth_failures = {label: codes for label, codes in positive.items() if {401, 403} & set(codes)}
     assert not auth_failures, f"the bearer token was refused: {auth_failures}"
     # the server is still healthy and serving after the fuzzing

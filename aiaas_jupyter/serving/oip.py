@@ -25,6 +25,11 @@ DATATYPES: dict[str, np.dtype] = {
     "BYTES": np.dtype(object),
 }
 _BY_DTYPE = {dt: name for name, dt in DATATYPES.items() if name != "BYTES"}
+#: most dimensions a tensor may have (numpy itself stops at 64; no model here takes more than 3)
+MAX_RANK = 32
+#: most values one tensor may hold: an 8 MiB body holds at most ~4 million ("1," each)
+MAX_ELEMENTS = 10_000_000
+MAX_NAME = 256
 
 
 class CodecError(ValueError):
@@ -122,9 +127,17 @@ def decode_tensor(t: Any) -> tuple[str, np.ndarray]:
     name = t.get("name")
     if not isinstance(name, str) or not name:
         raise CodecError("each input needs a non-empty string 'name'")
+    if len(name) > MAX_NAME:  # names are echoed in messages: keep those short
+        raise CodecError(f"an input name is longer than {MAX_NAME} characters")
     shape, datatype, data = t.get("shape"), t.get("datatype"), t.get("data")
+    if not isinstance(t.get("parameters", {}), dict):
+        raise CodecError(f"input {name!r}: 'parameters' must be an object")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise CodecError(f"input {name!r}: 'shape' must be a list of non-negative integers")
+    if len(shape) > MAX_RANK:
+        raise CodecError(f"input {name!r}: shape has {len(shape)} dimensions; at most {MAX_RANK}")
+    if any(d > MAX_ELEMENTS for d in shape) or math.prod(shape) > MAX_ELEMENTS:
+        raise CodecError(f"input {name!r}: the shape holds more than {MAX_ELEMENTS} values")
     dtype = DATATYPES.get(datatype) if isinstance(datatype, str) else None
     if dtype is None:
         raise CodecError(f"input {name!r}: unknown datatype {datatype!r}; expected one of "
@@ -170,8 +183,10 @@ def decode_request(body: Any) -> tuple[list[tuple[str, np.ndarray]], list[str] |
     names = None
     if outputs is not None:
         if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
+                                                    and isinstance(o.get("parameters", {}), dict)
                                                     for o in outputs):
-            raise CodecError("'outputs' must be a list of objects with a string 'name'")
+            raise CodecError("'outputs' must be a list of objects with a string 'name' "
+                             "(and an object 'parameters')")
         names = [o["name"] for o in outputs] or None
     params = body.get("parameters")
     if params is not None and not isinstance(params, dict):

@@ -1,13 +1,22 @@
 """The OpenAPI 3.0 document of the model server, written by hand.
 
 Hand-written because the app has no schema layer to derive it from (on purpose: no
-validation framework on the hot path). It is served without auth at ``/openapi.json``: it
-describes routes and shapes only, never a token or a deployed model's details.
+validation framework on the hot path). The schemas state the server's limits (rank, values,
+texts per request), so schemathesis' conformance checks hold the document to the behaviour.
+
+It is public at ``/openapi.json``, like the health probes, on purpose: it describes routes,
+shapes and limits only — no token, no deployed model's name or details (those need the token:
+``/v2/models/...``, ``/admin/deployments``) — so tools (schemathesis, Swagger UI, generated
+clients) can read it before they hold a token. It tells a caller what the open health probes
+already do: that this is an aiaas model server, and its version.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .embeddings import MAX_INPUTS
+from .oip import MAX_ELEMENTS, MAX_NAME, MAX_RANK
 
 DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
              "FP16", "FP32", "FP64", "BYTES"]
@@ -50,7 +59,10 @@ _VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type"
 
 SCHEMAS: dict[str, Any] = {
     "Error": _obj({"error": {"type": "string"}}, ["error"]),
-    "Tensor": _obj({"name": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+    "Tensor": _obj({"name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+                    "shape": {"type": "array", "maxItems": MAX_RANK,
+                              "items": {"type": "integer", "minimum": 0, "maximum": MAX_ELEMENTS},
+                              "description": f"at most {MAX_RANK} dimensions and {MAX_ELEMENTS} values"},
                     "datatype": {"type": "string", "enum": DATATYPES},
                     "parameters": {"type": "object"},
                     "data": {"type": "array", "items": {},
@@ -125,7 +137,9 @@ SCHEMAS: dict[str, Any] = {
         {"id": {"type": "string"}, "object": {"type": "string"}, "created": {"type": "integer"},
          "owned_by": {"type": "string"}}, ["id", "object"])}}, ["object", "data"]),
     "EmbeddingRequest": _obj({"input": {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 1,
-                                                                      "items": {"type": "string"}}]},
+                                                                      "maxItems": MAX_INPUTS,
+                                                                      "items": {"type": "string"}}],
+                                        "description": f"at most {MAX_INPUTS} texts and 300000 tokens"},
                               "model": {"type": "string"},
                               "encoding_format": {"type": "string", "enum": ["float", "base64"]}}, ["input"]),
     "EmbeddingResponse": _obj({
@@ -139,9 +153,10 @@ SCHEMAS: dict[str, Any] = {
         ["object", "data", "model", "usage"]),
 }
 
-_ERROR_TEXT = {400: "bad request: malformed JSON, tensor, shape, datatype or data length",
+_ERROR_TEXT = {400: "bad request: malformed JSON (not UTF-8, nested over 64 levels, invalid Unicode), "
+                    "tensor, shape, datatype or data length",
                401: "missing bearer token", 403: "wrong bearer token", 404: "unknown model, version or route",
-               413: "request body too large", 422: "well formed, but the model cannot take it",
+               413: "request too large: body over the limit, or too many embedding texts or tokens", 422: "well formed, but the model cannot take it",
                503: "not ready yet (restoring deployments)", 504: "request timed out",
                500: "internal error (logged by the server)"}
 

