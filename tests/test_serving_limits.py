@@ -226,5 +226,6 @@ def test_one_maximal_embeddings_request_does_not_stall_another_model(served):
     assert fig["status"] == 200, fig
     assert fig["bytes"] > 2048 * 384 * 4  # the whole answer came back: 2048 vectors of 384 floats
     assert fig["during_n"] >= 20, fig     # the small requests really ran beside the heavy one
-    assert fig["during_p99"] < 0.5, fig
+    # main took 0.50 s here on a quiet box (the answer was encoded on the event loop), 2.9 s loaded
+    assert fig["during_p99"] < 0.3, fig
     assert fig["baseline_p99"] < 0.5, fig

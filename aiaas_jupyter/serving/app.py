@@ -251,7 +251,7 @@ class Server:
 
     # -- admin ---------------------------------------------------------------------------------
     async def deploy(self, request):
-        from ..errors import InvalidNameError, ModelNotFoundError, RegistryError
+        from ..errors import AiaasError, InvalidNameError, ModelNotFoundError, RegistryError
 
         body = await self.read_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("ref"), str) \
@@ -264,6 +264,8 @@ class Server:
         except ModelNotFoundError as e:
             raise ApiError(404, str(e)) from None
         except RegistryError as e:  # integrity, unsafe artifact, unreadable file
+            raise ApiError(422, str(e)) from None
+        except AiaasError as e:  # e.g. a bad aiaas.artifacts.trusted-types setting: one line, no trace
             raise ApiError(422, str(e)) from None
         except Exception as e:
             log.exception("deploying %s failed", body["ref"])
