@@ -7,7 +7,7 @@ so widgets and the server extension get the same behaviour.
 from __future__ import annotations
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
 from .parser import CELL_SUBCOMMANDS, HelpShown, full_help, parse
 
@@ -47,6 +47,7 @@ class AiaasMagics(Magics):
         return self._client
 
     @line_cell_magic
+    @no_var_expand  # `{expr}` and `$x` stay literal: a magic line is never evaluated as code
     def aiaas(self, line: str, cell: str | None = None):
         try:
             args = parse(line)
