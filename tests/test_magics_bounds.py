@@ -232,3 +232,20 @@ def test_facade_connect_refuses_bad_numbers_before_starting_anything(tmp_path, k
         client.connect(**kwargs)
     assert "\n" not in str(info.value)
     assert client.dask is None and client.cluster is None  # nothing was started
+
+
+# -- a train cell's own errors are the user's, in one line with their lines under it ----------
+@pytest.mark.parametrize("cell, words", [("hi {x} $x\n", "syntax error: invalid syntax (line 1)"),
+                                         ("x = 1\nmodel = undefined_name\n", "raised NameError")])
+def test_a_failing_train_cell_is_one_line_with_its_own_lines(shell, capsys, cell, words):
+    """Found by the fuzz test: the cell's SyntaxError/NameError came out raw, through our frames."""
+    from aiaas_jupyter.magics.core import TrainCellError
+
+    shell.user_ns["model"] = "an earlier model"
+    with pytest.raises(TrainCellError) as info:
+        shell.run_cell_magic("aiaas", "train --data d --target t", cell)
+    assert words in str(info.value) and "\n" not in str(info.value)
+    assert shell.user_ns["model"] == "an earlier model"  # set aside and put back
+    shell.run_cell("%%aiaas train --data d --target t\n" + cell)
+    shown = capsys.readouterr().out
+    assert shown.count("TrainCellError") == 1 and "<aiaas train cell" in shown and "core.py" not in shown, shown
