@@ -64,7 +64,7 @@ def number(lo: float, hi: float, *, low_open: bool = True, high_open: bool = Fal
 def identifier(text: str) -> str:
     """A notebook variable name for ``-o``/``--output`` (written into the user's namespace)."""
     if not text.isidentifier() or keyword.iskeyword(text):
-        raise argparse.ArgumentTypeError(f"expected a Python identifier, got {_short(text)}")
+        raise argparse.ArgumentTypeError(f"must be a Python identifier, got {_short(text)}")
     return text
 
 

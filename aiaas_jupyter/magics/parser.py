@@ -136,7 +136,7 @@ def build_parser() -> _Parser:
     p = subs.add_parser("preprocess", help="(cell) run the cell with `df` bound to the input, on the cluster")
     p.add_argument("--input", required=True, metavar="PATH_GLOB|VAR",
                    help="CSV/Parquet files (glob) or a DataFrame variable")
-    p.add_argument("--output", required=True, type=b.identifier, metavar="NAME",
+    p.add_argument("--output", required=True, metavar="NAME",
                    help="variable that receives the persisted result")
     p.add_argument("--save", metavar="OUT.parquet", help="also write the result as Parquet")
     p.add_argument("--per-partition", action="store_true", help="run the cell as pandas code on each partition")
