@@ -158,6 +158,7 @@ def magic_lines(draw, table):
     return command, " ".join(words), cell
 
 
+@pytest.mark.timeout(120)  # a line that hangs fails the test in minutes, not at the suite-wide 600 s
 def test_every_generated_line_ends_in_success_usage_or_product_error(fuzz, capsys):
     shell, counts, slowest = fuzz["shell"], collections.Counter(), [0.0, ""]
     per_command = collections.defaultdict(collections.Counter)  # which outcomes each subcommand reached
