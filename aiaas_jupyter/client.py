@@ -68,6 +68,11 @@ class AiaasClient(ServingMixin):
                 n_workers: int | None = None, threads_per_worker: int | None = None,
                 gpus: int | str | None = None, timeout: float | str | None = None) -> Table:
         """Start the embedded cluster (no address) or attach to a scheduler; show its status."""
+        from .cluster_args import check_layout, check_timeout
+
+        check_layout(n_workers, threads_per_worker, gpus)  # bad numbers: one ClusterError, before any work
+        if timeout is not None:
+            check_timeout(timeout)
         address = address or (None if scheduler_file else _cluster.config("cluster.address"))
         # the new connection first: a mistyped address must not cost the cluster we have
         if address or scheduler_file:

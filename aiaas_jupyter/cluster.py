@@ -177,20 +177,25 @@ def _per_gpu_cluster(spec: ClusterSpec, dashboard: str):
 
 def connect_external(address: str | None = None, scheduler_file: str | None = None,
                      timeout: float | str | None = None):
-    """Attach to a running scheduler, failing clearly within *timeout* seconds."""
-    from dask.utils import parse_timedelta
+    """Attach to a running scheduler, failing clearly (one ClusterError line) within *timeout* s.
+
+    Everything is checked before connecting (:mod:`.cluster_args`); a scheduler file is read
+    here, so that a file that is not a scheduler's fails as such instead of inside Dask.
+    """
     from distributed import Client
 
-    timeout_s = parse_timedelta(timeout or config("cluster.connect-timeout"), default="s")
-    if scheduler_file and not Path(scheduler_file).exists():
-        raise ClusterError(f"scheduler file {scheduler_file} does not exist",
-                           hint="start the scheduler with --scheduler-file, or pass its address")
-    target = address or scheduler_file
+    from .cluster_args import check_address, check_timeout, probe_scheduler, read_scheduler_file
+
+    timeout_s = check_timeout(config("cluster.connect-timeout") if timeout is None else timeout)
+    if scheduler_file:
+        address = read_scheduler_file(scheduler_file)
+        target = f"{address} (from {scheduler_file})"
+    else:
+        address = target = check_address(address)
+    spent = probe_scheduler(address, timeout_s, target)  # a scheduler answers; anything else fails here, in time
     try:
-        if scheduler_file:
-            return Client(scheduler_file=scheduler_file, timeout=timeout_s)
-        return Client(address, timeout=timeout_s)
-    except (OSError, TimeoutError) as exc:
+        return Client(address, timeout=max(timeout_s - spent, 0.5))
+    except (OSError, TimeoutError) as exc:  # refused, unreachable, not a Dask scheduler, too slow
         raise ClusterError(f"could not reach the Dask scheduler at {target} within {timeout_s:g} s "
                            f"({type(exc).__name__})",
                            hint="is the scheduler running and the address right? "

@@ -242,8 +242,8 @@ def test_magic_with_variables_and_literals(shell, cells):
     ("map add7 'os.system(1)'", UsageError, "cannot read ITEMS"),
     ("map 1+1 [1]", UsageError, "FUNC must be a name"),
     ("map add7 [1] --no-wait", UsageError, "--no-wait needs -o VAR"),
-    ("map add7 [1] -o 'a b'", UsageError, "-o must be a Python identifier"),
-    ("map add7 [1] --chunksize 0", UsageError, "expected a number ≥ 1"),
+    ("map add7 [1] -o 'a b'", UsageError, "-o/--out: must be a Python identifier"),
+    ("map add7 [1] --chunksize 0", UsageError, "expected a whole number from 1 to 1000000"),
     ("map add7 [1] --errors skip", UsageError, "invalid choice"),
     ("map add7", UsageError, "the following arguments are required: ITEMS"),
 ])

@@ -39,7 +39,7 @@ def test_help_and_question_mark(shell, capsys):
     ("connect --bogus", "unrecognized arguments: --bogus"),
     ("connect --workers many", "expected a whole number"),
     ("models show", "the following arguments are required: NAME[:VERSION|@ALIAS]"),
-    ("jobs --limit -3", "expected a number ≥ 0"),
+    ("jobs --limit -3", "expected a whole number from 1 to 1000000"),
     ("models show 'unbalanced", "cannot parse the line"),
 ])
 def test_bad_lines_are_one_line_usage_errors(shell, capsys, line, expected):

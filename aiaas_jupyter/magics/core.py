@@ -6,12 +6,26 @@ so widgets and the server extension get the same behaviour.
 
 from __future__ import annotations
 
-from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class
+import traceback
 
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+
+from ..errors import ModelSpecError, _ShowsTraceback
+from ..tracebacks import format_remote_traceback, one_line
 from .parser import CELL_SUBCOMMANDS, HelpShown, full_help, parse
 
 _TRAIN_NAMES = ("model", "optimizer", "loss")
+
+
+class TrainCellError(_ShowsTraceback, ModelSpecError):
+    """A ``%%aiaas train`` cell did not compile or raised: one line, the cell's traceback under it."""
+
+    traceback_label = "--- traceback (in the kernel) ---"
+
+    def __init__(self, message: str, cell_traceback: str = "", hint: str | None = None):
+        super().__init__(message, hint)
+        self.remote_traceback = cell_traceback
 
 
 def _remember_source(source: str) -> str:
@@ -47,6 +61,7 @@ class AiaasMagics(Magics):
         return self._client
 
     @line_cell_magic
+    @no_var_expand  # `{expr}` and `$x` stay literal: a magic line is never evaluated as code
     def aiaas(self, line: str, cell: str | None = None):
         try:
             args = parse(line)
@@ -119,22 +134,34 @@ class AiaasMagics(Magics):
         """Run the cell like any other (its names stay in the notebook); pick up model/optimizer/loss.
 
         Earlier values of those names are set aside first, so a cell that forgets to define
-        ``model`` fails clearly instead of silently re-training a previous cell's model.
+        ``model`` fails clearly instead of silently re-training a previous cell's model. A cell
+        that does not compile or raises is the user's own error: one line, and the cell's lines
+        of its traceback under it (not this method's frames), as a preprocess cell's is.
         """
-        from ..errors import ModelSpecError
-
         ns = self.shell.user_ns
-        stash = {k: ns.pop(k) for k in _TRAIN_NAMES if k in ns}
-        code = compile(cell, _remember_source(cell), "exec")
+        filename = _remember_source(cell)
         try:
-            exec(code, ns)  # the user's own cell, in their namespace, as IPython would run it
-        except BaseException:
+            code = compile(cell, filename, "exec")
+        except SyntaxError as exc:
+            raise TrainCellError(f"the train cell has a syntax error: {exc.msg} (line {exc.lineno})",
+                                 "".join(traceback.format_exception_only(type(exc), exc))) from None
+        stash = {k: ns.pop(k) for k in _TRAIN_NAMES if k in ns}
+
+        def restore() -> None:
             for k, v in stash.items():
                 ns.setdefault(k, v)
+
+        try:
+            exec(code, ns)  # the user's own cell, in their namespace, as IPython would run it
+        except Exception as exc:  # the user's code: any error it raises is reported as theirs
+            restore()
+            raise TrainCellError(f"the train cell raised {one_line(exc)}",
+                                 format_remote_traceback(exc, exc.__traceback__, user_only=True)) from None
+        except BaseException:  # KeyboardInterrupt and the like: not an error of the cell's
+            restore()
             raise
         found = {k: ns[k] for k in _TRAIN_NAMES if k in ns}
-        for k, v in stash.items():
-            ns.setdefault(k, v)
+        restore()
         if "model" not in found:
             raise ModelSpecError("the cell defines no `model`",
                                  hint="assign a scikit-learn estimator or a torch.nn.Module to `model`")

@@ -18,6 +18,9 @@ from IPython.core.error import UsageError
 from ..errors import DataError
 
 _NOT_FOUND = object()
+#: the most items a ``range(...)`` of the line may give: every item becomes part of a task, built in
+#: the kernel first, so ``range(10**12)`` would fill its memory instead of failing
+MAX_RANGE_ITEMS = 10**7
 
 
 def resolve_function(name: str, namespace: dict):
@@ -77,8 +80,23 @@ def _read(text: str, namespace: dict) -> Any:
             bounds = [ast.literal_eval(arg) for arg in node.args]
         except ValueError:
             return _NOT_FOUND
-        return range(*bounds) if all(type(b) is int for b in bounds) else _NOT_FOUND
+        return _bounded_range(text, bounds) if all(type(b) is int for b in bounds) else _NOT_FOUND
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return _NOT_FOUND
+
+
+def _bounded_range(text: str, bounds: list[int]) -> range:
+    """``range(*bounds)``, refused (one UsageError) when empty-stepped or too long to map over."""
+    if len(bounds) == 3 and bounds[2] == 0:
+        raise UsageError(f"%aiaas map: {text}: the step of a range must not be 0")
+    items = range(*bounds)
+    try:
+        n = len(items)
+    except OverflowError:  # more items than a C ssize_t holds
+        n = MAX_RANGE_ITEMS + 1
+    if n > MAX_RANGE_ITEMS:
+        raise UsageError(f"%aiaas map: {text[:60]} has more than {MAX_RANGE_ITEMS:,} items "
+                         "(map over a smaller range, or use Dask directly for bigger data)")
+    return items

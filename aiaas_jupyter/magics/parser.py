@@ -13,6 +13,8 @@ import argparse
 from IPython.core.error import UsageError
 from IPython.utils.process import arg_split
 
+from . import bounds as b
+
 CELL_SUBCOMMANDS = ("preprocess", "train", "ask")
 
 EPILOG = """examples (each runs as written; a %%aiaas line's cell follows it; text after # is a comment):
@@ -97,28 +99,6 @@ class _Parser(argparse.ArgumentParser):
         raise HelpShown()
 
 
-def _checked(convert, accept, expected: str):
-    """An argparse ``type=``: convert, then check; errors name what was expected."""
-    noun = "a whole number" if convert is int else "a number"
-
-    def parse(text: str):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
-        if not accept(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
-        return value
-
-    return parse
-
-
-_positive_int = _checked(int, lambda v: v >= 0, "a number ≥ 0")
-_fraction = _checked(float, lambda v: 0.0 < v < 1.0, "a fraction between 0 and 1")
-_positive_float = _checked(float, lambda v: v > 0, "a number > 0")
-_at_least_one = _checked(int, lambda v: v >= 1, "a number ≥ 1")
-
-
 def strip_comment(line: str) -> str:
     """Drop a trailing ``# comment`` (outside quotes), as Python would in a code cell."""
     quote = None
@@ -142,11 +122,12 @@ def build_parser() -> _Parser:
     p = subs.add_parser("connect", help="start the embedded cluster or attach to a scheduler")
     p.add_argument("address", nargs="?", help="tcp://HOST:PORT of a running scheduler (default: embedded)")
     p.add_argument("--scheduler-file", metavar="FILE", help="JSON file written by `dask scheduler --scheduler-file`")
-    p.add_argument("--workers", type=_positive_int, metavar="N", help="embedded: number of worker processes")
-    p.add_argument("--threads", type=_positive_int, metavar="N", help="embedded: threads per worker")
-    p.add_argument("--gpus", type=_positive_int, metavar="N",
+    p.add_argument("--workers", type=b.whole(1, b.MAX_WORKERS), metavar="N",
+                   help="embedded: number of worker processes")
+    p.add_argument("--threads", type=b.whole(1, b.MAX_WORKERS), metavar="N", help="embedded: threads per worker")
+    p.add_argument("--gpus", type=b.whole(0, b.MAX_GPUS), metavar="N",
                    help="embedded: GPU workers to lay out (default: detect)")
-    p.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="connect timeout (default 10)")
+    p.add_argument("--timeout", type=b.timeout, metavar="SECONDS", help="connect timeout (default 10)")
 
     subs.add_parser("disconnect", help="close the connection (and the embedded cluster)")
     p = subs.add_parser("status", help="workers, threads, memory, GPUs and the dashboard link")
@@ -155,7 +136,8 @@ def build_parser() -> _Parser:
     p = subs.add_parser("preprocess", help="(cell) run the cell with `df` bound to the input, on the cluster")
     p.add_argument("--input", required=True, metavar="PATH_GLOB|VAR",
                    help="CSV/Parquet files (glob) or a DataFrame variable")
-    p.add_argument("--output", required=True, metavar="NAME", help="variable that receives the persisted result")
+    p.add_argument("--output", required=True, metavar="NAME",
+                   help="variable that receives the persisted result")
     p.add_argument("--save", metavar="OUT.parquet", help="also write the result as Parquet")
     p.add_argument("--per-partition", action="store_true", help="run the cell as pandas code on each partition")
 
@@ -165,26 +147,29 @@ def build_parser() -> _Parser:
     p.add_argument("--form", action="store_true",
                    help="(line) an interactive form that writes this cell and trains; the options pre-fill it")
     p.add_argument("--name", metavar="MODEL", help="registry name (default: the model's class name)")
-    p.add_argument("--test-size", type=_fraction, default=0.2, metavar="F", help="held-out fraction (0.2)")
-    p.add_argument("--gpus", type=_positive_int, default=0, metavar="N", help="GPUs the job needs (0)")
-    p.add_argument("--epochs", type=_positive_int, default=10, metavar="E", help="PyTorch: epochs (10)")
-    p.add_argument("--batch-size", type=_positive_int, default=32, metavar="B", help="PyTorch: batch size (32)")
-    p.add_argument("--lr", type=_positive_float, metavar="LR", help="PyTorch: learning rate")
-    p.add_argument("--seed", type=int, default=0, help="seed for the split and the training loop (0)")
+    p.add_argument("--test-size", type=b.fraction, default=0.2, metavar="F", help="held-out fraction (0.2)")
+    p.add_argument("--gpus", type=b.whole(0, b.MAX_GPUS), default=0, metavar="N", help="GPUs the job needs (0)")
+    p.add_argument("--epochs", type=b.whole(1, b.MAX_COUNT), default=10, metavar="E", help="PyTorch: epochs (10)")
+    p.add_argument("--batch-size", type=b.whole(1, b.MAX_COUNT), default=32, metavar="B",
+                   help="PyTorch: batch size (32)")
+    p.add_argument("--lr", type=b.learning_rate, metavar="LR", help="PyTorch: learning rate")
+    p.add_argument("--seed", type=b.whole(0, b.MAX_SEED), default=0,
+                   help="seed for the split and the training loop (0)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--block", action="store_true", help="wait for the job to finish")
-    mode.add_argument("-o", "--out", metavar="JOBVAR", help="store the Job in this variable (non-blocking)")
+    mode.add_argument("-o", "--out", type=b.identifier, metavar="JOBVAR",
+                      help="store the Job in this variable (non-blocking)")
 
     p = subs.add_parser("jobs", help="list jobs (id, model, status, progress, worker, GPU, times)")
-    p.add_argument("--limit", type=_positive_int, default=50, metavar="N")
+    p.add_argument("--limit", type=b.whole(1, b.MAX_COUNT), default=50, metavar="N")
     for name, text in (("cancel", "cancel a running job"), ("result", "wait for a job; show its model"),
                        ("attach", "re-attach a job still running on an external cluster")):
         p = subs.add_parser(name, help=text)
         p.add_argument("job_id", metavar="ID")
         if name != "cancel":
-            p.add_argument("-o", "--out", metavar="VAR", help="store the result in this variable")
+            p.add_argument("-o", "--out", type=b.identifier, metavar="VAR", help="store the result in this variable")
         if name == "result":
-            p.add_argument("--timeout", type=_positive_float, metavar="SECONDS")
+            p.add_argument("--timeout", type=b.timeout, metavar="SECONDS")
 
     p = subs.add_parser("models", help="list, show, alias or delete registered models")
     msubs = p.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
@@ -193,7 +178,7 @@ def build_parser() -> _Parser:
     q.add_argument("ref", metavar="NAME[:VERSION|@ALIAS]")
     q = msubs.add_parser("alias", help="point ALIAS at VERSION of NAME")
     q.add_argument("name")
-    q.add_argument("version", type=_positive_int)
+    q.add_argument("version", type=b.whole(1, b.MAX_VERSION))
     q.add_argument("alias")
     q = msubs.add_parser("delete", help="delete one version or a whole model")
     q.add_argument("ref", metavar="NAME[:VERSION]")
@@ -222,10 +207,12 @@ def _add_serving(subs) -> None:
                                       "(= aiaas_jupyter.endpoint(NAME))")
     q.add_argument("name", metavar="NAME")
     q.add_argument("--endpoint", action="store_true", help="NAME is a remote endpoint even if deployed")
-    q.add_argument("-o", "--out", metavar="VAR", help="store it in this variable (.predict_url, .headers, ...)")
+    q.add_argument("-o", "--out", type=b.identifier, metavar="VAR",
+                   help="store it in this variable (.predict_url, .headers, ...)")
     q = esubs.add_parser("add", help="record a remote endpoint (the API key stays in an environment variable)")
     q.add_argument("name", metavar="NAME")
-    q.add_argument("--url", required=True, metavar="URL", help="http(s) base URL (openai: the .../v1 root)")
+    q.add_argument("--url", required=True, type=b.http_url, metavar="URL",
+                   help="http(s) base URL (openai: the .../v1 root)")
     q.add_argument("--protocol", required=True, choices=PROTOCOLS, help="v2 (Open Inference), openai or rest")
     q.add_argument("--api-key-env", metavar="VAR", help="NAME of the environment variable holding the key")
     q.add_argument("--model", metavar="REMOTE_NAME", help="the model's name on the remote side (default NAME)")
@@ -244,11 +231,11 @@ def _add_serving(subs) -> None:
             p.add_argument("--proba", action="store_true",
                            help="class probabilities [N, n_classes] (v2 output predict_proba) instead of labels")
         p.add_argument("--endpoint", action="store_true", help="NAME is a remote endpoint even if deployed")
-        p.add_argument("-o", "--out", metavar="VAR", help="store the result in this variable")
+        p.add_argument("-o", "--out", type=b.identifier, metavar="VAR", help="store the result in this variable")
     p = subs.add_parser("ask", help="(cell) send the cell as a prompt to an openai endpoint; show the answer",
                         **_examples("ask"))
     p.add_argument("name", metavar="NAME")
-    p.add_argument("-o", "--out", metavar="VAR", help="also store the answer text in this variable")
+    p.add_argument("-o", "--out", type=b.identifier, metavar="VAR", help="also store the answer text in this variable")
 
 
 def _add_map(subs) -> None:
@@ -258,11 +245,14 @@ def _add_map(subs) -> None:
     p.add_argument("func", metavar="FUNC", help="a function of the notebook (def, lambda), or e.g. np.sqrt")
     p.add_argument("items", nargs="+", metavar="ITEMS",
                    help="a notebook variable, a Python literal ([1, 2, 3]) or range(N)")
-    p.add_argument("-o", "--out", metavar="VAR", help="store the results (with --no-wait: the MapJob) in VAR")
-    p.add_argument("--chunksize", type=_at_least_one, metavar="N",
+    p.add_argument("-o", "--out", type=b.identifier, metavar="VAR",
+                   help="store the results (with --no-wait: the MapJob) in VAR")
+    p.add_argument("--chunksize", type=b.whole(1, b.MAX_COUNT), metavar="N",
                    help="items per task (default: 1 up to 200 items, then about 16 tasks per worker thread)")
-    p.add_argument("--retries", type=_positive_int, default=0, metavar="N", help="re-run a failing item N times (0)")
-    p.add_argument("--gpus", type=_positive_int, default=0, metavar="N", help="GPUs each task needs (0)")
+    p.add_argument("--retries", type=b.whole(0, b.MAX_RETRIES), default=0, metavar="N",
+                   help="re-run a failing item N times (0)")
+    p.add_argument("--gpus", type=b.whole(0, b.MAX_GPUS), default=0, metavar="N",
+                   help="GPUs each task needs (0)")
     p.add_argument("--errors", choices=("raise", "return"), default="raise",
                    help="raise: stop at the first failed item (default); return: put its error in its place")
     p.add_argument("--no-wait", action="store_true", help="return at once; -o VAR receives the MapJob")
