@@ -15,6 +15,7 @@ Tree::
     │   └── PreprocessError    a preprocessing cell failed (in the kernel, in meta inference or on a
     │                          worker): one line, its traceback (the user's lines) under it
     ├── ModelSpecError         the cell defines no usable ``model`` (or optimizer/loss)
+    │   └── TrainCellError     a train cell did not compile or raised in the kernel: its lines under it
     ├── JobError               job-level problems
     │   ├── JobNotFoundError   unknown job id, or a job that can no longer be re-attached
     │   ├── JobFailedError     the remote task raised: carries the remote traceback
@@ -97,6 +98,17 @@ class PreprocessError(_ShowsTraceback, DataError):
 
 class ModelSpecError(AiaasError):
     pass
+
+
+class TrainCellError(_ShowsTraceback, ModelSpecError):
+    """A ``%%aiaas train`` cell did not compile or raised in the kernel: one line, the cell's
+    own traceback under it (never our frames), like a failing preprocess cell."""
+
+    traceback_label = "--- traceback (in the kernel) ---"
+
+    def __init__(self, message: str, cell_traceback: str = "", hint: str | None = None):
+        super().__init__(message, hint)
+        self.remote_traceback = cell_traceback
 
 
 class JobError(AiaasError):

@@ -242,7 +242,7 @@ def test_facade_connect_refuses_bad_numbers_before_starting_anything(tmp_path, k
                                          ("x = 1\nmodel = undefined_name\n", "raised NameError")])
 def test_a_failing_train_cell_is_one_line_with_its_own_lines(shell, capsys, cell, words):
     """Found by the fuzz test: the cell's SyntaxError/NameError came out raw, through our frames."""
-    from aiaas_jupyter.magics.core import TrainCellError
+    from aiaas_jupyter.errors import TrainCellError
 
     shell.user_ns["model"] = "an earlier model"
     with pytest.raises(TrainCellError) as info:

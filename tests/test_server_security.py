@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
 from aiaas_jupyter import cluster_snapshot
-from aiaas_jupyter.errors import EndpointAuthError, EndpointError, InvalidNameError, ServingError
+from aiaas_jupyter.errors import EndpointAuthError, EndpointError, InvalidNameError, RegistryError, ServingError
 from aiaas_jupyter.registry import JobRecord, Registry, parse_ref
 from aiaas_jupyter.registry.endpoints_table import allowed_key_env
 from aiaas_jupyter.server.manager import SidebarManager
@@ -363,6 +363,10 @@ def test_huge_int_versions_are_refused_by_the_registry_api(tmp_path):
             reg.set_alias("m", version, "prod")
         with pytest.raises(InvalidNameError):
             reg.delete("m", version)
+    for limit in (10**30, 0, -5, 2.5, "50", True):  # the jobs listing's limit, from Python too
+        with pytest.raises(RegistryError, match="limit must be a whole number from 1 to 1000000"):
+            reg.list_jobs(limit)
+    assert reg.list_jobs(10**6) == []
 
 
 @pytest.mark.parametrize("content", [b"garbage", b"[1, 2]", b"{}", b'{"url": "http://x", "pid": 99999999999999999999}',

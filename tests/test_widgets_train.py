@@ -314,7 +314,16 @@ def test_invalid_values_show_one_line_and_start_nothing(aiaas, iris):
     refused(form, "kernel_size must be odd")
     form.params["kernel_size"].value = 3
     form.epochs.value = 0
-    refused(form, "epochs must be ≥ 1, got 0")
+    refused(form, "epochs must be from 1 to 1000000, got 0")
+    form.epochs.value = 4294967296                      # the parser's bound: never submitted (issue 10)
+    refused(form, "epochs must be from 1 to 1000000, got 4294967296")
+    form.epochs.value = 3
+    form.lr.value = float("inf")
+    refused(form, "learning rate must be in (0, 1000], got inf")
+    form.lr.value = 0.01
+    form.seed.value = -1
+    refused(form, "seed must be from 0 to 4294967295, got -1")
+    form.seed.value = 0
 
     form.data.value = "iris2"                          # the column disappears after it was chosen
     ns["iris2"] = iris.drop(columns="target")

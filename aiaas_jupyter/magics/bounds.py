@@ -25,6 +25,7 @@ MAX_WORKERS = 1024       # --workers, --threads
 MAX_GPUS = 256
 MAX_RETRIES = 100
 MAX_SEED = 2**32 - 1     # numpy's and scikit-learn's seed range
+MAX_LR = 1e3
 
 
 def whole(lo: int, hi: int):
@@ -94,4 +95,4 @@ def _short(text: str, limit: int = 40) -> str:
 
 timeout = number(0, MAX_SECONDS, what=f"seconds > 0 and ≤ {MAX_SECONDS} (one day)")
 fraction = number(0.0, 1.0, high_open=True, what="a fraction between 0 and 1")
-learning_rate = number(0.0, 1e3, what="a learning rate > 0 and ≤ 1000")
+learning_rate = number(0.0, MAX_LR, what=f"a learning rate > 0 and ≤ {MAX_LR:g}")

@@ -11,21 +11,11 @@ import traceback
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
-from ..errors import ModelSpecError, _ShowsTraceback
+from ..errors import ModelSpecError, TrainCellError
 from ..tracebacks import format_remote_traceback, one_line
 from .parser import CELL_SUBCOMMANDS, HelpShown, full_help, parse
 
 _TRAIN_NAMES = ("model", "optimizer", "loss")
-
-
-class TrainCellError(_ShowsTraceback, ModelSpecError):
-    """A ``%%aiaas train`` cell did not compile or raised: one line, the cell's traceback under it."""
-
-    traceback_label = "--- traceback (in the kernel) ---"
-
-    def __init__(self, message: str, cell_traceback: str = "", hint: str | None = None):
-        super().__init__(message, hint)
-        self.remote_traceback = cell_traceback
 
 
 def _remember_source(source: str) -> str:

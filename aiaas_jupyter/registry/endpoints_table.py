@@ -100,6 +100,12 @@ def check_url(url: object) -> str:
     parts = urllib.parse.urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise EndpointError(f"invalid endpoint URL {url!r}", "use an absolute http:// or https:// URL")
+    try:
+        port = parts.port  # ValueError: not a number, or outside 0..65535
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise EndpointError(f"invalid port in endpoint URL {url!r}", "use a port in 1..65535")
     if parts.username or parts.password:
         raise EndpointError("endpoint URL must not contain credentials (user:password@)",
                             "keep the key in an environment variable and pass --api-key-env VAR")

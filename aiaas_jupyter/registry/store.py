@@ -177,7 +177,11 @@ class Registry:
             return jobs_table.get(conn, job_id)
 
     def list_jobs(self, limit: int = 50) -> list[JobRecord]:
-        """The ``limit`` most recently submitted jobs, newest first."""
+        """The ``limit`` most recently submitted jobs, newest first (1 ≤ limit ≤ 10**6: a
+        bigger int would reach SQLite as an OverflowError)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10**6:
+            raise RegistryError(f"limit must be a whole number from 1 to 1000000, got {str(limit)[:40]}",
+                                hint="e.g. jobs(limit=50)")
         with self.db.read() as conn:
             return jobs_table.latest(conn, limit)
 

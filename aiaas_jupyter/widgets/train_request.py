@@ -85,10 +85,21 @@ def cell(c: Choices, *, block: bool = False, out: str | None = None) -> str:
                        **c.options())
 
 
-def _torch_problem(c: Choices) -> str | None:
-    for label, value, ok, rule in (("epochs", c.epochs, c.epochs >= 1, "≥ 1"),
-                                   ("batch size", c.batch_size, c.batch_size >= 1, "≥ 1"),
-                                   ("learning rate", c.lr, c.lr > 0, "> 0")):
+def _number_problem(c: Choices) -> str | None:
+    """The first option outside the bounds ``%%aiaas train`` accepts, so "Copy as magic" never
+    writes a cell the parser refuses, and a 4294967296-epoch job is never submitted."""
+    import math
+
+    from ..magics.bounds import MAX_COUNT, MAX_LR, MAX_SEED
+
+    if not 0 <= c.seed <= MAX_SEED:
+        return f"seed must be from 0 to {MAX_SEED}, got {c.seed}"
+    if c.framework != "torch":
+        return None
+    for label, value, ok, rule in (
+            ("epochs", c.epochs, 1 <= c.epochs <= MAX_COUNT, f"from 1 to {MAX_COUNT}"),
+            ("batch size", c.batch_size, 1 <= c.batch_size <= MAX_COUNT, f"from 1 to {MAX_COUNT}"),
+            ("learning rate", c.lr, math.isfinite(c.lr) and 0 < c.lr <= MAX_LR, f"in (0, {MAX_LR:g}]")):
         if not ok:
             return f"{label} must be {rule}, got {value}"
     return None
@@ -116,8 +127,8 @@ def check(c: Choices, namespace: dict, param_errors: list[str], build: bool = Tr
     except AiaasError as exc:
         raise FormError(str(exc)) from None
     problem = c.entry.check(c.ctx, c.values) or next(iter(param_errors), None)
-    if problem is None and c.framework == "torch":
-        problem = _torch_problem(c)
+    if problem is None:
+        problem = _number_problem(c)
     if problem:
         raise FormError(problem)
     try:
