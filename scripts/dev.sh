@@ -44,7 +44,7 @@ case "${1:-}" in
       case "$a" in tests*|notebooks*) local_targets=(); break ;; esac
     done
     .venv/bin/python -m pytest "${local_targets[@]}" --nbval --nbval-current-env --nbval-cell-timeout=600 \
-      -p no:cacheprovider --junitxml="$out/junit.xml" "${@:2}"
+      -p no:cacheprovider --durations=20 --junitxml="$out/junit.xml" "${@:2}"
     ;;
   *)
     echo "usage: bash scripts/dev.sh quickstart|test [pytest args...]" >&2

@@ -122,13 +122,14 @@ def slow_frame(n: int = 4000, d: int = 16) -> pd.DataFrame:
 
 
 def test_live_progress_of_a_real_job_seen_from_outside(aiaas, session_home):
-    """~100 ms per epoch (3,200 rows, batch 8, 256 hidden units): about 4 s of training."""
+    """0.1-0.25 s per epoch (3,200 rows, batch 8, 256 hidden units, one torch thread): 2-5 s of
+    training, long enough for a few throttled writes while it runs."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(16, 256), torch.nn.ReLU(), torch.nn.Linear(256, 2))
     outside = Registry(session_home)  # another handle on the same database, as the server has
     writes_before = aiaas.progress_recorder.writes
     t0 = time.monotonic()
-    job = aiaas.train(model, slow_frame(), "target", name="progress-mlp", epochs=40, batch_size=8, seed=0)
+    job = aiaas.train(model, slow_frame(), "target", name="progress-mlp", epochs=20, batch_size=8, seed=0)
     seen = []
     while not job.done() and time.monotonic() - t0 < 120:
         rec = outside.get_job(job.id)
@@ -147,4 +148,8 @@ def test_live_progress_of_a_real_job_seen_from_outside(aiaas, session_home):
     # throttled: one write per phase (start, fit) plus at most one a second in between
     writes = aiaas.progress_recorder.writes - writes_before
     assert 2 <= writes <= 2 + math.ceil(elapsed / aiaas.progress_recorder.interval) + 1, (writes, elapsed)
-    assert elapsed < 20, f"{elapsed:.1f} s"
+    # Recording runs beside the job, never in its way: what the kernel waited beyond the
+    # worker's own time (dispatch, data, registration) stays small. Relative to this run's own
+    # training time, not a wall-clock bound that a slower machine breaks.
+    print(f"elapsed {elapsed:.1f} s, on the worker {final.duration_s:.1f} s, {writes} writes")
+    assert elapsed - final.duration_s < 8, (elapsed, final.duration_s)
