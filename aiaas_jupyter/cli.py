@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_batch_size < 1 or args.max_wait_ms < 0 or args.max_body_bytes < 1 or args.timeout_s <= 0:
             print("aiaas serve: limits must be positive", file=sys.stderr)
             return 2
-        from .serving.__main__ import serve
+        from .serving.run_server import serve
 
         return serve(args)
     from .serving import state

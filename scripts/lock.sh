@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Refresh the locks of the dev/test environment from pyproject.toml's ranges:
 #
-#   bash scripts/lock.sh                      newest versions the ranges allow
+#   bash scripts/lock.sh                      keep the committed pins; add what new inputs need
+#   bash scripts/lock.sh --upgrade            newest versions the ranges allow
 #   bash scripts/lock.sh --upgrade-package X  only X moves (any uv pip compile option passes through)
 #
 # Writes requirements/dev.lock (the package with its test extras and its build requirements, every
@@ -31,6 +32,10 @@ trap 'rm -rf "$tmp"' EXIT
 digest=$("$PY" scripts/lock_inputs.py digest)
 
 "$PY" scripts/lock_inputs.py build-requires > "$tmp/build.in"
+# uv prefers the pins already in its output file: start from the committed locks, so a new input
+# adds its packages without moving the others (--upgrade or --upgrade-package X to move them).
+cp requirements/dev.lock "$tmp/dev.lock"
+cp requirements/mlserver.lock "$tmp/mlserver.lock"
 "$UV" pip compile -q pyproject.toml "$tmp/build.in" --extra test -c requirements/constraints.txt \
   "${target[@]}" --no-emit-package torch --no-header --annotation-style line "$@" -o "$tmp/dev.lock"
 { echo "# inputs-sha256: $digest"
@@ -43,5 +48,5 @@ grep -E '^(numpy|scikit-learn)==' requirements/dev.lock > "$tmp/peer-constraints
   --no-header --annotation-style line "$@" -o "$tmp/mlserver.lock"
 { echo "# inputs-sha256: $digest"
   echo "# Made by: bash scripts/lock.sh (uv pip compile of requirements/mlserver.in, numpy/scikit-learn from dev.lock)."
-  cat "$tmp/mlserver.lock"; } > requirements/mlserver.lock
+  sed "s|-c $tmp/peer-constraints.txt|-c requirements/dev.lock|" "$tmp/mlserver.lock"; } > requirements/mlserver.lock
 echo "requirements/dev.lock: $(grep -c '==' requirements/dev.lock) pins; requirements/mlserver.lock: $(grep -c '==' requirements/mlserver.lock) pins"

@@ -190,7 +190,7 @@ def build_parser() -> _Parser:
 
 
 def _add_serving(subs) -> None:
-    from ..serving import PROTOCOLS  # light: importing the registry here would slow %load_ext
+    from ..protocols import PROTOCOLS  # a stdlib-only leaf: %load_ext stays light
 
     p = subs.add_parser("deploy", help="serve a registered (or built-in) model on this home's model server",
                         **_examples("deploy"))

@@ -17,7 +17,7 @@ import sqlite3
 import urllib.parse
 
 from ..errors import EndpointError, EndpointNotFoundError
-from ..serving import PROTOCOLS  # the package root is stdlib-only
+from ..protocols import PROTOCOLS
 from .jobs_table import utcnow
 from .names import validate_name
 

@@ -9,8 +9,7 @@ imported by the server process itself; :mod:`.state` finds, starts and stops it.
 
 from __future__ import annotations
 
-#: the protocols a remote endpoint may speak (registry, magics and clients agree on this one list)
-PROTOCOLS = ("v2", "openai", "rest")
+from ..protocols import PROTOCOLS  # noqa: F401  (re-exported; the list lives below registry and serving)
 
 #: models that ship with the server (name → ref), deployable on a running server without the
 #: registry: ``%aiaas deploy all-minilm-l6-v2`` (the server side: ``deployments.BUILTIN_REFS``)

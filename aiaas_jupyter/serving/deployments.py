@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelNotFoundError
+from ..registry.private_files import make_private_dir, write_private
 from .batching import Batcher
 from .runtime import EMBEDDING_NAME, EMBEDDING_REF, Runtime
 
@@ -50,18 +51,6 @@ class Deployment:
 
 def state_file(home: str | os.PathLike) -> Path:
     return Path(home) / "server" / "deployments.json"
-
-
-def write_json_atomic(path: Path, obj: Any, mode: int = 0o644) -> None:
-    """temp file in the same folder + rename: readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _now() -> str:
@@ -157,8 +146,9 @@ class Deployments:
                 log.error("could not restore deployment %s (%s): %s", name, entry, e)
 
     def _save(self) -> None:
-        write_json_atomic(state_file(self.home),
-                          {n: {"ref": d.ref, "version": d.version} for n, d in self.live.items()})
+        state = {n: {"ref": d.ref, "version": d.version} for n, d in self.live.items()}
+        make_private_dir(state_file(self.home).parent)
+        write_private(state_file(self.home), json.dumps(state, indent=1, sort_keys=True).encode())
 
     def _load(self, name: str, ref: str, version: int | None) -> Deployment:
         """On a worker thread: everything slow happens here, before any swap."""

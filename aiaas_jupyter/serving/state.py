@@ -349,13 +349,13 @@ def write_token(home) -> str:
 
 def write_server_info(home, url: str, tls: bool, cert: str | None = None) -> ServerInfo:
     from .._version import __version__
-    from .deployments import write_json_atomic
 
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     d = {"url": url, "pid": os.getpid(), "started": started, "tls": tls, "version": __version__}
     if cert:
         d["cert"] = str(Path(cert).resolve())
-    write_json_atomic(server_dir(home) / "server.json", d)
+    make_private_dir(server_dir(home))
+    write_private(server_dir(home) / "server.json", json.dumps(d, indent=1, sort_keys=True).encode())
     return ServerInfo(home=_home(home), **{k: d.get(k) for k in
                                            ("url", "pid", "started", "tls", "version", "cert")})
 
