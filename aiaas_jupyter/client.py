@@ -23,12 +23,14 @@ import warnings
 from typing import Any
 
 from . import cluster as _cluster
+from . import settings as _settings
 from . import cluster_snapshot
 from .data import check_target, resolve_frame, run_preprocess
 from .display import Table
 from .errors import (AiaasError, AiaasVersionWarning, ClusterError, JobError, JobNotFoundError,
                      ResourceError)
-from .job_handle import TERMINAL, Job, now_iso
+from .job_handle import Job, now_iso
+from .registry.jobs_table import TERMINAL
 from .registry import JobRecord, Registry, validate_name
 from .serving_api import ServingMixin
 from .tracebacks import index_of
@@ -57,7 +59,7 @@ class AiaasClient(ServingMixin):
         if self._recorder is None:
             from .job_progress import ProgressRecorder
 
-            self._recorder = ProgressRecorder(self._write_progress, _cluster.config("jobs.record-interval"))
+            self._recorder = ProgressRecorder(self._write_progress, _settings.config("jobs.record-interval"))
         return self._recorder
 
     def _write_progress(self, job_id: str, fields: dict) -> None:
@@ -73,7 +75,7 @@ class AiaasClient(ServingMixin):
         check_layout(n_workers, threads_per_worker, gpus)  # bad numbers: one ClusterError, before any work
         if timeout is not None:
             check_timeout(timeout)
-        address = address or (None if scheduler_file else _cluster.config("cluster.address"))
+        address = address or (None if scheduler_file else _settings.config("cluster.address"))
         # the new connection first: a mistyped address must not cost the cluster we have
         if address or scheduler_file:
             cluster, dask_client = None, _cluster.connect_external(address, scheduler_file, timeout)
@@ -87,7 +89,7 @@ class AiaasClient(ServingMixin):
         self.cluster, self.dask, self._ended = cluster, dask_client, None
         if cluster is not None:
             self._watch_embedded(cluster)
-        self._versions_checked = not _cluster.config("jobs.check-versions")
+        self._versions_checked = not _settings.config("jobs.check-versions")
         self._forget_orphans()
         return self.status()
 
@@ -130,7 +132,7 @@ class AiaasClient(ServingMixin):
         from .serving.lifetime import parse_duration
 
         cluster_life.close_at_exit(self)
-        idle = _cluster.config("cluster.idle-timeout")
+        idle = _settings.config("cluster.idle-timeout")
         seconds = parse_duration(idle)
         if not seconds:
             return
@@ -186,7 +188,7 @@ class AiaasClient(ServingMixin):
         in_kernel = ipython is not None and type(ipython.get_ipython()).__name__ == "ZMQInteractiveShell"
         return run_map(dask_client, func, iterables, chunksize=chunksize, errors=errors, retries=retries,
                        resources=resources, block=block, progress=progress, in_kernel=in_kernel,
-                       display_interval=_cluster.config("jobs.display-interval"))
+                       display_interval=_settings.config("jobs.display-interval"))
 
     # -- training ------------------------------------------------------------------------
     def train(self, model, data, target: str, *, name: str | None = None, optimizer=None, loss=None,
@@ -221,7 +223,7 @@ class AiaasClient(ServingMixin):
                                        "train": {"test_size": test_size, "gpus": gpus, "epochs": epochs,
                                                  "batch_size": batch_size, "lr": lr, "seed": seed}})
         self.registry.record_job(record)
-        job = Job(record, display_interval=_cluster.config("jobs.display-interval"),
+        job = Job(record, display_interval=_settings.config("jobs.display-interval"),
                   on_progress=self.progress_recorder.observe,
                   code_index=index_of(model, optimizer, loss))
         job.client = self
@@ -385,7 +387,7 @@ class AiaasClient(ServingMixin):
             self.registry.update_job(job_id, status="lost", error="no longer on the cluster")
             raise JobNotFoundError(f"job {job_id} is no longer on the cluster at {record.scheduler}",
                                    hint="only jobs on an external cluster outlive their kernel")
-        job = Job(record, future=future, display_interval=_cluster.config("jobs.display-interval"),
+        job = Job(record, future=future, display_interval=_settings.config("jobs.display-interval"),
                   on_progress=self.progress_recorder.observe)
         job._t0 = time.time() - _age_seconds(record.submitted)
         job.client = self

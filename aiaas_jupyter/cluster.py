@@ -22,31 +22,9 @@ import importlib.util
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 from .errors import ClusterError
-
-_DEFAULTS: dict | None = None
-
-
-def config(key: str):
-    """Read ``aiaas.<key>`` from dask.config, with our packaged defaults merged in.
-
-    The packaged value is also the fallback: a ``with dask.config.set({"aiaas.x": ...})`` entered
-    before the first read removes the whole ``aiaas`` section again when it exits.
-    """
-    global _DEFAULTS
-    import dask.config
-    import yaml
-
-    if _DEFAULTS is None:
-        _DEFAULTS = yaml.safe_load((Path(__file__).with_name("aiaas.yaml")).read_text())
-        dask.config.update_defaults(_DEFAULTS)
-    default = _DEFAULTS["aiaas"]
-    for part in key.split("."):
-        default = default[part]
-    return dask.config.get(f"aiaas.{key}", default=default)
-
+from .settings import config
 
 def detect_gpus() -> list[str]:
     """GPU ids this process may use, without importing torch.

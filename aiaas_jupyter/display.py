@@ -78,3 +78,25 @@ def progress_bar_html(fraction: float, color: str = "#2e7d32") -> str:
     return ("<div style='width:220px;height:10px;background:#ddd;border-radius:3px;display:inline-block'>"
             f"<div style='width:{pct:.0f}%;height:10px;background:{color};border-radius:3px'></div></div>"
             f" {pct:.0f}%")
+
+
+class Answer:
+    """A chat answer: Markdown in a notebook, its plain text in a terminal.
+
+    IPython's rich-display protocol (``_repr_markdown_``) without importing IPython, so the
+    serving layer stays free of Jupyter libraries (``.importlinter``)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    @property
+    def data(self) -> str:  # the name IPython's Markdown object uses
+        return self.text
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    __str__ = __repr__

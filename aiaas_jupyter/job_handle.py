@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .display import fmt, progress_bar_html
 from .errors import AiaasError, JobCancelledError, JobFailedError
+from .registry.jobs_table import TERMINAL
 from .tracebacks import format_remote_traceback
 
 if TYPE_CHECKING:  # pragma: no cover
     from .registry import JobRecord, ModelVersion
 
-TERMINAL = ("finished", "error", "cancelled", "lost")
 _log = logging.getLogger(__name__)
 _COLORS = {"finished": "#2e7d32", "error": "#c62828", "cancelled": "#757575", "lost": "#757575"}
 
@@ -292,7 +292,7 @@ class Job:
 
 def _progress_widget(job: Job, shell):
     """A JobProgress for *job* in a Jupyter kernel (setting ``aiaas.jobs.widget``), else None."""
-    from .cluster import config
+    from .settings import config
 
     if type(shell).__name__ != "ZMQInteractiveShell" or str(config("jobs.widget")).lower() in ("false", "0", "no"):
         return None

@@ -28,9 +28,9 @@ from typing import Any, Callable
 
 from .display import progress_bar_html
 from .errors import AiaasError, JobCancelledError, JobError, MapError
+from .registry.jobs_table import TERMINAL
 from .tracebacks import format_remote_traceback, index_of, one_line
 
-TERMINAL = ("finished", "error", "cancelled", "lost")
 _COLORS = {"finished": "#2e7d32", "error": "#c62828", "cancelled": "#757575", "lost": "#757575"}
 _MISSING = object()
 _item_repr = reprlib.Repr()

@@ -21,7 +21,7 @@ import difflib
 import os
 from typing import TYPE_CHECKING, Any
 
-from .display import Table
+from .display import Answer, Table
 from .errors import DataError, EndpointAuthError, EndpointError, EndpointNotFoundError, ModelNotFoundError
 from .registry import Endpoint, parse_ref, validate_name
 from .serving import BUILTIN_MODELS, payloads
@@ -32,22 +32,6 @@ if TYPE_CHECKING:
 
 BUILTIN_PREFIX = "builtin:"
 HEALTH_TIMEOUT = 2.0
-
-
-def _markdown_answer():
-    from IPython.display import Markdown
-
-    class Answer(Markdown):
-        """A chat answer: Markdown in a notebook, its plain text in a terminal."""
-
-        @property
-        def text(self) -> str:
-            return self.data
-
-        def __repr__(self) -> str:
-            return self.data
-
-    return Answer
 
 
 class ServingMixin:
@@ -251,7 +235,7 @@ class ServingMixin:
         if not str(prompt).strip():
             raise DataError("the prompt is empty", "write the question in the cell below %%aiaas ask NAME")
         client = OpenAIClient(ep.url, ep.remote_model, _key(ep), timeout=timeout or self.serving_timeout)
-        return _markdown_answer()(client.chat(str(prompt), **params))
+        return Answer(client.chat(str(prompt), **params))
 
     def embed(self, name: str, texts: Any, *, endpoint: bool = False, timeout: float | None = None):
         """Embeddings ([D] for one text, [N, D] for several) from an own embedding deployment

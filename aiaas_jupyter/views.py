@@ -20,11 +20,21 @@ def _short_time(iso: str | None) -> str:
         return iso
 
 
-def headline_metric(metrics: dict | None) -> str:
-    for key in ("accuracy", "val_accuracy", "r2", "f1_macro", "mse"):
+#: the metric a model is summarised by, first present wins (``%aiaas models`` and the sidebar)
+HEADLINE_METRICS = ("accuracy", "val_accuracy", "r2", "f1_macro", "mse")
+
+
+def headline(metrics: dict | None) -> tuple[str, float] | None:
+    """``(name, value)`` of the first of :data:`HEADLINE_METRICS` in ``metrics``, else None."""
+    for key in HEADLINE_METRICS:
         if metrics and key in metrics:
-            return f"{key}={metrics[key]:.4g}"
-    return ""
+            return key, metrics[key]
+    return None
+
+
+def headline_metric(metrics: dict | None) -> str:
+    found = headline(metrics)
+    return f"{found[0]}={found[1]:.4g}" if found else ""
 
 
 def cluster_table(summary: dict, embedded: bool) -> Table:

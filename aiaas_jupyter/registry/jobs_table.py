@@ -16,9 +16,11 @@ from typing import Any
 
 from ..errors import JobNotFoundError, RegistryError
 
+#: every status a job can have: the one list the table, the job handles and the views share
 STATUSES = ("pending", "running", "finished", "error", "cancelled", "lost")
 #: the statuses a job can still leave; every other one is final
 LIVE = ("pending", "running")
+TERMINAL = tuple(s for s in STATUSES if s not in LIVE)
 
 
 def utcnow() -> str:

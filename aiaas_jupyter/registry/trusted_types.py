@@ -121,7 +121,7 @@ def _sparse_containers() -> list[type]:
 def configured_trusted_types() -> frozenset[str]:
     """``aiaas.artifacts.trusted-types``: exact dotted names only (a prefix or a pattern
     would bring back the very hole this module closes)."""
-    from ..cluster import config
+    from ..settings import config
 
     value = config("artifacts.trusted-types") or []
     if isinstance(value, str) or not isinstance(value, (list, tuple)):

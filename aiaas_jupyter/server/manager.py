@@ -18,9 +18,8 @@ from typing import Any
 from ..errors import AiaasError, InvalidNameError
 from ..registry import Registry, parse_ref, validate_name
 from ..serving.state import server_info_problem
+from ..views import headline
 
-#: the metric shown in the models list, first present wins (same order as ``%aiaas models``)
-HEADLINE_METRICS = ("accuracy", "val_accuracy", "r2", "f1_macro", "mse")
 #: how many jobs ``GET jobs`` lists
 JOBS_LIMIT = 200
 
@@ -34,10 +33,9 @@ class BadRequestError(AiaasError):
 
 
 def headline_metric(metrics: dict | None) -> dict | None:
-    for key in HEADLINE_METRICS:
-        if metrics and key in metrics:
-            return {"name": key, "value": metrics[key]}
-    return None
+    """The sidebar's shape of :func:`..views.headline` (the one list of headline metrics)."""
+    found = headline(metrics)
+    return {"name": found[0], "value": found[1]} if found else None
 
 
 class SidebarManager:

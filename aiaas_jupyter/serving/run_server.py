@@ -172,7 +172,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _config(key: str):
-    from ..cluster import config
+    from ..settings import config
 
     return config(key)
 

@@ -265,7 +265,7 @@ def ensure_server(home=None, *, host: str = "127.0.0.1", port: int = 0, tls_cert
             if value is not None:
                 cmd += [flag, str(value)]
         if idle_timeout is None:
-            from ..cluster import config
+            from ..settings import config
 
             idle_timeout = config("server.idle-timeout")
         cmd += ["--idle-timeout", str(idle_timeout or 0)]

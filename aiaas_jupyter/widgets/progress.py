@@ -19,7 +19,7 @@ import threading
 
 import ipywidgets as w
 
-from ..job_handle import TERMINAL
+from ..registry.jobs_table import TERMINAL
 from .feedback import error_html, note_html, num, one_line
 from .plot import PLOT_INTERVAL, Throttled, epoch_rows, render_png
 from .roundtrip import DEFAULTS, train_magic
