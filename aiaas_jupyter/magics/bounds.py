@@ -17,12 +17,12 @@ import keyword
 import math
 import urllib.parse
 
-#: the largest timeout any option accepts: one day, in seconds
-MAX_SECONDS = 24 * 3600
-MAX_VERSION = 2**31 - 1
+# the façade checks the same cluster bounds (connect(timeout=..., n_workers=...)): one source
+from ..cluster_args import MAX_GPUS, MAX_WORKERS  # noqa: F401  (--workers/--threads, --gpus)
+from ..cluster_args import MAX_TIMEOUT_S as MAX_SECONDS  # the largest timeout: one day
+
+MAX_VERSION = 2**31 - 1  # as registry.names.MAX_VERSION (not imported: it loads the registry at %load_ext)
 MAX_COUNT = 10**6        # --limit, --chunksize, --epochs, --batch-size
-MAX_WORKERS = 1024       # --workers, --threads
-MAX_GPUS = 256
 MAX_RETRIES = 100
 MAX_SEED = 2**32 - 1     # numpy's and scikit-learn's seed range
 MAX_LR = 1e3
