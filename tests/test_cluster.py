@@ -13,7 +13,7 @@ import warnings
 import pytest
 
 from aiaas_jupyter.client import AiaasClient
-from conftest import start_cli_cluster
+from support.cli_cluster import start_cli_cluster
 
 from aiaas_jupyter.errors import AiaasVersionWarning, JobNotFoundError, ResourceError
 

@@ -1,7 +1,7 @@
 """The endpoints table and the serving clients, over real sockets.
 
 Remote services (an OpenAI-compatible API, a REST model, failing servers) are a local
-stand-in (tests/standin_server.py); the v2 codec is checked against the server's own parser.
+stand-in (tests/support/standin_server.py); the v2 codec is checked against the server's own parser.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from aiaas_jupyter.errors import (DataError, EndpointAuthError, EndpointError, EndpointNotFoundError,
                                   InvalidNameError)
 from aiaas_jupyter.registry import Registry
-from standin_server import CHAT_MODEL, EMBED_MODEL, running, vector
+from support.standin_server import CHAT_MODEL, EMBED_MODEL, running, vector
 
 SECRET = "sk-test-5f3a9c1e7d2b4a6f8e0c"
 

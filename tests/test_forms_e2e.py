@@ -2,14 +2,14 @@
 a click on Train starts a job on the kernel's embedded cluster, and the job's progress widget
 in the form shows it finish; the registry gains the version.
 
-Same harness as the sidebar's end-to-end test (tests/lab_harness.py): a ``jupyter lab``
+Same harness as the sidebar's end-to-end test (tests/support/lab_harness.py): a ``jupyter lab``
 subprocess with throwaway settings and registry, Debian chromium through playwright.
 """
 
 from __future__ import annotations
 
 from aiaas_jupyter.registry import Registry
-from lab_harness import (OUT, cell_output, cells, chromium_context, jp_asyncio_loop,  # noqa: F401
+from support.lab_harness import (OUT, cell_output, cells, chromium_context, jp_asyncio_loop,  # noqa: F401
                          jp_server_cleanup, run_cell, running_lab, wait_kernel_idle, write_notebook)
 
 NOTEBOOK = "forms.ipynb"

@@ -10,7 +10,7 @@ What a reader brings along is prepared first, as a user would have it: CSV files
 and ``OPENAI_API_KEY`` in the environment. Two addresses cannot be reached from a test, so
 only they are rewritten, nothing else in the line: ``tcp://10.0.0.5:8786`` becomes the
 address of a real LocalCluster started here, and ``https://api.openai.com/v1`` the loopback
-URL of the OpenAI-compatible stand-in of tests/standin_server.py (which answers for the
+URL of the OpenAI-compatible stand-in of tests/support/standin_server.py (which answers for the
 example's model name).
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from aiaas_jupyter.magics.parser import build_parser
-from standin_server import running
+from support.standin_server import running
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The session-end leak check (tests/leakcheck.py) fails a run that leaves a process or a
+"""The session-end leak check (tests/support/leakcheck.py) fails a run that leaves a process or a
 temporary file behind, stops what was left, and passes a clean run."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def test_clean(tmp_path):
 def _pytest(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
     d = tmp_path / "suite"
     d.mkdir()
-    (d / "conftest.py").write_text("from leakcheck import pytest_configure, pytest_sessionfinish  # noqa\n")
+    (d / "conftest.py").write_text("from support.leakcheck import pytest_configure, pytest_sessionfinish  # noqa\n")
     (d / "test_inner.py").write_text(textwrap.dedent(body))
     env = {k: v for k, v in os.environ.items() if k != "AIAAS_TEST_SESSION"}  # a run of its own
     env.update(PYTHONPATH=os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]), TMPDIR=str(tmp_path))

@@ -26,7 +26,7 @@ import pytest
 import torch
 from torch import nn
 
-import serving_models as sm
+from support import serving_models as sm
 from aiaas_jupyter.errors import DataError, EndpointError, ModelSpecError
 from aiaas_jupyter.registry.serialization import TORCH_META_FILE, OnnxModel, load_model_files
 from aiaas_jupyter.registry.text_model import TextModel

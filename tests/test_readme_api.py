@@ -1,6 +1,6 @@
 """Every call the README documents works as documented (issue 9).
 
-The README's Python API table and its magic tables are read here; tests/readme_walk.py runs each
+The README's Python API table and its magic tables are read here; tests/support/readme_walk.py runs each
 documented call as a user would, in a fresh process (its own IPython shell, registry home,
 embedded cluster and model server), with asserts on the values. A row added to the README
 without a step in the walk fails here, and so does a step that fails.
@@ -84,7 +84,7 @@ def test_no_module_shadows_an_api_function():
 def walk(tmp_path_factory):
     home = tmp_path_factory.mktemp("aiaas-home-readme")
     env = {**os.environ, "AIAAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "readme_walk.py")], capture_output=True,
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "support" / "readme_walk.py")], capture_output=True,
                           text=True, timeout=900, env=env, cwd=ROOT)
     line = next((l for l in proc.stdout.splitlines() if l.startswith("README-WALK ")), None)
     assert proc.returncode == 0 and line, (proc.stdout[-3000:], proc.stderr[-3000:])
@@ -95,4 +95,4 @@ def test_every_documented_call_runs_as_documented(walk):
     failed = {k: v for k, v in walk.items() if v != "ok"}
     assert failed == {}
     missing = (documented_api() | documented_magics()) - set(walk)
-    assert missing == set(), f"documented in README.md but not walked in tests/readme_walk.py: {sorted(missing)}"
+    assert missing == set(), f"documented in README.md but not walked in tests/support/readme_walk.py: {sorted(missing)}"

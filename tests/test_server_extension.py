@@ -14,7 +14,7 @@ import time
 import pytest
 from tornado.httpclient import HTTPClientError
 
-import serving_models as sm
+from support import serving_models as sm
 from aiaas_jupyter.registry import JobRecord, Registry
 from aiaas_jupyter.server.manager import SidebarManager
 from aiaas_jupyter.serving import state

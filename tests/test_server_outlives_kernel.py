@@ -13,7 +13,7 @@ import numpy as np
 from aiaas_jupyter.client import AiaasClient
 from aiaas_jupyter.registry import Registry
 from aiaas_jupyter.serving import state
-from serving_models import register, train_iris
+from support.serving_models import register, train_iris
 
 KERNEL = textwrap.dedent("""
     import os, sys

@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
-import serving_models as sm
+from support import serving_models as sm
 from aiaas_jupyter.registry import Registry
 from aiaas_jupyter.registry.serialization import load_model_files
 from aiaas_jupyter.serving import state

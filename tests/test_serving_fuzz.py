@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import serving_models as sm
+from support import serving_models as sm
 from aiaas_jupyter.registry import Registry
 from aiaas_jupyter.registry.serialization import load_model_files
 from aiaas_jupyter.serving import oip, state

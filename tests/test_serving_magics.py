@@ -4,7 +4,7 @@ Models are trained in this process with the project's trainer and registered as 
 does; they are served by the REAL model server of a throwaway registry home (started by
 ``%aiaas deploy`` through ``state.ensure_server``, stopped in the fixture's teardown).
 Remote services we cannot reach (an OpenAI-compatible API, a REST model) are the local
-stand-in of tests/standin_server.py.
+stand-in of tests/support/standin_server.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 
 from aiaas_jupyter.errors import (DataError, EndpointAuthError, EndpointError, EndpointNotFoundError,
                                   ModelNotFoundError)
-from standin_server import CHAT_MODEL, EMBED_MODEL, running, vector
+from support.standin_server import CHAT_MODEL, EMBED_MODEL, running, vector
 
 SECRET = "sk-standin-0c9e1f2a7b3d4e5f6a7b"
 KEY_VAR = "STANDIN_TEST_API_KEY"

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-import serving_models as sm
+from support import serving_models as sm
 from aiaas_jupyter.errors import ServerNotRunningError
 from aiaas_jupyter.registry import Registry
 from aiaas_jupyter.serving import state

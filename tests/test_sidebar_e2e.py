@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-import serving_models as sm
-from lab_harness import (OUT, cell_output, cell_text, cells, chromium_context, jp_asyncio_loop,  # noqa: F401
+from support import serving_models as sm
+from support.lab_harness import (OUT, cell_output, cell_text, cells, chromium_context, jp_asyncio_loop,  # noqa: F401
                          jp_server_cleanup, run_cell, running_lab, wait_kernel_idle, write_notebook)
 from aiaas_jupyter.registry import Registry
 

@@ -258,7 +258,7 @@ def test_cancel_button_cancels_and_nothing_is_registered(shell, aiaas, iris_fram
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A home with iris and reviews deployed and "lonely" only registered; its server is stopped after."""
-    from serving_models import register, train_iris, train_text_ct
+    from support.serving_models import register, train_iris, train_text_ct
 
     from aiaas_jupyter.client import AiaasClient
     from aiaas_jupyter.registry.serialization import SKOPS_FILE, load_sklearn

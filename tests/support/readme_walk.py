@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]  # run as a script: put tests/ on the path for support.*
 
 SETUP = """
 %load_ext aiaas_jupyter
@@ -190,8 +190,8 @@ aiaas_jupyter.disconnect()
 def main() -> int:
     from IPython.core.interactiveshell import InteractiveShell
 
-    sys.path.insert(0, str(HERE))
-    from standin_server import running, vector
+    sys.path.insert(0, str(TESTS))
+    from support.standin_server import running, vector
 
     shell = InteractiveShell.instance()
     ran: dict[str, str] = {}

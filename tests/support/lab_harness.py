@@ -242,7 +242,7 @@ def cell_output(page, index: int) -> str:
 # ---- shared by the browser test modules -------------------------------------------------------
 
 #: where screenshots go (the README test command points it at test-output/)
-OUT = Path(os.environ.get("AIAAS_TEST_OUT", Path(__file__).resolve().parents[1] / "test-output"))
+OUT = Path(os.environ.get("AIAAS_TEST_OUT", Path(__file__).resolve().parents[2] / "test-output"))
 
 
 # pytest-jupyter's plugin, loaded for the whole run by test_server_extension.py, adds two
