@@ -15,13 +15,14 @@ display, so an unwritable home only costs the sidebar its view. Standard library
 
 from __future__ import annotations
 
-import datetime as _dt
+import datetime as _dt  # the type of view()'s `now` only
 import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
+from . import clock
 from .registry.private_files import make_private_dir, read_private, write_private
 
 FILENAME = "cluster.json"
@@ -29,16 +30,11 @@ FILENAME = "cluster.json"
 STALE_AFTER_S = 600.0
 _LIMIT = 1 << 20  # 1 MiB: a few thousand workers' rows; anything bigger is not ours
 _MAX_WORKERS = 4096
-_MAX_PID = 2**22
 log = logging.getLogger(__name__)
 
 
 def path(home: str | os.PathLike) -> Path:
     return Path(home) / FILENAME
-
-
-def _now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
 
 
 def record(home: str | os.PathLike, summary: dict) -> None:
@@ -55,7 +51,7 @@ def record_disconnected(home: str | os.PathLike) -> None:
 
 
 def _write(home: str | os.PathLike, data: dict) -> None:
-    data = {**data, "recorded_at": _now().isoformat(timespec="seconds"), "pid": os.getpid()}
+    data = {**data, "recorded_at": clock.now_iso(), "pid": os.getpid()}
     try:
         make_private_dir(home)
         write_private(path(home), json.dumps(data, default=str).encode())
@@ -91,19 +87,19 @@ def view(home: str | os.PathLike, now: _dt.datetime | None = None) -> dict[str, 
     """The ``GET cluster`` answer: ``{"scheduler": None}`` without a snapshot, else the
     snapshot's fields (type-checked), ``recorded_at``, ``age_s``, ``stale`` and ``reachable``
     (its kernel said connected and still runs; nothing is asked of the cluster itself)."""
-    from .serving.state import pid_alive
+    from .serving.state import MAX_PID, pid_alive
 
     raw = read_raw(home)
     scheduler = _text(raw.get("scheduler")) if raw else None
     if raw is None or not scheduler:
         return {"scheduler": None}
     try:
-        recorded = _dt.datetime.fromisoformat(raw.get("recorded_at"))
-        age = max(0.0, ((now or _now()) - recorded).total_seconds())
+        recorded = clock.parse_iso(raw.get("recorded_at"))
+        age = max(0.0, ((now or clock.now()) - recorded).total_seconds())
     except (TypeError, ValueError, OverflowError):
         recorded, age = None, None
     pid = raw.get("pid")
-    kernel_alive = (isinstance(pid, int) and not isinstance(pid, bool) and 1 <= pid <= _MAX_PID
+    kernel_alive = (isinstance(pid, int) and not isinstance(pid, bool) and 1 <= pid <= MAX_PID
                     and pid_alive(pid))
     workers = raw.get("workers") if isinstance(raw.get("workers"), list) else []
     workers = [{"address": _text(w.get("address")) or "", "name": _text(w.get("name")) or "",

@@ -17,6 +17,8 @@ from typing import Any
 
 from .display import Table
 from .errors import DataError
+# client.py still imports it from here; its home is .target_check (import it there)
+from .target_check import check_target  # noqa: F401
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -67,12 +69,6 @@ def resolve_frame(name_or_frame: Any, namespace: dict | None):
     if not isinstance(obj, (pd.DataFrame, dd.DataFrame)):
         raise DataError(f"--data must name a pandas or dask DataFrame, got {type(obj).__name__}")
     return obj
-
-
-def check_target(frame, target: str) -> None:
-    if target not in frame.columns:
-        raise DataError(f"target column {target!r} is not in the data",
-                        hint=f"columns: {', '.join(map(str, frame.columns))}")
 
 
 @dataclass

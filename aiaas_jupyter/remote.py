@@ -6,29 +6,15 @@ workers unpickle task graphs by reference: every process of the cluster imports 
 
 from __future__ import annotations
 
-import importlib.metadata
-import platform
 import sys
 import time
 
-#: packages a job needs on both sides; compared before the first dispatch
-JOB_PACKAGES = ("aiaas-jupyter", "dask", "distributed", "cloudpickle", "numpy", "pandas",
-                "scikit-learn", "skops", "torch", "safetensors")
+# client.check_versions still imports it from here; its home is .dependencies (import it there)
+from .dependencies import package_versions  # noqa: F401
 
 
 def event_topic(job_id: str) -> str:
     return f"aiaas-job-{job_id}"
-
-
-def package_versions() -> dict[str, str | None]:
-    """Python and :data:`JOB_PACKAGES` versions in this process (None where not installed)."""
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in JOB_PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def train_task(spec, data, job_id: str):

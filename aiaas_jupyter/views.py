@@ -6,8 +6,7 @@ the data and each pick its own presentation.
 
 from __future__ import annotations
 
-import datetime as _dt
-
+from .clock import parse_iso
 from .display import Table
 
 
@@ -15,7 +14,7 @@ def _short_time(iso: str | None) -> str:
     if not iso:
         return ""
     try:
-        return _dt.datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        return parse_iso(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
     except ValueError:
         return iso
 

@@ -389,7 +389,7 @@ def test_status_widget_and_predict_form_magics(shell):
 
 def test_train_parser_defaults_are_the_roundtrip_defaults():
     from aiaas_jupyter.magics.parser import build_parser
-    from aiaas_jupyter.widgets.roundtrip import DEFAULTS
+    from aiaas_jupyter.train_defaults import TRAIN_DEFAULTS as DEFAULTS
 
     sub = next(a for a in build_parser()._subparsers._group_actions).choices["train"]
     assert {k: sub.get_default(k) for k in DEFAULTS} == DEFAULTS

@@ -7,7 +7,7 @@ it is read turns all of those into one ``UsageError`` naming the option, before 
 
 The bounds are generous limits of sense, not tuning: nobody waits more than a day for a
 connect, lays out more than 1024 workers from a notebook or lists a million jobs in a table.
-Versions stop at 2**31-1 (a signed 32-bit integer, comfortably inside SQLite's 64-bit one).
+Versions stop where the registry's do (``limits.MAX_VERSION``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import urllib.parse
 # the façade checks the same cluster bounds (connect(timeout=..., n_workers=...)): one source
 from ..cluster_args import MAX_GPUS, MAX_WORKERS  # noqa: F401  (--workers/--threads, --gpus)
 from ..cluster_args import MAX_TIMEOUT_S as MAX_SECONDS  # the largest timeout: one day
+# the registry refuses the same versions (a leaf, not the registry: %load_ext stays light)
+from ..limits import MAX_VERSION  # noqa: F401  (models alias NAME VERSION)
 
-MAX_VERSION = 2**31 - 1  # as registry.names.MAX_VERSION (not imported: it loads the registry at %load_ext)
 MAX_COUNT = 10**6        # --limit, --chunksize, --epochs, --batch-size
 MAX_RETRIES = 100
 MAX_SEED = 2**32 - 1     # numpy's and scikit-learn's seed range

@@ -13,6 +13,7 @@ import argparse
 from IPython.core.error import UsageError
 from IPython.utils.process import arg_split
 
+from ..train_defaults import TRAIN_DEFAULTS as D  # stdlib-only leaf: %load_ext stays light
 from . import bounds as b
 
 CELL_SUBCOMMANDS = ("preprocess", "train", "ask")
@@ -147,14 +148,19 @@ def build_parser() -> _Parser:
     p.add_argument("--form", action="store_true",
                    help="(line) an interactive form that writes this cell and trains; the options pre-fill it")
     p.add_argument("--name", metavar="MODEL", help="registry name (default: the model's class name)")
-    p.add_argument("--test-size", type=b.fraction, default=0.2, metavar="F", help="held-out fraction (0.2)")
-    p.add_argument("--gpus", type=b.whole(0, b.MAX_GPUS), default=0, metavar="N", help="GPUs the job needs (0)")
-    p.add_argument("--epochs", type=b.whole(1, b.MAX_COUNT), default=10, metavar="E", help="PyTorch: epochs (10)")
-    p.add_argument("--batch-size", type=b.whole(1, b.MAX_COUNT), default=32, metavar="B",
-                   help="PyTorch: batch size (32)")
-    p.add_argument("--lr", type=b.learning_rate, metavar="LR", help="PyTorch: learning rate")
-    p.add_argument("--seed", type=b.whole(0, b.MAX_SEED), default=0,
-                   help="seed for the split and the training loop (0)")
+    # defaults from TRAIN_DEFAULTS, shown by %(default)s: the help cannot drift from them
+    p.add_argument("--test-size", type=b.fraction, default=D["test_size"], metavar="F",
+                   help="held-out fraction (%(default)s)")
+    p.add_argument("--gpus", type=b.whole(0, b.MAX_GPUS), default=D["gpus"], metavar="N",
+                   help="GPUs the job needs (%(default)s)")
+    p.add_argument("--epochs", type=b.whole(1, b.MAX_COUNT), default=D["epochs"], metavar="E",
+                   help="PyTorch: epochs (%(default)s)")
+    p.add_argument("--batch-size", type=b.whole(1, b.MAX_COUNT), default=D["batch_size"], metavar="B",
+                   help="PyTorch: batch size (%(default)s)")
+    p.add_argument("--lr", type=b.learning_rate, default=D["lr"], metavar="LR",
+                   help="PyTorch: learning rate")
+    p.add_argument("--seed", type=b.whole(0, b.MAX_SEED), default=D["seed"],
+                   help="seed for the split and the training loop (%(default)s)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--block", action="store_true", help="wait for the job to finish")
     mode.add_argument("-o", "--out", type=b.identifier, metavar="JOBVAR",

@@ -16,9 +16,9 @@ import re
 import sqlite3
 import urllib.parse
 
+from ..clock import now_iso
 from ..errors import EndpointError, EndpointNotFoundError
 from ..protocols import PROTOCOLS
-from .jobs_table import utcnow
 from .names import validate_name
 
 SCHEMA = """
@@ -88,7 +88,7 @@ def check(name: str, url: str, protocol: str, api_key_env: str | None, model: st
                               or any(c.isspace() or c in "/?#" for c in model)):
         raise EndpointError(f"invalid remote model name {model!r}",
                             "give the model's name on the remote side, without spaces or / ? #")
-    return Endpoint(name, url, protocol, api_key_env, model, utcnow())
+    return Endpoint(name, url, protocol, api_key_env, model, now_iso())
 
 
 def check_url(url: object) -> str:

@@ -9,11 +9,11 @@ transactions.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import json
 import sqlite3
 from typing import Any
 
+from ..clock import now_iso
 from ..errors import JobNotFoundError, RegistryError
 
 #: every status a job can have: the one list the table, the job handles and the views share
@@ -21,11 +21,6 @@ STATUSES = ("pending", "running", "finished", "error", "cancelled", "lost")
 #: the statuses a job can still leave; every other one is final
 LIVE = ("pending", "running")
 TERMINAL = tuple(s for s in STATUSES if s not in LIVE)
-
-
-def utcnow() -> str:
-    """ISO-8601 UTC with fixed width, so timestamps also sort correctly as text."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
 
 
 @dataclasses.dataclass
@@ -38,7 +33,7 @@ class JobRecord:
     gpus: int = 0
     scheduler: str | None = None        # scheduler address
     key: str | None = None              # Dask key
-    submitted: str = dataclasses.field(default_factory=utcnow)
+    submitted: str = dataclasses.field(default_factory=now_iso)
     started: str | None = None
     finished: str | None = None
     duration_s: float | None = None

@@ -10,15 +10,11 @@ from __future__ import annotations
 import re
 
 from ..errors import InvalidNameError
+from ..limits import MAX_VERSION
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _REF = re.compile(r"(?P<name>[^:@]*)(?::(?P<version>[^:@]*)|@(?P<alias>[^:@]*))?")
 
-#: the largest version number: SQLite stores 64-bit ints and Python's are unbounded, so a
-#: reference like ``m:99999999999999999999999`` must be refused here, as a bad name, instead of
-#: overflowing deep in sqlite3 (an OverflowError the server extension answered with a 500).
-#: 2**31-1 is far beyond any real model's history and fits every int type on the way.
-MAX_VERSION = 2**31 - 1
 #: a version number has at most this many digits (checked before ``int()``: no long-int parsing of junk)
 _MAX_VERSION_DIGITS = len(str(MAX_VERSION))
 

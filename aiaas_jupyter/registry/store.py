@@ -21,12 +21,13 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..clock import now_iso
 from ..errors import IntegrityError, RegistryError
 from . import endpoints_table, jobs_table, versions_table
 from .blobs import BlobStore, sha256_hex
 from .db import Database
 from .endpoints_table import Endpoint
-from .jobs_table import JobRecord, utcnow
+from .jobs_table import JobRecord
 from .names import parse_ref, validate_name, validate_version
 from .versions_table import ModelVersion
 
@@ -73,7 +74,7 @@ class Registry:
         row = versions_table.encode_row({
             "framework": framework, "params": params, "metrics": metrics,
             "library_versions": library_versions, "data_fingerprint": data_fingerprint,
-            "source": source, "job_id": job_id, "artifacts": shas, "created": utcnow(),
+            "source": source, "job_id": job_id, "artifacts": shas, "created": now_iso(),
             "extra": {} if extra is None else extra})
         self._put_blobs(files, shas)  # the slow part, outside the write lock
         with self.db.write() as conn:

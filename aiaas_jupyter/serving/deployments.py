@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import datetime as _dt
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..clock import now_iso
 from ..errors import ModelNotFoundError
 from ..registry.private_files import make_private_dir, write_private
 from .batching import Batcher
@@ -51,10 +51,6 @@ class Deployment:
 
 def state_file(home: str | os.PathLike) -> Path:
     return Path(home) / "server" / "deployments.json"
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 class Deployments:
@@ -169,4 +165,4 @@ class Deployments:
         batcher = Batcher(rt.run, rt.concat, max_batch_size=self.max_batch_size,
                           max_wait_ms=self.max_wait_ms, name=name)
         return Deployment(name=name, ref=ref, version=version, framework=framework, runtime=rt,
-                          batcher=batcher, loaded_at=_now())
+                          batcher=batcher, loaded_at=now_iso())

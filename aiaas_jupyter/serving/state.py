@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as _dt
 import json
 import os
 import secrets
@@ -27,6 +26,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from ..clock import now_iso
 from ..errors import ServerNotRunningError, ServingError
 from ..registry.private_files import make_private_dir, read_private, write_private
 
@@ -350,7 +350,7 @@ def write_token(home) -> str:
 def write_server_info(home, url: str, tls: bool, cert: str | None = None) -> ServerInfo:
     from .._version import __version__
 
-    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    started = now_iso()
     d = {"url": url, "pid": os.getpid(), "started": started, "tls": tls, "version": __version__}
     if cert:
         d["cert"] = str(Path(cert).resolve())

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+from ..train_defaults import TRAIN_DEFAULTS as D
+
 #: ``emit(event)`` sends a progress event (a JSON-able dict) to the kernel.
 Emit = Callable[[dict], None]
 
@@ -22,12 +24,12 @@ class TrainSpec:
     target: str
     optimizer: Any = None
     loss: Any = None
-    test_size: float = 0.2
-    seed: int = 0
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float | None = None
-    gpus: int = 0
+    test_size: float = D["test_size"]
+    seed: int = D["seed"]
+    epochs: int = D["epochs"]
+    batch_size: int = D["batch_size"]
+    lr: float | None = D["lr"]
+    gpus: int = D["gpus"]
 
 
 @dataclasses.dataclass

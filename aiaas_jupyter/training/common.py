@@ -8,23 +8,16 @@ registered model can be traced back to its exact data and library stack.
 from __future__ import annotations
 
 import hashlib
-import functools
-import importlib.metadata
 import json
-import platform
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..dependencies import package_versions
 from ..errors import DataError
+from ..target_check import check_target
 from .base import TrainSpec
-
-#: Distributions whose versions are recorded with every model (those installed).
-VERSIONED_DISTRIBUTIONS = (
-    "numpy", "pandas", "scikit-learn", "skops", "torch", "safetensors",
-    "onnx", "onnxruntime", "dask", "distributed",
-)
 
 #: A float/int target with at most this many distinct integral values counts as class labels
 #: when the estimator itself does not say whether it classifies.
@@ -45,38 +38,13 @@ def data_fingerprint(df: pd.DataFrame) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of Python and of the installed ML stack, to reproduce or audit a model later."""
-    return dict(_library_versions())
-
-
-@functools.lru_cache(maxsize=1)
-def _library_versions() -> dict[str, str]:
-    """Read once per process: installed versions do not change under a running worker."""
-    out = {"python": platform.python_version()}
-    for dist in VERSIONED_DISTRIBUTIONS:
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return out
-
-
-def check_target(spec: TrainSpec, data: pd.DataFrame) -> None:
-    """Fail early, on the worker, with the columns the user could have meant."""
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"training data must be a pandas DataFrame, got {type(data).__name__}")
-    if spec.target not in data.columns:
-        cols = ", ".join(map(str, data.columns))
-        raise DataError(f"target column {spec.target!r} not found; available columns: {cols}",
-                        hint="pass --target with one of these columns")
-    if data.shape[1] < 2:
-        raise DataError("the data has no feature columns besides the target")
-    if len(data) < 2:
-        raise DataError(f"need at least 2 rows to train and evaluate, got {len(data)}")
+    """Versions of Python and of the installed stack, to reproduce or audit a model later:
+    :func:`~aiaas_jupyter.dependencies.package_versions` without the packages not installed."""
+    return {name: version for name, version in package_versions().items() if version is not None}
 
 
 def features_and_target(spec: TrainSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    check_target(spec, data)
+    check_target(data, spec.target)  # the kernel's check again: a job may come from other code
     return data.drop(columns=[spec.target]), data[spec.target]
 
 

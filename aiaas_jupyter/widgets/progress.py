@@ -20,9 +20,10 @@ import threading
 import ipywidgets as w
 
 from ..registry.jobs_table import TERMINAL
+from ..train_defaults import TRAIN_DEFAULTS as DEFAULTS
 from .feedback import error_html, note_html, num, one_line
 from .plot import PLOT_INTERVAL, Throttled, epoch_rows, render_png
-from .roundtrip import DEFAULTS, train_magic
+from .roundtrip import train_magic
 
 _BAR_STYLE = {"finished": "success", "error": "danger", "cancelled": "warning", "lost": "warning"}
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 import html
 import ipywidgets as W
 
+from ..train_defaults import TRAIN_DEFAULTS as DEFAULTS
 from . import catalog
 from .namespace import columns, data_info, frame_names, model_names
 from .params import ParamControls
-from .roundtrip import DEFAULTS
 from .train_request import Choices, FormError, TrainRequest, cell, check
 
 _STYLE = {"description_width": "150px"}

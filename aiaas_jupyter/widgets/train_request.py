@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..train_defaults import TRAIN_DEFAULTS as DEFAULTS
 from . import catalog
 from .namespace import columns
-from .roundtrip import DEFAULTS, train_magic
+from .roundtrip import train_magic
 
 
 class FormError(ValueError):
