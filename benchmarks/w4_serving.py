@@ -124,7 +124,7 @@ def train_and_register(home: str | Path, name: str = MODEL_NAME, rows: int = TRA
     as the kernel does (``AiaasClient._register``). Returns (ModelVersion, fitted pipeline),
     the pipeline loaded back from the registered skops artifact: the exact model served."""
     from aiaas_jupyter.registry import Registry
-    from aiaas_jupyter.registry.serialization import SKOPS_FILE, load_sklearn
+    from aiaas_jupyter.artifacts.codec import SKOPS_FILE, load_sklearn
     from aiaas_jupyter.training import TrainSpec, run_training
 
     df = make_texts(rows)

@@ -43,7 +43,7 @@ def mlserver_available():
 # --------------------------------------------------------------------------- models
 def _train(model, frame, target: str, seed: int = 0):
     """(TrainResult, the fitted model loaded back from its skops artifact)."""
-    from aiaas_jupyter.registry.serialization import SKOPS_FILE, load_sklearn
+    from aiaas_jupyter.artifacts.codec import SKOPS_FILE, load_sklearn
     from aiaas_jupyter.training import TrainSpec, run_training
 
     res = run_training(TrainSpec(model=model, target=target, seed=seed), frame, lambda event: None)

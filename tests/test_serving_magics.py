@@ -32,7 +32,7 @@ def _train_and_register(home, name, model, frame, target):
     """Train as a Dask worker would (run_training); register as the kernel does. Returns the
     fitted model loaded back from its registered skops artifact: the exact model served."""
     from aiaas_jupyter.registry import Registry
-    from aiaas_jupyter.registry.serialization import SKOPS_FILE, load_sklearn
+    from aiaas_jupyter.artifacts.codec import SKOPS_FILE, load_sklearn
     from aiaas_jupyter.training import TrainSpec, run_training
 
     res = run_training(TrainSpec(model=model, target=target, seed=0), frame, lambda event: None)

@@ -290,7 +290,7 @@ class TextRuntime(Runtime):
 
 
 class OnnxRuntime(TabularRuntime):
-    """A torch model through its ONNX graph (:class:`~..registry.serialization.OnnxModel`): FP32."""
+    """A torch model through its ONNX graph (:class:`~..artifacts.onnx_model.OnnxModel`): FP32."""
 
     kind, platform = "onnx", "onnxruntime"
 
@@ -363,8 +363,8 @@ def warm_imports() -> None:
 
 
 def load_runtime(framework: str, files: dict[str, bytes], extra: dict) -> Runtime:
-    """Registry artifacts → the runtime that serves them (safe loaders only, see serialization)."""
-    from ..registry.serialization import load_model_files
+    """Registry artifacts → the runtime that serves them (safe loaders only, see artifacts.codec)."""
+    from ..artifacts.codec import load_model_files
 
     model = load_model_files(framework, files)
     if framework == "torch":

@@ -63,7 +63,7 @@ def _metrics(classification: bool, y_true, y_pred) -> dict[str, float]:
 
 
 def train(spec: TrainSpec, data: pd.DataFrame, emit: Emit) -> TrainResult:
-    from ..registry.serialization import SKOPS_FILE, dump_sklearn
+    from ..artifacts.codec import SKOPS_FILE, dump_sklearn
 
     model = spec.model
     if spec.optimizer is not None or spec.loss is not None:
