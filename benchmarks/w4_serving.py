@@ -90,7 +90,7 @@ def make_pipeline(column: str = "text"):
 
     The project's trainer hands the model the feature columns as a DataFrame, so the
     vectorizer sits in a one-column ColumnTransformer; our server recognises that shape and
-    serves it with one BYTES input (see aiaas_jupyter/serving/runtime.py ``text_column``)."""
+    serves it with one BYTES input (see aiaas_jupyter/artifacts/text_model.py ``takes_text``)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression

@@ -194,13 +194,13 @@ def test_text_detection():
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from aiaas_jupyter.serving.runtime import text_column
+    from aiaas_jupyter.artifacts.text_model import takes_text
 
-    assert text_column(make_pipeline(TfidfVectorizer(), LogisticRegression()), {}) == (True, None)
+    assert takes_text(make_pipeline(TfidfVectorizer(), LogisticRegression()), {}) == (True, None)
     ct = Pipeline([("ct", ColumnTransformer([("t", TfidfVectorizer(), "review")])), ("lr", LogisticRegression())])
-    assert text_column(ct, {}) == (True, "review")
-    assert text_column(make_pipeline(StandardScaler(), LogisticRegression()), {}) == (False, None)
-    assert text_column(LogisticRegression(), {"input_kind": "text", "feature_names": ["t"]}) == (True, "t")
+    assert takes_text(ct, {}) == (True, "review")
+    assert takes_text(make_pipeline(StandardScaler(), LogisticRegression()), {}) == (False, None)
+    assert takes_text(LogisticRegression(), {"input_kind": "text", "feature_names": ["t"]}) == (True, "t")
 
 
 # ------------------------------------------------------------------ the app, in-process
