@@ -434,10 +434,10 @@ class AiaasClient(ServingMixin):
         """Load a registered model from its safe artifact (sha256-checked).
 
         scikit-learn: the fitted estimator/pipeline (a pipeline trained on one text column as a
-        :class:`~.registry.text_model.TextModel`, taking a DataFrame, Series or list of texts);
-        torch: an :class:`~.registry.onnx_model.OnnxModel` with scikit-learn's surface, or with
+        :class:`~.artifacts.text_model.TextModel`, taking a DataFrame, Series or list of texts);
+        torch: an :class:`~.artifacts.onnx_model.OnnxModel` with scikit-learn's surface, or with
         ``module=YourNet()`` that module holding the registered weights (eval mode)."""
-        from .registry.serialization import load_model_files
+        from .artifacts.codec import load_model_files
 
         mv = self.registry.get(ref)
         return load_model_files(mv.framework, self.registry.read_artifacts(mv), extra=mv.extra, **kwargs)

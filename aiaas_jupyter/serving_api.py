@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 from .display import Answer, Table
 from .errors import DataError, EndpointAuthError, EndpointError, EndpointNotFoundError, ModelNotFoundError
 from .registry import Endpoint, parse_ref, validate_name
-from .serving import BUILTIN_MODELS, payloads
-from .serving.access import Deployment, token_hint  # noqa: F401  (part of this module's API)
+from .serving_client import BUILTIN_MODELS, payloads
+from .serving_client.access import Deployment, token_hint  # noqa: F401  (part of this module's API)
 
 if TYPE_CHECKING:
-    from .serving.access import Access
+    from .serving_client.access import Access
 
 BUILTIN_PREFIX = "builtin:"
 HEALTH_TIMEOUT = 2.0
@@ -44,7 +44,7 @@ class ServingMixin:
     def _own_server(self, start: bool = False, **server_options):
         """The running server of this home as an :class:`OwnServer` (None if not running)."""
         from .serving import state
-        from .serving.clients import OwnServer
+        from .serving_client.clients import OwnServer
 
         home = self.registry.home
         info = state.ensure_server(home, **server_options) if start else state.find_server(home)
@@ -179,11 +179,12 @@ class ServingMixin:
 
     def endpoint(self, name: str, *, endpoint: bool = False) -> Access:
         """How to call ``name`` over HTTP from anything (``requests``, curl, another program):
-        an :class:`~.serving.access.Access` with ``.predict_url``, ``.infer_url``, ``.headers``
+        an :class:`~.serving_client.access.Access` with ``.predict_url``, ``.infer_url``, ``.headers``
         (``Authorization: Bearer …``, read when used), ``.verify``. ``name`` is resolved as for
         :meth:`predict`; a remote endpoint's headers carry its own API key (from its environment
         variable), never our server's token."""
-        from .serving import access, state
+        from .serving import state
+        from .serving_client import access
 
         kind, target = self._resolve(name, endpoint)
         if kind == "own":
@@ -201,7 +202,7 @@ class ServingMixin:
         ``data``: a DataFrame, numpy array, list of records, list of strings or one string.
         Returns the ``predict`` output as a numpy array (a dict of arrays when ``outputs``
         is given; whatever JSON the endpoint answers for ``rest``)."""
-        from .serving.clients import RestClient, V2Client
+        from .serving_client.clients import RestClient, V2Client
 
         kind, target = self._resolve(name, endpoint)
         data = payloads.as_inputs(data)
@@ -226,7 +227,7 @@ class ServingMixin:
 
     def ask(self, name: str, prompt: str, *, timeout: float | None = None, **params):
         """Send ``prompt`` to an OpenAI-compatible endpoint's chat API; the answer as Markdown."""
-        from .serving.clients import OpenAIClient
+        from .serving_client.clients import OpenAIClient
 
         ep = self.registry.get_endpoint(validate_name(name, "endpoint"))
         if ep.protocol != "openai":
@@ -240,7 +241,7 @@ class ServingMixin:
     def embed(self, name: str, texts: Any, *, endpoint: bool = False, timeout: float | None = None):
         """Embeddings ([D] for one text, [N, D] for several) from an own embedding deployment
         (its OpenAI ``/v1/embeddings``) or from a remote openai (or v2) endpoint."""
-        from .serving.clients import OpenAIClient, V2Client
+        from .serving_client.clients import OpenAIClient, V2Client
 
         texts = payloads.as_texts(texts)
         kind, target = self._resolve(name, endpoint)
@@ -287,7 +288,7 @@ def _key(ep: Endpoint) -> str | None:
 
 
 def _auth(ep: Endpoint) -> dict[str, str]:
-    from .serving.clients import bearer
+    from .serving_client.clients import bearer
 
     return bearer(_key(ep))
 
@@ -303,7 +304,7 @@ def _remote_health(ep: Endpoint, send_key: bool = False) -> str:
     import httpx
 
     from .registry.endpoints_table import check_url
-    from .serving.clients import bearer
+    from .serving_client.clients import bearer
 
     try:
         base = check_url(ep.url)  # a row written straight into the database may hold anything

@@ -90,7 +90,7 @@ def make_pipeline(column: str = "text"):
 
     The project's trainer hands the model the feature columns as a DataFrame, so the
     vectorizer sits in a one-column ColumnTransformer; our server recognises that shape and
-    serves it with one BYTES input (see aiaas_jupyter/serving/runtime.py ``text_column``)."""
+    serves it with one BYTES input (see aiaas_jupyter/artifacts/text_model.py ``takes_text``)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -124,7 +124,7 @@ def train_and_register(home: str | Path, name: str = MODEL_NAME, rows: int = TRA
     as the kernel does (``AiaasClient._register``). Returns (ModelVersion, fitted pipeline),
     the pipeline loaded back from the registered skops artifact: the exact model served."""
     from aiaas_jupyter.registry import Registry
-    from aiaas_jupyter.registry.serialization import SKOPS_FILE, load_sklearn
+    from aiaas_jupyter.artifacts.codec import SKOPS_FILE, load_sklearn
     from aiaas_jupyter.training import TrainSpec, run_training
 
     df = make_texts(rows)

@@ -28,8 +28,9 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from aiaas_jupyter.client import AiaasClient
 from aiaas_jupyter.errors import ConfigError, RegistryError, UnsafeArtifactError
-from aiaas_jupyter.registry import Registry, trusted_types
-from aiaas_jupyter.registry.serialization import SKOPS_FILE, dump_sklearn, load_sklearn
+from aiaas_jupyter.artifacts import trusted_types
+from aiaas_jupyter.artifacts.codec import SKOPS_FILE, dump_sklearn, load_sklearn
+from aiaas_jupyter.registry import Registry
 from aiaas_jupyter.serving import state
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

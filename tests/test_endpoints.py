@@ -109,7 +109,7 @@ def test_a_version_1_database_gets_the_endpoints_table(tmp_path):
 
 # ---------------------------------------------------------------------------- transport
 def _http(**kw):
-    from aiaas_jupyter.serving.transport import Http
+    from aiaas_jupyter.serving_client.transport import Http
 
     return Http({"Authorization": f"Bearer {SECRET}"}, backoff=0.01, **kw)
 
@@ -189,7 +189,7 @@ def test_nan_is_refused_before_sending(standin):
 
 
 def test_reprs_hold_no_secret():
-    from aiaas_jupyter.serving.clients import OpenAIClient, RestClient, V2Client
+    from aiaas_jupyter.serving_client.clients import OpenAIClient, RestClient, V2Client
 
     for obj in (OpenAIClient("http://h/v1", "m", SECRET), V2Client("http://h", "m", {"Authorization": SECRET}),
                 RestClient("http://h", {"Authorization": SECRET}), _http()):
@@ -199,7 +199,7 @@ def test_reprs_hold_no_secret():
 # ---------------------------------------------------------------------------- v2 codec
 def test_v2_inputs_use_the_right_datatypes_and_the_server_parses_them():
     from aiaas_jupyter.serving import oip
-    from aiaas_jupyter.serving.clients import v2_inputs
+    from aiaas_jupyter.serving_client.clients import v2_inputs
 
     arrays = {"BOOL": np.array([True, False]), "UINT8": np.array([1, 255], np.uint8),
               "UINT16": np.array([1, 2], np.uint16), "UINT32": np.array([1, 2], np.uint32),
@@ -217,7 +217,7 @@ def test_v2_inputs_use_the_right_datatypes_and_the_server_parses_them():
 
 
 def test_v2_frame_sends_one_input_per_column_and_outputs_decode():
-    from aiaas_jupyter.serving.clients import v2_decode, v2_inputs
+    from aiaas_jupyter.serving_client.clients import v2_decode, v2_inputs
 
     frame = pd.DataFrame({"a": [1.5, 2.5], "n": [1, 2], "s": ["x", "y"]})
     tensors = v2_inputs(frame)
@@ -235,7 +235,7 @@ def test_v2_frame_sends_one_input_per_column_and_outputs_decode():
 
 # ---------------------------------------------------------------------------- protocol clients
 def test_openai_chat_retries_a_429_and_sends_the_key(standin):
-    from aiaas_jupyter.serving.clients import OpenAIClient
+    from aiaas_jupyter.serving_client.clients import OpenAIClient
 
     client = OpenAIClient(f"{standin.url}/v1", CHAT_MODEL, SECRET, backoff=0.01)
     standin.chat_429, before = 1, standin.hits["chat"]
@@ -248,7 +248,7 @@ def test_openai_chat_retries_a_429_and_sends_the_key(standin):
 
 
 def test_openai_wrong_key_is_an_auth_error_without_the_key(standin):
-    from aiaas_jupyter.serving.clients import OpenAIClient
+    from aiaas_jupyter.serving_client.clients import OpenAIClient
 
     with pytest.raises(EndpointAuthError) as err:
         OpenAIClient(f"{standin.url}/v1", CHAT_MODEL, "sk-wrong-key-123456").chat("hi")
@@ -257,7 +257,7 @@ def test_openai_wrong_key_is_an_auth_error_without_the_key(standin):
 
 
 def test_openai_embeddings_keep_input_order(standin):
-    from aiaas_jupyter.serving.clients import OpenAIClient
+    from aiaas_jupyter.serving_client.clients import OpenAIClient
 
     client = OpenAIClient(f"{standin.url}/v1", EMBED_MODEL, SECRET)
     texts = ["banana", "a", "kiwi"]
@@ -268,7 +268,7 @@ def test_openai_embeddings_keep_input_order(standin):
 
 
 def test_rest_client_posts_json(standin):
-    from aiaas_jupyter.serving.clients import RestClient
+    from aiaas_jupyter.serving_client.clients import RestClient
 
     client = RestClient(f"{standin.url}/rest/echo")
     payload = {"records": [{"a": np.int64(1), "b": np.float32(0.5)}], "when": pd.Timestamp("2024-01-02")}

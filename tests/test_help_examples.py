@@ -159,7 +159,7 @@ def test_example_runs_as_written(ran, label):
 
 def test_the_examples_did_what_they_say(ran):
     """Not only no error: the values the examples bind are right."""
-    from aiaas_jupyter.serving.access import Access
+    from aiaas_jupyter.serving_client.access import Access
 
     ns, client = ran["ns"], ran["client"]
     assert len(ns["clean"]) == ran["n_rows"]

@@ -43,7 +43,7 @@ def mlserver_available():
 # --------------------------------------------------------------------------- models
 def _train(model, frame, target: str, seed: int = 0):
     """(TrainResult, the fitted model loaded back from its skops artifact)."""
-    from aiaas_jupyter.registry.serialization import SKOPS_FILE, load_sklearn
+    from aiaas_jupyter.artifacts.codec import SKOPS_FILE, load_sklearn
     from aiaas_jupyter.training import TrainSpec, run_training
 
     res = run_training(TrainSpec(model=model, target=target, seed=seed), frame, lambda event: None)
@@ -135,7 +135,7 @@ def ours(iris, sentiment, tmp_path_factory):
 # --------------------------------------------------------------------------- our client → MLServer
 @needs_mlserver
 def test_v2client_against_mlserver_matches_in_process_model(iris, mlserver_iris):
-    from aiaas_jupyter.serving.clients import V2Client
+    from aiaas_jupyter.serving_client.clients import V2Client
 
     client = V2Client(mlserver_iris, "iris")
     assert client.ready()
@@ -159,7 +159,7 @@ def test_v2client_against_mlserver_matches_in_process_model(iris, mlserver_iris)
 @needs_mlserver
 def test_v2client_reports_mlserver_errors_in_one_line(mlserver_iris):
     from aiaas_jupyter.errors import EndpointError
-    from aiaas_jupyter.serving.clients import V2Client
+    from aiaas_jupyter.serving_client.clients import V2Client
 
     with pytest.raises(EndpointError) as err:
         V2Client(mlserver_iris, "no-such-model").infer(np.zeros((1, 4)))

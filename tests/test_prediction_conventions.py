@@ -28,8 +28,8 @@ from torch import nn
 
 from support import serving_models as sm
 from aiaas_jupyter.errors import DataError, EndpointError, ModelSpecError
-from aiaas_jupyter.registry.serialization import TORCH_META_FILE, OnnxModel, load_model_files
-from aiaas_jupyter.registry.text_model import TextModel
+from aiaas_jupyter.artifacts.codec import TORCH_META_FILE, OnnxModel, load_model_files
+from aiaas_jupyter.artifacts.text_model import TextModel
 from aiaas_jupyter.training import TrainSpec, run_training
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from aiaas_jupyter.errors import ModelSpecError, RegistryError, UnsafeArtifactError
-from aiaas_jupyter.registry import serialization as ser
+from aiaas_jupyter.artifacts import codec as ser
 from aiaas_jupyter.training import TrainSpec, run_training
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -66,7 +66,7 @@ def test_untrusted_types_are_refused(iris_xy, make_model, bad_type):
 
 
 def test_trust_is_exact_names_never_prefixes():
-    from aiaas_jupyter.registry import trusted_types
+    from aiaas_jupyter.artifacts import trusted_types
 
     names = trusted_types.builtin_trusted_types()
     assert "sklearn.tree._tree.Tree" in names and "numpy.dtype" in names

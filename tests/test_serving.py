@@ -19,7 +19,7 @@ import pytest
 
 from support import serving_models as sm
 from aiaas_jupyter.registry import Registry
-from aiaas_jupyter.registry.serialization import load_model_files
+from aiaas_jupyter.artifacts.codec import load_model_files
 from aiaas_jupyter.serving import state
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -194,13 +194,13 @@ def test_text_detection():
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from aiaas_jupyter.serving.runtime import text_column
+    from aiaas_jupyter.artifacts.text_model import takes_text
 
-    assert text_column(make_pipeline(TfidfVectorizer(), LogisticRegression()), {}) == (True, None)
+    assert takes_text(make_pipeline(TfidfVectorizer(), LogisticRegression()), {}) == (True, None)
     ct = Pipeline([("ct", ColumnTransformer([("t", TfidfVectorizer(), "review")])), ("lr", LogisticRegression())])
-    assert text_column(ct, {}) == (True, "review")
-    assert text_column(make_pipeline(StandardScaler(), LogisticRegression()), {}) == (False, None)
-    assert text_column(LogisticRegression(), {"input_kind": "text", "feature_names": ["t"]}) == (True, "t")
+    assert takes_text(ct, {}) == (True, "review")
+    assert takes_text(make_pipeline(StandardScaler(), LogisticRegression()), {}) == (False, None)
+    assert takes_text(LogisticRegression(), {"input_kind": "text", "feature_names": ["t"]}) == (True, "t")
 
 
 # ------------------------------------------------------------------ the app, in-process
@@ -209,7 +209,7 @@ def test_unexpected_errors_are_generic_500s(caplog):
     from starlette.testclient import TestClient
 
     from aiaas_jupyter.serving.app import create_app
-    from aiaas_jupyter.serving.deployments import Deployment, Deployments
+    from aiaas_jupyter.serving.deployments import Deployments, LoadedModel
     from aiaas_jupyter.serving.runtime import Runtime
 
     class Broken(Runtime):
@@ -218,7 +218,7 @@ def test_unexpected_errors_are_generic_500s(caplog):
 
     deps = Deployments("/nonexistent")
     rt = Broken()
-    deps.live["broken"] = Deployment("broken", "broken:1", 1, "sklearn", rt, Batcher(rt.run, rt.concat))
+    deps.live["broken"] = LoadedModel("broken", "broken:1", 1, "sklearn", rt, Batcher(rt.run, rt.concat))
     app = create_app(deps, "tok", timeout_s=5)
     with TestClient(app, headers={"Authorization": "Bearer tok"}) as client:
         r = client.post("/v2/models/broken/infer",
@@ -233,7 +233,7 @@ def test_timeout_is_504():
     from starlette.testclient import TestClient
 
     from aiaas_jupyter.serving.app import create_app
-    from aiaas_jupyter.serving.deployments import Deployment, Deployments
+    from aiaas_jupyter.serving.deployments import Deployments, LoadedModel
     from aiaas_jupyter.serving.runtime import Runtime
 
     class Slow(Runtime):
@@ -249,7 +249,7 @@ def test_timeout_is_504():
 
     deps = Deployments("/nonexistent")
     rt = Slow()
-    deps.live["slow"] = Deployment("slow", "slow:1", 1, "sklearn", rt, Batcher(rt.run, rt.concat))
+    deps.live["slow"] = LoadedModel("slow", "slow:1", 1, "sklearn", rt, Batcher(rt.run, rt.concat))
     with TestClient(create_app(deps, "tok", timeout_s=0.2), headers={"Authorization": "Bearer tok"}) as client:
         t0 = time.perf_counter()
         r = client.post("/v2/models/slow/infer",

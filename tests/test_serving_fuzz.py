@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from support import serving_models as sm
 from aiaas_jupyter.registry import Registry
-from aiaas_jupyter.registry.serialization import load_model_files
+from aiaas_jupyter.artifacts.codec import load_model_files
 from aiaas_jupyter.serving import oip, state
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

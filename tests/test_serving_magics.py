@@ -32,7 +32,7 @@ def _train_and_register(home, name, model, frame, target):
     """Train as a Dask worker would (run_training); register as the kernel does. Returns the
     fitted model loaded back from its registered skops artifact: the exact model served."""
     from aiaas_jupyter.registry import Registry
-    from aiaas_jupyter.registry.serialization import SKOPS_FILE, load_sklearn
+    from aiaas_jupyter.artifacts.codec import SKOPS_FILE, load_sklearn
     from aiaas_jupyter.training import TrainSpec, run_training
 
     res = run_training(TrainSpec(model=model, target=target, seed=0), frame, lambda event: None)
@@ -406,10 +406,10 @@ def test_embeddings_are_one_line_away_on_the_running_server(sh, served, deployed
 
 
 def test_a_registered_model_named_like_a_builtin_wins(served, deployed):
-    from aiaas_jupyter import serving
+    from aiaas_jupyter import serving_client
     from aiaas_jupyter.serving.deployments import BUILTIN_REFS
 
-    assert {v: k for k, v in serving.BUILTIN_MODELS.items()} == BUILTIN_REFS  # client and server agree
+    assert {v: k for k, v in serving_client.BUILTIN_MODELS.items()} == BUILTIN_REFS  # client and server agree
     client = type(served.client)(served.home)
     assert client._builtin_ref("all-minilm-l6-v2") == "builtin:all-minilm-l6-v2"
     client.registry.register("all-minilm-l6-v2", framework="sklearn", artifacts={"x.bin": b"x"}, params={},

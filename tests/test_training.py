@@ -68,7 +68,7 @@ def test_missing_target_names_available_columns(iris):
 # ------------------------------------------------------------------ scikit-learn
 def test_random_forest_iris(iris):
     from sklearn.ensemble import RandomForestClassifier
-    from aiaas_jupyter.registry.serialization import load_sklearn
+    from aiaas_jupyter.artifacts.codec import load_sklearn
 
     result, events = _run(RandomForestClassifier(random_state=0), iris, target="target")
     assert result.framework == "sklearn" and result.device == "cpu"
@@ -101,7 +101,7 @@ def test_unset_random_state_gets_the_seed(iris):
     a, _ = _run(RandomForestClassifier(n_estimators=10), iris, target="target", seed=3)
     b, _ = _run(RandomForestClassifier(n_estimators=10), iris, target="target", seed=3)
     assert a.params["random_state"] == 3 and a.extra["seeded_random_state"] == ["random_state"]
-    from aiaas_jupyter.registry.serialization import load_sklearn
+    from aiaas_jupyter.artifacts.codec import load_sklearn
 
     X = iris.drop(columns=["target"])
     np.testing.assert_array_equal(load_sklearn(a.artifacts["model.skops"]).predict_proba(X),
@@ -296,7 +296,7 @@ def test_plain_text_pipeline_gets_the_documents():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from aiaas_jupyter.registry.serialization import load_sklearn
+    from aiaas_jupyter.artifacts.codec import load_sklearn
 
     rng = np.random.default_rng(2)
     good, bad = ["great", "lovely", "superb", "fine"], ["awful", "boring", "terrible", "dull"]

@@ -261,7 +261,7 @@ def served(tmp_path_factory):
     from support.serving_models import register, train_iris, train_text_ct
 
     from aiaas_jupyter.client import AiaasClient
-    from aiaas_jupyter.registry.serialization import SKOPS_FILE, load_sklearn
+    from aiaas_jupyter.artifacts.codec import SKOPS_FILE, load_sklearn
     from aiaas_jupyter.serving import state
 
     home = tmp_path_factory.mktemp("predict-form-home")

@@ -4,16 +4,15 @@ Importing this package is cheap (nothing but the standard library): a kernel tha
 "is a server running?" never loads Starlette, uvicorn or any ML library. The server-side
 modules — :mod:`.app` (routes), :mod:`.oip` (Open Inference Protocol v2 codec),
 :mod:`.runtime` (loaded models), :mod:`.batching`, :mod:`.deployments`, :mod:`.openapi` — are
-imported by the server process itself; :mod:`.state` finds, starts and stops it.
+imported by the server process itself; :mod:`.state` finds, starts and stops it. What a kernel
+uses to reach a running server (HTTP clients, :class:`~aiaas_jupyter.serving_client.access.Access`)
+is :mod:`aiaas_jupyter.serving_client`; neither package imports the other, except that the clients
+build their tensors with :mod:`.oip`, the wire format both sides share.
 """
 
 from __future__ import annotations
 
 from ..protocols import PROTOCOLS  # noqa: F401  (re-exported; the list lives below registry and serving)
-
-#: models that ship with the server (name → ref), deployable on a running server without the
-#: registry: ``%aiaas deploy all-minilm-l6-v2`` (the server side: ``deployments.BUILTIN_REFS``)
-BUILTIN_MODELS = {"all-minilm-l6-v2": "builtin:all-minilm-l6-v2"}
 
 _STATE = ("ServerInfo", "find_server", "ensure_server", "stop_server", "read_token")
 __all__ = list(_STATE)

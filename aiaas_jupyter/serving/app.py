@@ -26,7 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import embeddings, jsonio, oip, plain
-from .deployments import Deployment, Deployments
+from .deployments import Deployments, LoadedModel
 from .runtime import InputError
 
 log = logging.getLogger("aiaas_jupyter.serving")
@@ -146,7 +146,7 @@ class Server:
                                 "(tritonclient: binary_data=False)")
         return body
 
-    def deployment(self, request: Request) -> Deployment:
+    def deployment(self, request: Request) -> LoadedModel:
         p = request.path_params
         dep = self.deployments.get(p["name"])
         if dep is None:
@@ -156,7 +156,7 @@ class Server:
             raise ApiError(404, f"{p['name']!r} is deployed at version {dep.version}, not {v}")
         return dep
 
-    async def run(self, dep: Deployment, part: Any, n: int, want: frozenset) -> dict:
+    async def run(self, dep: LoadedModel, part: Any, n: int, want: frozenset) -> dict:
         if n == 0:
             raise InputError("the request has no rows")
         try:

@@ -1,4 +1,5 @@
-"""Deployment name → live model, swapped atomically and persisted across server restarts.
+"""Deployment name → live model (a :class:`LoadedModel`), swapped atomically and persisted
+across server restarts.
 
 A (re)deploy loads the new version completely — registry lookup, sha256-checked artifacts,
 safe loader, one warm-up call — on a worker thread, and only then replaces the dict entry,
@@ -34,7 +35,12 @@ BUILTIN_REFS = {EMBEDDING_REF: EMBEDDING_NAME}
 
 
 @dataclass
-class Deployment:
+class LoadedModel:
+    """One model this server has loaded and serves under ``name``: its runtime and batcher.
+
+    The server's side of a deployment; what a kernel gets back from ``deploy`` is the
+    :class:`~aiaas_jupyter.serving_client.access.Deployment` (addresses and token), a different thing."""
+
     name: str
     ref: str
     version: int
@@ -59,11 +65,11 @@ class Deployments:
     def __init__(self, home: str | os.PathLike, *, max_batch_size: int = 64, max_wait_ms: float = 2.0):
         self.home = Path(home)
         self.max_batch_size, self.max_wait_ms = max_batch_size, max_wait_ms
-        self.live: dict[str, Deployment] = {}
+        self.live: dict[str, LoadedModel] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._registry = None
 
-    def get(self, name: str) -> Deployment | None:
+    def get(self, name: str) -> LoadedModel | None:
         return self.live.get(name)
 
     @property
@@ -82,7 +88,7 @@ class Deployments:
 
         return parse_ref(ref)[0]
 
-    async def deploy(self, name: str | None, ref: str, *, version: int | None = None) -> Deployment:
+    async def deploy(self, name: str | None, ref: str, *, version: int | None = None) -> LoadedModel:
         """Load ``ref`` (or exactly ``version`` of its model, on restore), then swap it in.
 
         Raises the registry's errors (ModelNotFoundError, InvalidNameError, IntegrityError,
@@ -146,7 +152,7 @@ class Deployments:
         make_private_dir(state_file(self.home).parent)
         write_private(state_file(self.home), json.dumps(state, indent=1, sort_keys=True).encode())
 
-    def _load(self, name: str, ref: str, version: int | None) -> Deployment:
+    def _load(self, name: str, ref: str, version: int | None) -> LoadedModel:
         """On a worker thread: everything slow happens here, before any swap."""
         if ref in BUILTIN_REFS:
             from .runtime import load_embedding_runtime
@@ -164,5 +170,5 @@ class Deployments:
             rt, framework, version = load_runtime(mv.framework, files, mv.extra or {}), mv.framework, mv.version
         batcher = Batcher(rt.run, rt.concat, max_batch_size=self.max_batch_size,
                           max_wait_ms=self.max_wait_ms, name=name)
-        return Deployment(name=name, ref=ref, version=version, framework=framework, runtime=rt,
-                          batcher=batcher, loaded_at=now_iso())
+        return LoadedModel(name=name, ref=ref, version=version, framework=framework, runtime=rt,
+                           batcher=batcher, loaded_at=now_iso())

@@ -15,9 +15,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..artifacts.text_model import declared_text, takes_text
+
 EMBEDDING_REF = "builtin:all-minilm-l6-v2"
 EMBEDDING_NAME = "all-minilm-l6-v2"
-_TEXT_VECTORIZERS = ("TfidfVectorizer", "CountVectorizer", "HashingVectorizer")
 
 
 
@@ -206,28 +207,6 @@ class TabularRuntime(Runtime):
                 pass
 
 
-def text_column(model: Any, extra: dict) -> tuple[bool, str | None]:
-    """Whether a scikit-learn model takes raw text, and the DataFrame column it reads (None: a
-    plain list of strings). A Pipeline starting with a text vectorizer takes strings; one
-    starting with a ColumnTransformer that vectorizes a single named column takes that column;
-    ``extra["input_kind"] == "text"`` declares it explicitly."""
-    steps = getattr(model, "steps", None)
-    first = steps[0][1] if steps else model
-    if type(first).__name__ in _TEXT_VECTORIZERS:
-        return True, None
-    transformers = getattr(first, "transformers", None)
-    if transformers and len(transformers) == 1:
-        _, tr, col = transformers[0]
-        inner = getattr(tr, "steps", None)
-        tr = inner[0][1] if inner else tr
-        if type(tr).__name__ in _TEXT_VECTORIZERS and isinstance(col, str):
-            return True, col
-    if extra.get("input_kind") == "text":
-        names = extra.get("feature_names") or []
-        return True, (names[0] if len(names) == 1 else None)
-    return False, None
-
-
 class TextRuntime(Runtime):
     """A scikit-learn text pipeline (e.g. TF-IDF + LogisticRegression): one BYTES ``[N]`` input."""
 
@@ -238,9 +217,8 @@ class TextRuntime(Runtime):
         self._sklearn(model, extra)
         # column: what the model reads from a DataFrame (None: it takes a list of strings);
         # text_field: the training frame's text column, so records/frames may carry other fields
-        names = extra.get("feature_names") or []
         self.column = column
-        self.text_field = column or (names[0] if extra.get("input_kind") == "text" and len(names) == 1 else None)
+        self.text_field = column or declared_text(extra)[1]
         self.feature_names = [self.text_field] if self.text_field else None
         self.input_meta = [{"name": self.text_field or "text", "datatype": "BYTES", "shape": [-1]}]
 
@@ -290,7 +268,7 @@ class TextRuntime(Runtime):
 
 
 class OnnxRuntime(TabularRuntime):
-    """A torch model through its ONNX graph (:class:`~..registry.serialization.OnnxModel`): FP32."""
+    """A torch model through its ONNX graph (:class:`~..artifacts.onnx_model.OnnxModel`): FP32."""
 
     kind, platform = "onnx", "onnxruntime"
 
@@ -363,14 +341,14 @@ def warm_imports() -> None:
 
 
 def load_runtime(framework: str, files: dict[str, bytes], extra: dict) -> Runtime:
-    """Registry artifacts → the runtime that serves them (safe loaders only, see serialization)."""
-    from ..registry.serialization import load_model_files
+    """Registry artifacts → the runtime that serves them (safe loaders only, see artifacts.codec)."""
+    from ..artifacts.codec import load_model_files
 
     model = load_model_files(framework, files)
     if framework == "torch":
         rt: Runtime = OnnxRuntime(model, extra)
     else:
-        is_text, column = text_column(model, extra)
+        is_text, column = takes_text(model, extra)
         rt = TextRuntime(model, extra, column) if is_text else TabularRuntime(model, extra)
     rt.warm_up()
     return rt

@@ -44,13 +44,6 @@ def _seed_random_states(model, seed: int) -> dict:
     return unset
 
 
-def _takes_raw_text(model) -> bool:
-    """A text vectorizer (CountVectorizer, TfidfVectorizer, HashingVectorizer) first in line."""
-    steps = getattr(model, "steps", None)
-    first = steps[0][1] if steps else model
-    return callable(getattr(first, "build_analyzer", None))
-
-
 def _metrics(classification: bool, y_true, y_pred) -> dict[str, float]:
     from sklearn import metrics as skm
 
@@ -63,14 +56,15 @@ def _metrics(classification: bool, y_true, y_pred) -> dict[str, float]:
 
 
 def train(spec: TrainSpec, data: pd.DataFrame, emit: Emit) -> TrainResult:
-    from ..registry.serialization import SKOPS_FILE, dump_sklearn
+    from ..artifacts.codec import SKOPS_FILE, dump_sklearn
+    from ..artifacts.text_model import takes_text
 
     model = spec.model
     if spec.optimizer is not None or spec.loss is not None:
         raise ModelSpecError("`optimizer` and `loss` only apply to torch models; "
                              "a scikit-learn estimator brings its own")
     X, y = common.features_and_target(spec, data)
-    text_input = X.shape[1] == 1 and _takes_raw_text(model)
+    text_input = X.shape[1] == 1 and takes_text(model) == (True, None)  # a text vectorizer first in line
     if text_input:  # a vectorizer wants the documents, not a one-column frame (it would iterate the header)
         X = X.iloc[:, 0]
     classification = is_classification(model, y)

@@ -178,9 +178,9 @@ def _evaluate(model, loss_fn, X, y, task, threshold, batch_size):
 
 
 def train(spec: TrainSpec, data: pd.DataFrame, emit: Emit) -> TrainResult:
-    from ..registry.onnx_model import outputs_are
-    from ..registry.serialization import (ONNX_FILE, SAFETENSORS_FILE, TORCH_META_FILE,
-                                          dump_onnx, dump_state_dict)
+    from ..artifacts.codec import (ONNX_FILE, SAFETENSORS_FILE, TORCH_META_FILE,
+                                   dump_onnx, dump_state_dict)
+    from ..artifacts.onnx_model import outputs_are
 
     model: nn.Module = spec.model
     if spec.epochs < 1 or spec.batch_size < 1:

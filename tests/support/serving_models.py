@@ -67,7 +67,7 @@ def text_pipeline(seed: int = 0, n: int = 200):
 
 
 def register_text_pipeline(reg, name, model):
-    from aiaas_jupyter.registry.serialization import SKOPS_FILE, dump_sklearn
+    from aiaas_jupyter.artifacts.codec import SKOPS_FILE, dump_sklearn
     from aiaas_jupyter.training.common import library_versions
 
     return reg.register(name, framework="sklearn", artifacts={SKOPS_FILE: dump_sklearn(model)},

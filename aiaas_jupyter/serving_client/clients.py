@@ -4,7 +4,7 @@ Synchronous on purpose: they run on the notebook's thread, where a blocking call
 returns a value is what a cell wants. Timeouts, retries and the one-line errors are the
 same for all of them (:mod:`.transport`); a key or token only ever travels in a header
 and no repr here shows one. The v2 tensors are built with the server's own codec
-(:mod:`.oip`), so what the client sends is by construction what the server parses.
+(:mod:`aiaas_jupyter.serving.oip`, the one wire-format module both sides share), so what the client sends is by construction what the server parses.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ __all__ = ["Http", "V2Client", "OpenAIClient", "RestClient", "OwnServer", "beare
 
 def v2_tensor(name: str, values: Any) -> dict:
     """One OIP input: name, shape, datatype and the data flattened in row-major order."""
-    from . import oip
+    from ..serving import oip
 
     array = np.asarray(values)
     if array.dtype.kind in "mM":  # datetimes travel as ISO strings
@@ -62,7 +62,7 @@ def _column_values(series) -> np.ndarray:
 
 def v2_decode(output: dict) -> np.ndarray:
     """One OIP output back to a numpy array of its shape and datatype."""
-    from . import oip
+    from ..serving import oip
 
     datatype, shape = output.get("datatype"), output.get("shape")
     dtype = oip.DATATYPES.get(datatype)
@@ -178,7 +178,7 @@ class RestClient:
 # ---- our own model server -----------------------------------------------------------------
 
 class OwnServer:
-    """This registry home's model server (see :mod:`.state`): admin calls, v2, plain, /v1."""
+    """This registry home's model server (see :mod:`aiaas_jupyter.serving.state`): admin calls, v2, plain, /v1."""
 
     def __init__(self, info, token: str, *, http: Http | None = None, **http_options):
         self.info, self.url, self.token = info, info.url.rstrip("/"), token

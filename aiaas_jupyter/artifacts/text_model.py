@@ -9,6 +9,10 @@ columns ignored), a Series, a list or array of strings.
 
 It is a thin wrapper, not a copy: ``.pipeline`` is the registered scikit-learn Pipeline, and
 every other attribute (``classes_``, ``named_steps``, ``get_params`` ...) is the pipeline's.
+
+Whether a model takes text at all is decided here too, once (:func:`takes_text`): the trainer
+asks it before fitting (to hand a vectorizer the documents) and the model server asks it when it
+loads a version (to give the model one BYTES input), so the two always agree.
 """
 
 from __future__ import annotations
@@ -78,10 +82,45 @@ class TextModel:
         return sorted(set(super().__dir__()) | {n for n in dir(self.pipeline) if not n.startswith("_")})
 
 
+def _is_vectorizer(step: Any) -> bool:
+    """A text vectorizer (CountVectorizer, TfidfVectorizer, HashingVectorizer, or one derived
+    from them): it turns documents into features, so it has ``build_analyzer``."""
+    return callable(getattr(step, "build_analyzer", None))
+
+
+def declared_text(extra: dict | None) -> tuple[bool, str | None]:
+    """What the trainer recorded in a version's ``extra``: whether the model takes raw text
+    (``input_kind == "text"``) and the training frame's text column (None: not one named column)."""
+    if not extra or extra.get("input_kind") != "text":
+        return False, None
+    names = extra.get("feature_names") or []
+    return True, (names[0] if len(names) == 1 else None)
+
+
+def takes_text(model: Any, extra: dict | None = None) -> tuple[bool, str | None]:
+    """Whether a scikit-learn model takes raw text, and the DataFrame column it reads itself
+    (None: it takes the documents — a list, a Series).
+
+    A Pipeline (or the model itself) starting with a text vectorizer takes the documents; one
+    starting with a ColumnTransformer that vectorizes a single named column reads that column;
+    otherwise what the trainer recorded (:func:`declared_text`) decides. The trainer, before
+    fitting, feeds the documents exactly when the answer is ``(True, None)``."""
+    steps = getattr(model, "steps", None)
+    first = steps[0][1] if steps else model
+    if _is_vectorizer(first):
+        return True, None
+    transformers = getattr(first, "transformers", None)
+    if transformers and len(transformers) == 1:
+        _, tr, col = transformers[0]
+        inner = getattr(tr, "steps", None)
+        tr = inner[0][1] if inner else tr
+        if _is_vectorizer(tr) and isinstance(col, str):
+            return True, col
+    return declared_text(extra)
+
+
 def wrap(model: Any, extra: dict | None) -> Any:
     """A model the trainer recorded as taking raw text (``extra["input_kind"] == "text"``) as a
     :class:`TextModel`; any other model as it is."""
-    if not extra or extra.get("input_kind") != "text":
-        return model
-    names = extra.get("feature_names") or []
-    return TextModel(model, names[0] if len(names) == 1 else None)
+    declared, column = declared_text(extra)
+    return TextModel(model, column) if declared else model
