@@ -9,7 +9,7 @@ GPU capacity, names) so that bad input fails at once with one line; then the tas
 worker and returns plain data + safe artifact bytes; the kernel registers the model only
 after the task succeeded (atomic registry write), so a failed job registers nothing.
 
-Serving (deploy, endpoints, predict, ask, embed) lives in :mod:`.serving_api`, mixed in here.
+Serving (deploy, endpoints, predict, ask, embed) lives in :mod:`.serving_service`, mixed in here.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from .errors import (AiaasError, AiaasVersionWarning, ClusterError, JobError, Jo
 from .job_handle import Job, now_iso
 from .registry.jobs_table import TERMINAL
 from .registry import JobRecord, Registry, validate_name
-from .serving_api import ServingMixin
+from .serving_service import ServingMixin
 from .tracebacks import index_of
 from .views import cluster_table, jobs_table, model_card, models_table
 

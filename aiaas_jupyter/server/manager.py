@@ -123,7 +123,7 @@ class SidebarManager:
         """Own deployments (with readiness) and remote endpoints (with a quick health check)."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from ..serving_api import HEALTH_TIMEOUT, _remote_health
+        from ..serving_service import HEALTH_TIMEOUT, _remote_health
 
         server = self.client._own_server()
         deployed = list(self.client._deployments(server).values())
