@@ -19,20 +19,19 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .display import Answer, Table
 from .errors import DataError, EndpointAuthError, EndpointError, EndpointNotFoundError, ModelNotFoundError
 from .registry import Endpoint, parse_ref, validate_name
 from .serving import BUILTIN_MODELS, payloads
+from .serving_health import HEALTH_TIMEOUT, HealthReport, remote_health
 from .serving.access import Deployment, token_hint  # noqa: F401  (part of this module's API)
 
 if TYPE_CHECKING:
     from .serving.access import Access
 
 BUILTIN_PREFIX = "builtin:"
-HEALTH_TIMEOUT = 2.0
 
 
 class ServingService:
@@ -130,18 +129,18 @@ class ServingService:
     def remove_endpoint(self, name: str) -> None:
         self.registry.remove_endpoint(name)
 
-    def health_report(self, *, send_keys: bool = False) -> "HealthReport":
+    def health_report(self, *, send_keys: bool = False) -> HealthReport:
         """Own deployments with their readiness and remote endpoints with a quick health check,
         all checked at once in one small thread pool: the one health check, for ``endpoints()``
         and the sidebar. *send_keys*: only the user's own kernel sends an endpoint's key (see
-        :func:`_remote_health`); by default no credential of any kind is sent."""
+        :func:`.serving_health.remote_health`); by default no credential of any kind is sent."""
         from concurrent.futures import ThreadPoolExecutor
 
         server = self._own_server()
         deployed = list(self._deployments(server).values())
         remote = self.registry.list_endpoints()
         checks = [lambda n=d["name"]: "ready" if server.ready(n, HEALTH_TIMEOUT) else "not ready" for d in deployed]
-        checks += [lambda ep=ep: _remote_health(ep, send_key=send_keys) for ep in remote]
+        checks += [lambda ep=ep: remote_health(ep, _key if send_keys else None) for ep in remote]
         with ThreadPoolExecutor(max_workers=8) as pool:
             health = list(pool.map(lambda check: check(), checks))
         return HealthReport(server=server, deployments=list(zip(deployed, health[:len(deployed)])),
@@ -276,21 +275,6 @@ class ServingService:
 
 # -- helpers ---------------------------------------------------------------------------
 
-@dataclass
-class HealthReport:
-    """What :meth:`ServingService.health_report` found: this home's model server (None when not
-    running; it holds the token, so callers that answer others use ``server_url``), its
-    deployments with readiness, and the remote endpoints with their health."""
-
-    server: Any
-    deployments: list[tuple[dict, str]]
-    endpoints: list[tuple[Endpoint, str]]
-
-    @property
-    def server_url(self) -> str | None:
-        return self.server.url if self.server is not None else None
-
-
 def _token_of(server, hint: bool = False) -> str:
     return token_hint(server.token) if hint else server.token
 
@@ -319,41 +303,3 @@ def _auth(ep: Endpoint) -> dict[str, str]:
     from .serving.clients import bearer
 
     return bearer(_key(ep))
-
-
-def _remote_health(ep: Endpoint, send_key: bool = False) -> str:
-    """A quick GET: v2 ``/v2/health/ready``, openai ``/models``, rest the URL (non-5xx = up).
-
-    Without ``send_key`` (the default, and always from the Jupyter server) no credential of any
-    kind is sent: a health check needs none, and the server must not hand a key to a URL it
-    read from the registry. The kernel's own ``endpoints()`` sends the endpoint's key (only a
-    variable that fits the rule), to tell "key rejected" from "needs a key".
-    """
-    import httpx
-
-    from .registry.endpoints_table import check_url
-    from .serving.clients import bearer
-
-    try:
-        base = check_url(ep.url)  # a row written straight into the database may hold anything
-    except EndpointError:
-        return "invalid URL"
-    url = {"v2": f"{base}/v2/health/ready", "openai": f"{base}/models"}.get(ep.protocol, base)
-    headers = {}
-    if send_key:
-        try:
-            headers = bearer(_key(ep)) if ep.api_key_env else {}
-        except EndpointAuthError:  # not set, or a variable outside the rule: check without a key
-            headers = {}
-    try:
-        response = httpx.get(url, headers=headers, timeout=HEALTH_TIMEOUT, follow_redirects=False)
-    except httpx.TimeoutException:
-        return "down (timeout)"
-    except (httpx.HTTPError, httpx.InvalidURL):
-        return "down (unreachable)"
-    code = response.status_code
-    if ep.protocol == "rest":
-        return "up" if code < 500 else f"down ({code})"
-    if code in (401, 403):
-        return f"up, key rejected ({code})" if headers else f"up, needs a key ({code})"
-    return "up" if response.is_success else f"down ({code})"

@@ -151,3 +151,14 @@ def test_a_planted_private_write_is_found(tmp_path):
     found = private_writes(copy)
     assert [f.split(": ", 1)[1] for f in found] == ["job._t0", "other._state.x", "job._exception"], found
     assert all(f.startswith("aiaas_jupyter/client.py:") for f in found)
+
+
+def test_the_sidebar_manager_uses_only_public_calls():
+    """server/manager.py reads through the façade and the registry's public methods: no raw SQL,
+    no private attribute of another object, no second health check."""
+    source = (ROOT / "aiaas_jupyter" / "server" / "manager.py").read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    private = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr.startswith("_")
+               and not n.attr.startswith("__") and not (isinstance(n.value, ast.Name) and n.value.id == "self")]
+    assert private == []
+    assert "SELECT" not in source and ".execute(" not in source and "ThreadPoolExecutor" not in source
