@@ -7,8 +7,9 @@
 * ``dispatcher`` — the jobs of this kernel and their way through Dask
   (:class:`~.job_dispatch.JobDispatcher`);
 * ``serving`` — deploy, endpoints, predict, ask, embed (:class:`~.serving_service.ServingService`);
-* ``presenter`` — how a job or a map it starts is shown (:mod:`.presenting`; the notebook's is
-  installed by the front-end, never imported here).
+* ``presenter`` — how a job or a map it starts is shown (:mod:`.presenting`): by default the one
+  the front-end installed (the notebook's live views in IPython; never imported here), else the
+  plain one.
 
 Module-level functions (``aiaas_jupyter.connect``, ``train``, ...) use one default instance, as
 ``distributed`` does with its default client.
@@ -31,7 +32,7 @@ from .display import Table
 from .errors import AiaasError
 from .job_dispatch import JobDispatcher
 from .job_handle import Job
-from .presenting import InstalledPresenter, PlainPresenter, Presenter
+from .presenting import InstalledPresenter, Presenter
 from .registry import Registry, validate_name
 from .serving_service import ServingService
 from .train_defaults import TRAIN_DEFAULTS
@@ -48,7 +49,8 @@ class AiaasClient:
         self.session = ClusterSession(self.registry.home)
         self.dispatcher = JobDispatcher(self.registry, self.session)
         self.serving = ServingService(self.registry)
-        self.presenter = presenter if presenter is not None else PlainPresenter()
+        # by default what the front-end installed (the notebook's views in IPython), else plain
+        self.presenter = presenter if presenter is not None else InstalledPresenter(self)
 
     # -- cluster -------------------------------------------------------------------------
     @property
@@ -263,7 +265,5 @@ def get_client() -> AiaasClient:
     front-end installed (:func:`.presenting.install`)."""
     global _default
     if _default is None:
-        client = AiaasClient()
-        client.presenter = InstalledPresenter(client)
-        _default = client
+        _default = AiaasClient()
     return _default
