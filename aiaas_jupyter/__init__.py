@@ -19,6 +19,8 @@ Python API (one default client per kernel)::
     aiaas.ask("gpt", "Summarise these metrics")       # Markdown answer
 """
 
+import sys
+
 from ._version import __version__
 
 _API = ("connect", "disconnect", "status", "preprocess", "train", "jobs", "job", "cancel", "result",
@@ -34,6 +36,27 @@ def load_ipython_extension(ipython) -> None:
     from .magics import AiaasMagics
 
     ipython.register_magics(AiaasMagics)
+    _use_notebook_views()
+
+
+def _use_notebook_views() -> None:
+    """Make the notebook's live views the default client's presenter (:mod:`.presenting`).
+
+    Installed from here, the top: the façade never imports Jupyter or the widgets. The factory
+    imports them only when a job is first shown, so loading stays light."""
+    from . import presenting
+
+    def notebook(client):
+        from .widgets.live_views import NotebookPresenter
+
+        return NotebookPresenter(client)
+
+    presenting.install(notebook)
+
+
+def _in_ipython() -> bool:
+    ipython = sys.modules.get("IPython")  # never import IPython for this
+    return ipython is not None and ipython.get_ipython() is not None
 
 
 def unload_ipython_extension(ipython) -> None:  # pragma: no cover - IPython keeps magics registered
@@ -76,3 +99,7 @@ def __getattr__(name: str):
 
         return getattr(get_client(), name)
     raise AttributeError(f"module 'aiaas_jupyter' has no attribute {name!r}")
+
+
+if _in_ipython():  # ``import aiaas_jupyter`` in a kernel, without %load_ext: the same live views
+    _use_notebook_views()

@@ -1,164 +1,104 @@
 """The façade: the one Python API that magics, widgets and the server extension all call.
 
-``AiaasClient`` owns the Dask client (embedded or external), the registry, and the live
-jobs of this kernel. Module-level functions (``aiaas_jupyter.connect``, ``train``, ...) use
-one default instance, as ``distributed`` does with its default client.
+``AiaasClient`` is composed of the parts that do the work, and delegates to them:
+
+* ``registry`` — the registry home (:class:`~.registry.Registry`);
+* ``session`` — the connection to a Dask cluster (:class:`~.cluster_session.ClusterSession`);
+* ``dispatcher`` — the jobs of this kernel and their way through Dask
+  (:class:`~.job_dispatch.JobDispatcher`);
+* ``serving`` — deploy, endpoints, predict, ask, embed (:class:`~.serving_service.ServingService`);
+* ``presenter`` — how a job or a map it starts is shown (:mod:`.presenting`): by default the one
+  the front-end installed (the notebook's live views in IPython; never imported here), else the
+  plain one.
+
+Module-level functions (``aiaas_jupyter.connect``, ``train``, ...) use one default instance, as
+``distributed`` does with its default client.
 
 Training data flow: the kernel checks everything it can up front (framework, data, target,
 GPU capacity, names) so that bad input fails at once with one line; then the task runs on a
 worker and returns plain data + safe artifact bytes; the kernel registers the model only
 after the task succeeded (atomic registry write), so a failed job registers nothing.
-
-Serving (deploy, endpoints, predict, ask, embed) lives in :mod:`.serving_api`, mixed in here.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import threading
-import time
-import uuid
-import warnings
 from typing import Any
 
-from . import cluster as _cluster
-from . import settings as _settings
 from . import cluster_snapshot
-from .data import check_target, resolve_frame, run_preprocess
+from .cluster_session import ClusterSession
+from .data import resolve_frame, run_preprocess
+from .target_check import check_target
 from .display import Table
-from .errors import (AiaasError, AiaasVersionWarning, ClusterError, JobError, JobNotFoundError,
-                     ResourceError)
-from .job_handle import Job, now_iso
-from .registry.jobs_table import TERMINAL
-from .registry import JobRecord, Registry, validate_name
-from .serving_api import ServingMixin
+from .errors import AiaasError
+from .job_dispatch import JobDispatcher
+from .job_handle import Job
+from .presenting import InstalledPresenter, Presenter
+from .registry import Registry, validate_name
+from .serving_service import ServingService
+from .train_defaults import TRAIN_DEFAULTS
 from .tracebacks import index_of
 from .views import cluster_table, jobs_table, model_card, models_table
 
-
-#: in-kernel pandas frames below this size travel inside the task instead of a scatter round trip
-SMALL_FRAME_BYTES = 1_000_000
+_D = TRAIN_DEFAULTS
 
 
-class AiaasClient(ServingMixin):
-    def __init__(self, home: str | os.PathLike | None = None):
-        self.registry = Registry(home)
-        self.dask = None            # distributed.Client
-        self.cluster = None         # the embedded cluster, when we started one
-        self._jobs: dict[str, Job] = {}
-        self._versions_checked = False
-        self._closing = False
-        self._recorder = None       # ProgressRecorder, created with the first job
-        self._ended: str | None = None  # why the embedded cluster went away by itself (idle)
-        self._close_lock = threading.RLock()  # one close at a time (disconnect vs. the idle close)
+class AiaasClient:
+    def __init__(self, home: str | os.PathLike | None = None, *, registry: Registry | None = None,
+                 presenter: Presenter | None = None):
+        self.registry = registry if registry is not None else Registry(home)
+        self.session = ClusterSession(self.registry.home)
+        self.dispatcher = JobDispatcher(self.registry, self.session)
+        self.serving = ServingService(self.registry)
+        # by default what the front-end installed (the notebook's views in IPython), else plain
+        self.presenter = presenter if presenter is not None else InstalledPresenter(self)
+
+    # -- cluster -------------------------------------------------------------------------
+    @property
+    def dask(self):
+        """The ``distributed.Client`` (None when not connected)."""
+        return self.session.dask
+
+    @property
+    def cluster(self):
+        """The embedded cluster, when this kernel started one."""
+        return self.session.cluster
+
+    @property
+    def embedded(self) -> bool:
+        return self.session.embedded
 
     @property
     def progress_recorder(self):
-        """Writes running jobs' progress to the registry, throttled (see :mod:`.job_progress`)."""
-        if self._recorder is None:
-            from .job_progress import ProgressRecorder
+        return self.dispatcher.progress_recorder
 
-            self._recorder = ProgressRecorder(self._write_progress, _settings.config("jobs.record-interval"))
-        return self._recorder
-
-    def _write_progress(self, job_id: str, fields: dict) -> None:
-        self.registry.update_live_job(job_id, **fields)  # the registry as it is now (the server swaps it)
-
-    # -- cluster -------------------------------------------------------------------------
     def connect(self, address: str | None = None, *, scheduler_file: str | None = None,
                 n_workers: int | None = None, threads_per_worker: int | None = None,
                 gpus: int | str | None = None, timeout: float | str | None = None) -> Table:
         """Start the embedded cluster (no address) or attach to a scheduler; show its status."""
-        from .cluster_args import check_layout, check_timeout
-
-        check_layout(n_workers, threads_per_worker, gpus)  # bad numbers: one ClusterError, before any work
-        if timeout is not None:
-            check_timeout(timeout)
-        address = address or (None if scheduler_file else _settings.config("cluster.address"))
-        # the new connection first: a mistyped address must not cost the cluster we have
-        if address or scheduler_file:
-            cluster, dask_client = None, _cluster.connect_external(address, scheduler_file, timeout)
-        else:
-            spec = _cluster.ClusterSpec.for_machine(n_workers, threads_per_worker, gpus)
-            if self.dask is not None:  # one embedded cluster at a time (Dask's log levels don't nest)
-                self.disconnect()
-            cluster, dask_client = _cluster.start_embedded(spec)
-        if self.dask is not None:
-            self.disconnect()
-        self.cluster, self.dask, self._ended = cluster, dask_client, None
-        if cluster is not None:
-            self._watch_embedded(cluster)
-        self._versions_checked = not _settings.config("jobs.check-versions")
-        self._forget_orphans()
+        self.session.connect(address, scheduler_file=scheduler_file, n_workers=n_workers,
+                             threads_per_worker=threads_per_worker, gpus=gpus, timeout=timeout)
+        self.dispatcher.forget_orphans()
         return self.status()
 
     def disconnect(self) -> None:
         """Close the connection. Jobs on an external cluster keep running (``%aiaas attach``)."""
-        with self._close_lock:
-            self._disconnect()
-        cluster_snapshot.record_disconnected(self.registry.home)
-
-    def _disconnect(self) -> None:
-        self._closing = True
-        if self.embedded:  # the embedded cluster dies with us, and so do its running jobs
-            for job in self._jobs.values():
-                if not job.done():
-                    self.progress_recorder.end(job.id)
-                    self.registry.update_job(job.id, status="lost", error="the embedded cluster was closed")
-                    job._finish("lost", error=JobError(f"job {job.id} was lost: the embedded cluster was closed"))
-        from . import cluster_life
-
-        dask_client, cluster, self.dask, self.cluster, self._ended = self.dask, self.cluster, None, None, None
-        cluster_life.close(dask_client, cluster)  # quiet, client first, about a second
-        self._jobs = {j: job for j, job in self._jobs.items() if job.done()}
-        self._closing = False
-
-    @property
-    def embedded(self) -> bool:
-        return self.cluster is not None
+        self.session.disconnect()
 
     def require_dask(self):
-        if self._ended:
-            raise ClusterError(self._ended, hint="run %aiaas connect (or aiaas_jupyter.connect()) to start a new one")
-        if self.dask is None or self.dask.status in ("closed", "closing"):
-            raise ClusterError("not connected to a Dask cluster",
-                               hint="run %aiaas connect (or aiaas_jupyter.connect())")
-        return self.dask
-
-    def _watch_embedded(self, cluster) -> None:
-        """Close the embedded cluster at interpreter exit, and after ``aiaas.cluster.idle-timeout``."""
-        from . import cluster_life
-        from .serving.lifetime import parse_duration
-
-        cluster_life.close_at_exit(self)
-        idle = _settings.config("cluster.idle-timeout")
-        seconds = parse_duration(idle)
-        if not seconds:
-            return
-        shown = idle if isinstance(idle, str) else f"{seconds:g} s"
-
-        def closed_when_idle() -> None:  # on a thread, once the scheduler closes itself
-            if self.cluster is not cluster or self._closing:
-                return
-            self._ended = f"the embedded cluster shut down after {shown} idle"  # every call says so now
-            with self._close_lock:
-                if self.cluster is not cluster:  # disconnected meanwhile
-                    return
-                cluster_life.wait_closed(cluster)
-                cluster_life.close(self.dask, cluster)
-                self.dask = self.cluster = None
-            cluster_snapshot.record_disconnected(self.registry.home)
-
-        cluster_life.arm_idle_timeout(cluster, seconds, closed_when_idle)
+        return self.session.require_dask()
 
     def cluster_summary(self) -> dict:
-        return _cluster.summarize(self.require_dask())
+        return self.session.summary()
 
     def status(self) -> Table:
-        summary = self.cluster_summary()
+        summary = self.session.summary()
         cluster_snapshot.record(self.registry.home, summary)  # what the sidebar shows (never asks Dask)
         return cluster_table(summary, embedded=self.embedded)
+
+    def check_versions(self, framework: str | None = None) -> list[str]:
+        """Compare the packages a job needs in the kernel and on every worker; warn once."""
+        return self.session.check_versions(framework)
 
     # -- preprocessing -------------------------------------------------------------------
     def preprocess(self, input: Any, output: str = "df", body=None, *, namespace: dict | None = None,
@@ -175,32 +115,29 @@ class AiaasClient(ServingMixin):
     def map(self, func, *iterables, chunksize: int | None = None, errors: str = "raise", retries: int = 0,
             gpus: int = 0, resources: dict | None = None, block: bool = True, progress: bool = True):
         """``func(*args)`` for each item of the zipped *iterables*, on the cluster; the results in
-        order (or a :class:`~.fanout.MapJob` with ``block=False``). See :mod:`.fanout`."""
+        order (or a :class:`~.map_job.MapJob` with ``block=False``). See :mod:`.fanout`."""
         from .fanout import run_map
 
         dask_client = self.require_dask()
         if gpus:
-            self._check_gpu_capacity(gpus)
+            self.session.check_gpu_capacity(gpus)
             resources = {**(resources or {}), "GPU": gpus}
-        if not self._versions_checked:
-            self.check_versions()
-        ipython = sys.modules.get("IPython")  # a live bar only where a kernel renders it; no import here
-        in_kernel = ipython is not None and type(ipython.get_ipython()).__name__ == "ZMQInteractiveShell"
+        self.session.ensure_versions()
+        show = (lambda map_job: self.presenter.show_map(map_job, block)) if progress else None
         return run_map(dask_client, func, iterables, chunksize=chunksize, errors=errors, retries=retries,
-                       resources=resources, block=block, progress=progress, in_kernel=in_kernel,
-                       display_interval=_settings.config("jobs.display-interval"))
+                       resources=resources, block=block, show=show)
 
     # -- training ------------------------------------------------------------------------
     def train(self, model, data, target: str, *, name: str | None = None, optimizer=None, loss=None,
-              test_size: float = 0.2, gpus: int = 0, epochs: int = 10, batch_size: int = 32,
-              lr: float | None = None, seed: int = 0, source: str = "", namespace: dict | None = None,
-              block: bool = False, display: bool = False) -> Job:
+              test_size: float = _D["test_size"], gpus: int = _D["gpus"], epochs: int = _D["epochs"],
+              batch_size: int = _D["batch_size"], lr: float | None = _D["lr"], seed: int = _D["seed"],
+              source: str = "", namespace: dict | None = None, block: bool = False,
+              display: bool = False) -> Job:
         """Dispatch a training job; return its :class:`Job` at once (or when done, with *block*)."""
-        from .remote import event_topic, train_task
         from .training import detect_framework
         from .training.base import TrainSpec
 
-        dask_client = self.require_dask()
+        self.require_dask()
         framework = detect_framework(model)
         frame = resolve_frame(data, namespace)
         check_target(frame, target)
@@ -208,205 +145,40 @@ class AiaasClient(ServingMixin):
         if not 0.0 < test_size < 1.0:
             raise AiaasError(f"--test-size must be between 0 and 1, got {test_size}")
         if gpus:
-            self._check_gpu_capacity(gpus)
-        if not self._versions_checked:
-            self.check_versions(framework)
-
-        job_id = uuid.uuid4().hex[:10]
-        record = JobRecord(
-            id=job_id, model=name, status="pending", progress=0.0, worker=None, gpus=gpus,
-            scheduler=dask_client.scheduler.address, key=f"aiaas-train-{job_id}",
-            submitted=now_iso(), info={"framework": framework, "target": target, "source": source,
-                                       "data": data if isinstance(data, str) else None,
-                                       "embedded": self.embedded, "pid": os.getpid(),
-                                       # what "Copy as magic" needs to write the cell back
-                                       "train": {"test_size": test_size, "gpus": gpus, "epochs": epochs,
-                                                 "batch_size": batch_size, "lr": lr, "seed": seed}})
-        self.registry.record_job(record)
-        job = Job(record, display_interval=_settings.config("jobs.display-interval"),
-                  on_progress=self.progress_recorder.observe,
-                  code_index=index_of(model, optimizer, loss))
-        job.client = self
-        self._jobs[job_id] = job
+            self.session.check_gpu_capacity(gpus)
+        self.session.ensure_versions(framework)
         spec = TrainSpec(model=model, target=target, optimizer=optimizer, loss=loss, test_size=test_size,
                          seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, gpus=gpus)
-        dask_client.subscribe_topic(event_topic(job_id), job._on_event)
-        # a small in-kernel frame rides in the task, a large one is scattered once, and a
-        # dask frame is gathered from worker memory
-        if _is_pandas(frame):
-            small = frame.memory_usage(deep=False).sum() < SMALL_FRAME_BYTES
-            data_future = frame if small else dask_client.scatter(frame)
-        else:
-            data_future = dask_client.compute(frame)
-        job.future = dask_client.submit(train_task, spec, data_future, job_id, key=record.key, pure=False,
-                                        resources={"GPU": gpus} if gpus else None)
-        if not self.embedded:  # keep it on the cluster so another kernel can re-attach
-            dask_client.publish_dataset(job.future, name=record.key)
+        info = {"framework": framework, "target": target, "source": source,
+                "data": data if isinstance(data, str) else None,
+                # what "Copy as magic" needs to write the cell back
+                "train": {"test_size": test_size, "gpus": gpus, "epochs": epochs,
+                          "batch_size": batch_size, "lr": lr, "seed": seed}}
+        job = self.dispatcher.submit(spec, frame, name=name, info=info, gpus=gpus,
+                                     code_index=index_of(model, optimizer, loss))
         if display:
-            job.display()
-        job.future.add_done_callback(lambda fut: self._complete(job, fut))
+            self.presenter.show_job(job)
         if block:
             job.wait()
         return job
 
-    def _check_gpu_capacity(self, gpus: int) -> None:
-        summary = self.cluster_summary()
-        if summary["max_gpus_per_worker"] < gpus:
-            have = summary["max_gpus_per_worker"]
-            raise ResourceError(
-                f"no worker can hold {gpus} GPU(s): the largest worker has {have} "
-                f"({summary['gpus']} GPU(s) on {summary['n_workers']} worker(s))",
-                hint="lower --gpus, or connect to a cluster whose workers advertise --resources GPU=N")
-
-    def check_versions(self, framework: str | None = None) -> list[str]:
-        """Compare the packages a job needs in the kernel and on every worker; warn once."""
-        from .remote import package_versions
-
-        self._versions_checked = True
-        mine = package_versions()
-        theirs = self.require_dask().run(package_versions)
-        problems = []
-        for pkg, ours in mine.items():
-            if ours is None or (pkg == "torch" and framework != "torch"):
-                continue
-            differing = sorted({v for v in (w.get(pkg) for w in theirs.values()) if v != ours}, key=str)
-            if differing:
-                problems.append(f"{pkg} {ours} in the kernel, {' / '.join(str(v or 'missing') for v in differing)} on workers")
-        if problems:
-            warnings.warn("version mismatch between kernel and workers: " + "; ".join(problems)
-                          + " (jobs may fail or behave differently)", AiaasVersionWarning, stacklevel=3)
-        return problems
-
-    def _complete(self, job: Job, fut) -> None:
-        """Dask done-callback: register the model, or record the failure. Never raises.
-
-        Order matters: registry first, then the cluster-side clean-up, and only then is the
-        job marked done, so whoever waits on it sees every side effect already in place.
-        """
-        if self._closing:  # our client is closing: the job itself goes on (or dies with its cluster)
-            return
-        duration = time.time() - job._t0
-        fields: dict[str, Any] = {"finished": now_iso(), "duration_s": duration}
-        version, error, remote_tb = None, None, ""
-        try:
-            if fut.status == "finished":
-                version, more = self._register(job, fut.result())
-                fields.update(more, status="finished", progress=1.0, version=version.version)
-            elif fut.status == "cancelled":
-                error = Job.cancelled_error(job.id)
-                fields.update(status="cancelled")
-            else:
-                error = Job.describe_remote_failure(job.id, fut.exception(), fut.traceback(), job.code_index)
-                remote_tb = getattr(error, "remote_traceback", "")
-                fields.update(status="error", error=str(error))
-        except Exception as exc:  # noqa: BLE001 - a callback that raised would leave the job hanging
-            error = exc if isinstance(exc, AiaasError) else Job.describe_remote_failure(job.id, exc, exc.__traceback__)
-            fields.update(status="error", error=str(error))
-        try:
-            self.progress_recorder.end(job.id)  # no live write after this (none could land anyway)
-            self.registry.update_job(job.id, **fields)
-            self._release(job)
-        finally:
-            for key, value in fields.items():
-                setattr(job.record, key, value)
-            job._finish(fields["status"], version=version, error=error, remote_traceback=remote_tb)
-
-    def _register(self, job: Job, res) -> tuple:
-        """Register a finished job's model (atomically: blobs first, then one row)."""
-        extra = dict(res.extra)
-        extra.update(n_train=res.n_train, n_test=res.n_test, device=res.device, history=res.history,
-                     target=job.record.info.get("target"))
-        version = self.registry.register(
-            job.record.model, framework=res.framework, artifacts=res.artifacts, params=res.params,
-            metrics=res.metrics, library_versions=res.library_versions,
-            data_fingerprint=res.data_fingerprint, source=job.record.info.get("source", ""),
-            job_id=job.id, extra=extra)
-        return version, {"worker": res.extra.get("worker"),
-                         "gpu_seconds": float(res.extra.get("gpu_seconds") or 0.0)}
-
-    def _release(self, job: Job) -> None:
-        """Stop listening for the job's events; drop the published future of an external job."""
-        from .remote import event_topic
-
-        if self.dask is None or self.dask.status != "running":
-            return
-        self.dask.unsubscribe_topic(event_topic(job.id))
-        if not self.embedded and job.record.key in (self.dask.list_datasets() or ()):
-            self.dask.unpublish_dataset(job.record.key)
-
     # -- jobs ----------------------------------------------------------------------------
     def jobs(self, limit: int = 50) -> Table:
-        records = self.registry.list_jobs(limit)
-        live = {j: self._jobs[j].record for j in self._jobs}
-        return jobs_table([live.get(r.id, r) for r in records])
+        live = self.dispatcher.live_records()
+        return jobs_table([live.get(r.id, r) for r in self.registry.list_jobs(limit)])
 
     def job(self, job_id: str) -> Job:
-        if job_id in self._jobs:
-            return self._jobs[job_id]
-        return self._job_from_record(self.registry.get_job(job_id))
-
-    def _job_from_record(self, record: JobRecord) -> Job:
-        """A finished job of an earlier kernel, with its registered version when it has one."""
-        job = Job(record)
-        job.client = self
-        if record.status == "finished" and record.version is not None:
-            job.version = self.registry.get(f"{record.model}:{record.version}")
-        elif record.status in TERMINAL:
-            job._exception = JobError(f"job {record.id} ended as {record.status}: {record.error or 'no details'}")
-        return job
+        return self.dispatcher.job(job_id)
 
     def cancel(self, job_id: str) -> Job:
-        job = self.job(job_id)
-        if job.status in TERMINAL:
-            raise JobError(f"job {job_id} is already {job.status}")
-        if job.future is None:
-            raise JobError(f"job {job_id} is not attached to this kernel",
-                           hint=f"%aiaas attach {job_id} first")
-        job.cancel()
-        job.wait(30)
-        return job
+        return self.dispatcher.cancel(job_id)
 
     def result(self, job_id: str, timeout: float | None = None):
         return self.job(job_id).result(timeout)
 
     def attach(self, job_id: str) -> Job:
         """Re-attach a job started by another kernel that is still on an external cluster."""
-        from .remote import event_topic
-
-        if job_id in self._jobs:
-            return self._jobs[job_id]
-        record = self.registry.get_job(job_id)
-        if record.status in TERMINAL:
-            return self._job_from_record(record)
-        dask_client = self.require_dask()
-        if record.scheduler != dask_client.scheduler.address:
-            raise JobError(f"job {job_id} runs on {record.scheduler}, this kernel is connected to "
-                           f"{dask_client.scheduler.address}", hint=f"%aiaas connect {record.scheduler}")
-        future = dask_client.get_dataset(record.key, default=None)
-        if future is None:
-            self.registry.update_job(job_id, status="lost", error="no longer on the cluster")
-            raise JobNotFoundError(f"job {job_id} is no longer on the cluster at {record.scheduler}",
-                                   hint="only jobs on an external cluster outlive their kernel")
-        job = Job(record, future=future, display_interval=_settings.config("jobs.display-interval"),
-                  on_progress=self.progress_recorder.observe)
-        job._t0 = time.time() - _age_seconds(record.submitted)
-        job.client = self
-        self._jobs[job_id] = job
-        for event in dask_client.get_events(event_topic(job_id)):
-            job._on_event(event)
-        dask_client.subscribe_topic(event_topic(job_id), job._on_event)
-        future.add_done_callback(lambda fut: self._complete(job, fut))
-        return job
-
-    def _forget_orphans(self) -> None:
-        """Jobs of an embedded cluster whose kernel is gone can never finish: mark them lost."""
-        from .serving.state import pid_alive
-
-        for rec in self.registry.list_jobs(1000):
-            info = rec.info or {}
-            if (rec.status not in TERMINAL and info.get("embedded") and info.get("pid") != os.getpid()
-                    and not (isinstance(info.get("pid"), int) and pid_alive(info["pid"]))):
-                self.registry.update_job(rec.id, status="lost", error="its kernel and embedded cluster ended")
+        return self.dispatcher.attach(job_id)
 
     # -- models --------------------------------------------------------------------------
     def models(self) -> Table:
@@ -442,26 +214,56 @@ class AiaasClient(ServingMixin):
         mv = self.registry.get(ref)
         return load_model_files(mv.framework, self.registry.read_artifacts(mv), extra=mv.extra, **kwargs)
 
+    # -- serving (see :mod:`.serving_service`) ------------------------------------------------
+    def deploy(self, ref: str, **server_options):
+        return self.serving.deploy(ref, **server_options)
 
-def _is_pandas(frame) -> bool:
-    import pandas as pd
+    def undeploy(self, name: str) -> None:
+        self.serving.undeploy(name)
 
-    return isinstance(frame, pd.DataFrame)
+    def deployments(self) -> list[dict]:
+        return self.serving.deployments()
+
+    def stop_server(self) -> None:
+        self.serving.stop_server()
+
+    def add_endpoint(self, name: str, url: str, protocol: str, api_key_env: str | None = None,
+                     model: str | None = None):
+        return self.serving.add_endpoint(name, url, protocol, api_key_env=api_key_env, model=model)
+
+    def remove_endpoint(self, name: str) -> None:
+        self.serving.remove_endpoint(name)
+
+    def endpoints(self) -> Table:
+        return self.serving.endpoints()
+
+    def endpoint(self, name: str, *, endpoint: bool = False):
+        return self.serving.endpoint(name, endpoint=endpoint)
+
+    def predict(self, name: str, data: Any, *, endpoint: bool = False, version: int | None = None,
+                outputs: list[str] | None = None, timeout: float | None = None):
+        return self.serving.predict(name, data, endpoint=endpoint, version=version, outputs=outputs,
+                                    timeout=timeout)
+
+    def ask(self, name: str, prompt: str, *, timeout: float | None = None, **params):
+        return self.serving.ask(name, prompt, timeout=timeout, **params)
+
+    def embed(self, name: str, texts: Any, *, endpoint: bool = False, timeout: float | None = None):
+        return self.serving.embed(name, texts, endpoint=endpoint, timeout=timeout)
 
 
-def _age_seconds(iso: str | None) -> float:
-    import datetime as dt
-
-    if not iso:
-        return 0.0
-    return (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(iso)).total_seconds()
+for _name in ("deploy", "undeploy", "deployments", "stop_server", "add_endpoint", "remove_endpoint",
+              "endpoints", "endpoint", "predict", "ask", "embed"):  # one docstring: the service's
+    getattr(AiaasClient, _name).__doc__ = getattr(ServingService, _name).__doc__
+del _name
 
 
 _default: AiaasClient | None = None
 
 
 def get_client() -> AiaasClient:
-    """The kernel's default façade (created on first use)."""
+    """The kernel's default façade (created on first use); it shows jobs with the presenter the
+    front-end installed (:func:`.presenting.install`)."""
     global _default
     if _default is None:
         _default = AiaasClient()

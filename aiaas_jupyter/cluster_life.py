@@ -28,7 +28,7 @@ import threading
 import time
 import weakref
 
-_owners: "weakref.WeakSet" = weakref.WeakSet()  # façades with an embedded cluster, for atexit
+_owners: "weakref.WeakSet" = weakref.WeakSet()  # sessions with an embedded cluster, for atexit
 _atexit_registered = False
 
 
@@ -89,8 +89,8 @@ def close(dask_client, cluster=None, timeout: float = 30) -> None:
 
 
 def close_at_exit(owner) -> None:
-    """Disconnect *owner* (an AiaasClient) at interpreter exit if it still has its cluster, and
-    in an IPython kernel as soon as the kernel is asked to shut down."""
+    """Disconnect *owner* (a :class:`~.cluster_session.ClusterSession`) at interpreter exit if it
+    still has its cluster, and in an IPython kernel as soon as the kernel is asked to shut down."""
     global _atexit_registered
     _owners.add(owner)
     if not _atexit_registered:

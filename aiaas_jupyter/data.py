@@ -17,8 +17,6 @@ from typing import Any
 
 from .display import Table
 from .errors import DataError
-# client.py still imports it from here; its home is .target_check (import it there)
-from .target_check import check_target  # noqa: F401
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")

@@ -79,9 +79,10 @@ def check_resources(dask_client, resources: dict | None) -> None:
 
 def run_map(dask_client, func: Callable, iterables: Iterable[Iterable], *, chunksize: int | None = None,
             errors: str = "raise", retries: int = 0, resources: dict | None = None, block: bool = True,
-            progress: bool = True, in_kernel: bool = False, display_interval: float = 0.25):
+            show: Callable[[MapJob], None] | None = None):
     """Map *func* over the zipped *iterables* on the cluster; the results list, or a
-    :class:`MapJob` with ``block=False``."""
+    :class:`MapJob` with ``block=False``. ``show(map_job)``: the caller's view of it (the
+    façade's presenter), called once the tasks are submitted."""
     if not callable(func):
         raise AiaasError(f"map: the function must be callable, got {type(func).__name__}")
     if errors not in ERRORS:
@@ -102,13 +103,13 @@ def run_map(dask_client, func: Callable, iterables: Iterable[Iterable], *, chunk
         threads = sum(w.get("nthreads", 1) for w in
                       dask_client.scheduler_info(n_workers=-1).get("workers", {}).values())
         chunksize = auto_chunksize(len(args), threads)
-    job = MapJob(func, args, chunksize, errors, display_interval)
+    job = MapJob(func, args, chunksize, errors)
     if args:
         _submit(dask_client, job, func, retries=retries, resources=resources)
     else:
-        job._finish("finished")
-    if progress and (in_kernel or block):  # no text from a background map outside a kernel
-        job.display(live=in_kernel)
+        job.follow(dask_client, [], [])  # nothing to do: finished at once
+    if show is not None:
+        show(job)
     if not block:
         return job
     try:

@@ -11,16 +11,17 @@ result is in place (or the error recorded).
 Errors: ``errors="raise"`` ends the map at the first failed item with its
 :class:`~.errors.MapError` (one line naming the item's index, the user's lines under it, see
 :mod:`.tracebacks`) and cancels what is still pending; ``errors="return"`` puts the MapError in
-the failed item's place. The live view: in a kernel a bar updated in place (display id, as the
-Job's HTML view), elsewhere one line of text on stderr.
+the failed item's place. Views follow a map through :meth:`MapJob.add_listener` and live elsewhere
+(:mod:`.presenting`: one line of text on stderr; in a kernel ``widgets/live_views``: a bar
+updated in place through a display id).
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import math
 import reprlib
-import sys
 import threading
 import time
 import uuid
@@ -28,9 +29,9 @@ from typing import Any, Callable
 
 from .display import progress_bar_html
 from .errors import AiaasError, JobCancelledError, JobError, MapError
-from .registry.jobs_table import TERMINAL
 from .tracebacks import format_remote_traceback, index_of, one_line
 
+_log = logging.getLogger(__name__)
 _COLORS = {"finished": "#2e7d32", "error": "#c62828", "cancelled": "#757575", "lost": "#757575"}
 _MISSING = object()
 _item_repr = reprlib.Repr()
@@ -46,8 +47,7 @@ def func_name(func: Callable) -> str:
 class MapJob:
     """Handle of one map over the cluster. Returned by ``map(..., block=False)``."""
 
-    def __init__(self, func: Callable, args: list[tuple], chunksize: int, errors: str,
-                 display_interval: float = 0.25):
+    def __init__(self, func: Callable, args: list[tuple], chunksize: int, errors: str):
         self.id = uuid.uuid4().hex[:10]
         self.name = func_name(func)
         self.n_items = len(args)
@@ -69,10 +69,7 @@ class MapJob:
         self._done = threading.Event()
         self._over = False  # set once, under the lock, by _finish: the collector's signal to end
         self._t0 = time.time()
-        self._interval = display_interval
-        self._handle = self._pub = self._text = None
-        self._last_draw = 0.0
-        self._final_written = False
+        self._listeners: list[Callable] = []
 
     # -- the Future-like API -------------------------------------------------------------
     @property
@@ -132,6 +129,9 @@ class MapJob:
 
     def follow(self, dask_client, starts: list[int], futures: list) -> None:
         """Collect the chunks' futures as they finish (see :meth:`_collect`)."""
+        if not futures:  # an empty map: finished at once
+            self._finish("finished")
+            return
         self._client = dask_client
         self.status = "running"
         self._futures = dict(zip(starts, futures))
@@ -188,7 +188,7 @@ class MapJob:
         elif self.n_done >= self.n_items:
             self._finish("finished")
         else:
-            self._redraw()
+            self._notify({"done": self.n_done})
 
     def _store(self, start: int, values: list, failed: list) -> None:
         errors = {index: self._describe_failure(index, exc, frames) for index, exc, frames in failed}
@@ -228,49 +228,40 @@ class MapJob:
             self._cond.notify_all()  # the collector ends
         if pending and status != "lost" and self._client is not None and self._client.status == "running":
             self._client.cancel(pending)
-        self._redraw(force=True)  # before waking waiters: a blocking cell ends on the final view
+        self._notify(None)  # before waking waiters: a blocking cell ends on the final view
         self._done.set()
 
-    # -- display -------------------------------------------------------------------------
-    def display(self, live: bool) -> None:
-        """The live view: in a kernel a bar updated in place (display id), else text on stderr."""
-        if live:
-            from IPython import get_ipython
-            from IPython.display import display
+    # -- listeners (views) -----------------------------------------------------------------
+    def add_listener(self, fn: Callable[["MapJob", "dict | None"], None]) -> Callable[[], None]:
+        """Call ``fn(map_job, {"done": n})`` as results come back and ``fn(map_job, None)`` once
+        the map has ended (told at once if it already has). Called on the map's threads; one
+        that raises is logged, never allowed to stop the map. Returns the remover."""
+        with self._lock:
+            self._listeners.append(fn)
+            ended = self._over
+        if ended:
+            self._call(fn, None)
 
-            self._pub = getattr(get_ipython(), "display_pub", None)
-            self._handle = display(self, display_id=True)
-        else:
-            self._text = sys.stderr
-        self._redraw(force=self.done())
-
-    def _redraw(self, force: bool = False) -> None:
-        if self._handle is None and self._text is None:
-            return
-        now = time.monotonic()
-        if not force and now - self._last_draw < self._interval:
-            return
-        self._last_draw = now
-        if self._text is not None:
-            final = self.status in TERMINAL
+        def remove() -> None:
             with self._lock:
-                if self._final_written or not (final or self._text.isatty()):  # a log gets the last line only
-                    return
-                self._final_written = final
-            self._text.write(f"\r{self!r}" + ("\n" if final else ""))
-            self._text.flush()
-            return
-        # as Job.redraw: updates come from Dask's threads; send them as the running cell's output
-        pub, token = self._pub, None
-        latest = getattr(pub, "_parent_header_global", None)
-        if latest and hasattr(pub, "set_thread_parent"):
-            token = pub.set_thread_parent(latest)
-        try:
-            self._handle.update(self)
-        finally:
-            if token is not None:
-                pub.reset_thread_parent(token)
+                if fn in self._listeners:
+                    self._listeners.remove(fn)
 
+        return remove
+
+    def _notify(self, event: "dict | None") -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for fn in listeners:
+            self._call(fn, event)
+
+    def _call(self, fn, event) -> None:
+        try:
+            fn(self, event)
+        except Exception:  # noqa: BLE001 - a view bug must not stop the map
+            _log.exception("aiaas: a listener of map %s failed", self.name)
+
+    # -- how it looks ------------------------------------------------------------------------
     def _summary(self) -> dict:
         out = {"items": self.n_items, "done": self.n_done, "failed": self.n_failed,
                "tasks": f"{self.n_tasks} (chunk size {self.chunksize})"}

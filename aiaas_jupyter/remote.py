@@ -9,8 +9,6 @@ from __future__ import annotations
 import sys
 import time
 
-# client.check_versions still imports it from here; its home is .dependencies (import it there)
-from .dependencies import package_versions  # noqa: F401
 
 
 def event_topic(job_id: str) -> str:

@@ -51,7 +51,7 @@ def _train(model, frame, target: str, seed: int = 0):
 
 
 def _register(home, name: str, res, target: str):
-    """As ``AiaasClient._register`` does for a finished job."""
+    """As ``JobDispatcher.register`` does for a finished job."""
     from aiaas_jupyter.registry import Registry
 
     extra = dict(res.extra)

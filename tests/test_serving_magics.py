@@ -411,11 +411,11 @@ def test_a_registered_model_named_like_a_builtin_wins(served, deployed):
 
     assert {v: k for k, v in serving_client.BUILTIN_MODELS.items()} == BUILTIN_REFS  # client and server agree
     client = type(served.client)(served.home)
-    assert client._builtin_ref("all-minilm-l6-v2") == "builtin:all-minilm-l6-v2"
+    assert client.serving._builtin_ref("all-minilm-l6-v2") == "builtin:all-minilm-l6-v2"
     client.registry.register("all-minilm-l6-v2", framework="sklearn", artifacts={"x.bin": b"x"}, params={},
                              metrics={}, library_versions={}, data_fingerprint="", source="", job_id=None)
     try:
-        assert client._builtin_ref("all-minilm-l6-v2") == "all-minilm-l6-v2"
-        assert client._builtin_ref("builtin:all-minilm-l6-v2") == "builtin:all-minilm-l6-v2"
+        assert client.serving._builtin_ref("all-minilm-l6-v2") == "all-minilm-l6-v2"
+        assert client.serving._builtin_ref("builtin:all-minilm-l6-v2") == "builtin:all-minilm-l6-v2"
     finally:
         client.registry.delete("all-minilm-l6-v2")

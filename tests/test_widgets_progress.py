@@ -102,7 +102,7 @@ def torch_job(aiaas):
     t0 = time.perf_counter()
     job = aiaas.train(_model(), "wpdata", "y", name="wp-mlp", epochs=8, batch_size=32, lr=0.005, seed=3,
                       source=CELL, namespace=namespace)
-    view = JobProgress(job)
+    view = JobProgress(job, client=aiaas)
     drawn = []  # (epochs in the picture, PNG) for every redraw of the curves
     view.plot.observe(lambda change: drawn.append((view.plotted_epochs, bytes(change["new"]))), names="value")
     seen = []
@@ -150,7 +150,7 @@ def test_a_job_of_an_earlier_kernel_shows_its_stored_curves(aiaas, torch_job):
     """No events (they are not persisted): the curves come from the version's stored history."""
     from aiaas_jupyter.widgets.progress import JobProgress
 
-    job = aiaas._job_from_record(aiaas.registry.get_job(torch_job["job"].id))
+    job = aiaas.dispatcher.from_record(aiaas.registry.get_job(torch_job["job"].id))
     assert job.events == [] and job.status == "finished" and job.future is None
     view = JobProgress(job)
     assert view.plotted_epochs == 8 and bytes(view.plot.value).startswith(PNG)
@@ -168,11 +168,11 @@ def test_listeners_get_every_event_then_the_end(torch_job, caplog):
     job.add_listener(lambda j, event: late.append(event))
     assert late == job.events + [None]
     # a listener that raises is logged, never raised into Dask's thread or the caller
-    with caplog.at_level(logging.ERROR, logger="aiaas_jupyter.job_handle"):
+    with caplog.at_level(logging.ERROR, logger="aiaas_jupyter.job_state"):
         job.add_listener(lambda j, event: 1 / 0)
     assert f"a listener of job {job.id} failed" in caplog.text and "ZeroDivisionError" in caplog.text
     torch_job["remove"]()
-    job._notify(list(job._listeners), {"stage": "probe"})
+    job._state._notify(list(job._state._listeners), {"stage": "probe"})
     assert seen[-1] is None  # removed: not told
 
 

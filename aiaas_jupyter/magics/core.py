@@ -97,7 +97,9 @@ class AiaasMagics(Magics):
             self.shell.user_ns[args.out] = job
         live = _in_kernel(self.shell)
         if live:  # one output that updates in place as events arrive
-            job.display()
+            from ..widgets.live_views import show_job
+
+            show_job(job, self.client)
         if args.block:
             job.wait()
         if not live:  # a terminal: one picture, after the wait when blocking
@@ -190,7 +192,9 @@ class AiaasMagics(Magics):
         if args.out:
             self.shell.user_ns[args.out] = job
         if _in_kernel(self.shell):
-            job.display()
+            from ..widgets.live_views import show_job
+
+            show_job(job, self.client)
             return None
         return job
 

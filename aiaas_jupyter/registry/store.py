@@ -107,6 +107,11 @@ class Registry:
         with self.db.read() as conn:
             return versions_table.summaries(conn)
 
+    def version_numbers(self) -> dict[str, list[int]]:
+        """Every model's version numbers, ascending (``{name: [1, 2, ...]}``), in one read."""
+        with self.db.read() as conn:
+            return versions_table.numbers(conn)
+
     def set_alias(self, name: str, version: int, alias: str) -> ModelVersion:
         """Point ``name@alias`` at ``version`` (re-pointing is allowed); returns that version."""
         validate_name(name)

@@ -207,6 +207,14 @@ def alias_target(conn: sqlite3.Connection, name: str, alias: str) -> int:
     return row[0]
 
 
+def numbers(conn: sqlite3.Connection) -> dict[str, list[int]]:
+    """Every model's version numbers, ascending: one query whatever the number of models."""
+    out: dict[str, list[int]] = {}
+    for name, version in conn.execute("SELECT name, version FROM versions ORDER BY name, version"):
+        out.setdefault(name, []).append(version)
+    return out
+
+
 def summaries(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """One summary per model, sorted by name: two queries whatever the number of models."""
     rows = conn.execute(

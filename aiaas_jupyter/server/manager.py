@@ -52,9 +52,7 @@ class SidebarManager:
         if self._client is None:
             from ..client import AiaasClient
 
-            client = AiaasClient(self.home)
-            client.registry = self.registry  # share one Registry (and its database handle)
-            self._client = client
+            self._client = AiaasClient(registry=self.registry)  # one Registry (and database handle)
         return self._client
 
     # -- models ---------------------------------------------------------------------------
@@ -75,10 +73,7 @@ class SidebarManager:
     def list_models(self) -> list[dict[str, Any]]:
         """One entry per model, sorted by name (three SQLite queries whatever the count)."""
         summaries = self.registry.list_models()
-        with self.registry.db.read() as conn:
-            numbers: dict[str, list[int]] = {}
-            for name, version in conn.execute("SELECT name, version FROM versions ORDER BY name, version"):
-                numbers.setdefault(name, []).append(version)
+        numbers = self.registry.version_numbers()
         deployed = self._deployed() if summaries else {}
         out = []
         for s in summaries:
@@ -120,21 +115,11 @@ class SidebarManager:
         return {"name": name, "undeployed": True}
 
     def endpoints(self) -> dict[str, Any]:
-        """Own deployments (with readiness) and remote endpoints (with a quick health check)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        from ..serving_api import HEALTH_TIMEOUT, _remote_health
-
-        server = self.client._own_server()
-        deployed = list(self.client._deployments(server).values())
-        remote = self.registry.list_endpoints()
-        checks = [lambda n=d["name"]: "ready" if server.ready(n, HEALTH_TIMEOUT) else "not ready"
-                  for d in deployed]
-        checks += [lambda ep=ep: _remote_health(ep) for ep in remote]  # no key: see _remote_health
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            health = list(pool.map(lambda check: check(), checks))
-        server_block = {"running": server is not None, "url": server.url if server else None}
-        problem = None if server is not None else server_info_problem(self.home)
+        """Own deployments (with readiness) and remote endpoints (with a quick health check,
+        no credentials: see :meth:`~aiaas_jupyter.serving_service.ServingService.health_report`)."""
+        report = self.client.serving.health_report()
+        server_block = {"running": report.server is not None, "url": report.server_url}
+        problem = None if report.server is not None else server_info_problem(self.home)
         if problem:  # a damaged server.json: not running, and the sidebar can say why
             server_block["problem"] = problem
         return {
@@ -142,11 +127,11 @@ class SidebarManager:
             "deployments": [{"name": d["name"], "version": d.get("version"), "ref": d.get("ref"),
                              "framework": d.get("framework"), "url": d.get("url"),
                              "predict_url": d.get("predict_url"),
-                             "loaded_at": d.get("loaded_at"), "health": health[i]}
-                            for i, d in enumerate(deployed)],
+                             "loaded_at": d.get("loaded_at"), "health": health}
+                            for d, health in report.deployments],
             "endpoints": [{"name": ep.name, "protocol": ep.protocol, "url": ep.url, "model": ep.model,
                            "api_key_env": ep.api_key_env, "api_key_set": ep.key_is_set(),
-                           "health": health[len(deployed) + i]} for i, ep in enumerate(remote)],
+                           "health": health} for ep, health in report.endpoints],
         }
 
     # -- jobs and cluster -----------------------------------------------------------------

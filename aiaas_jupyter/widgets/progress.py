@@ -29,7 +29,7 @@ _BAR_STYLE = {"finished": "success", "error": "danger", "cancelled": "warning", 
 
 
 class JobProgress(w.VBox):
-    """Live view of one :class:`~aiaas_jupyter.job_handle.Job`; ``client`` deploys (default: the job's)."""
+    """Live view of one :class:`~aiaas_jupyter.job_handle.Job`; ``client`` deploys (default: the kernel's)."""
 
     def __init__(self, job, client=None, plot_interval: float = PLOT_INTERVAL, **kwargs):
         self.job, self._client = job, client
@@ -65,10 +65,11 @@ class JobProgress(w.VBox):
 
     @property
     def client(self):
+        """The façade Deploy uses: the one passed in, else the kernel's default."""
         if self._client is None:
             from ..client import get_client
 
-            self._client = self.job.client or get_client()
+            self._client = get_client()
         return self._client
 
     # -- following the job (Dask threads) -----------------------------------------------

@@ -297,8 +297,10 @@ class TrainForm(W.VBox):
         self.output.clear_output()
         with self.output:
             if JobProgress is None:
+                from .live_views import show_job
+
                 self.progress = job
-                job.display()
+                show_job(job, client)
             else:
                 self.progress = JobProgress(job, client=client)
                 display(self.progress)

@@ -1,7 +1,7 @@
-"""The serving half of the façade: deploy registered models, call them and remote endpoints.
+"""The serving service: deploy registered models, call them and remote endpoints.
 
-:class:`ServingMixin` is mixed into :class:`~aiaas_jupyter.client.AiaasClient`, so magics,
-widgets and plain Python share one behaviour. Deployments live on this registry home's own
+:class:`ServingService` is held by the façade (:class:`~aiaas_jupyter.client.AiaasClient`), so
+magics, widgets, the sidebar and plain Python share one behaviour. Deployments live on this registry home's own
 model server (:mod:`.serving.state` starts it on the first deploy; it outlives the kernel);
 remote endpoints live in the registry's ``endpoints`` table.
 
@@ -26,19 +26,22 @@ from .errors import DataError, EndpointAuthError, EndpointError, EndpointNotFoun
 from .registry import Endpoint, parse_ref, validate_name
 from .serving_client import BUILTIN_MODELS, payloads
 from .serving_client.access import Deployment, token_hint  # noqa: F401  (part of this module's API)
+from .serving_health import HEALTH_TIMEOUT, HealthReport, remote_health
 
 if TYPE_CHECKING:
     from .serving_client.access import Access
 
 BUILTIN_PREFIX = "builtin:"
-HEALTH_TIMEOUT = 2.0
 
 
-class ServingMixin:
-    """Deploy / undeploy / endpoints / predict / ask / embed, for :class:`AiaasClient`."""
+class ServingService:
+    """Deploy / undeploy / endpoints / predict / ask / embed over one registry home; the
+    façade (:class:`~aiaas_jupyter.client.AiaasClient`) holds one and delegates to it."""
 
-    #: seconds each serving call may take (per call: ``timeout=``)
-    serving_timeout: float = 30.0
+    def __init__(self, registry, timeout: float = 30.0):
+        self.registry = registry
+        #: seconds each serving call may take (per call: ``timeout=``)
+        self.timeout = timeout
 
     # -- our own server ---------------------------------------------------------------
     def _own_server(self, start: bool = False, **server_options):
@@ -50,7 +53,7 @@ class ServingMixin:
         info = state.ensure_server(home, **server_options) if start else state.find_server(home)
         if info is None:
             return None
-        return OwnServer(info, state.read_token(home), timeout=self.serving_timeout)
+        return OwnServer(info, state.read_token(home), timeout=self.timeout)
 
     def _deployments(self, server) -> dict[str, dict]:
         return {d["name"]: d for d in server.deployments()} if server is not None else {}
@@ -126,24 +129,34 @@ class ServingMixin:
     def remove_endpoint(self, name: str) -> None:
         self.registry.remove_endpoint(name)
 
-    def endpoints(self) -> Table:
-        """Own deployments (with readiness) and remote endpoints (with a quick health check)."""
+    def health_report(self, *, send_keys: bool = False) -> HealthReport:
+        """Own deployments with their readiness and remote endpoints with a quick health check,
+        all checked at once in one small thread pool: the one health check, for ``endpoints()``
+        and the sidebar. *send_keys*: only the user's own kernel sends an endpoint's key (see
+        :func:`.serving_health.remote_health`); by default no credential of any kind is sent."""
         from concurrent.futures import ThreadPoolExecutor
 
         server = self._own_server()
-        deployed = self._deployments(server)
+        deployed = list(self._deployments(server).values())
         remote = self.registry.list_endpoints()
-        checks = [lambda n=n: "ready" if server.ready(n, HEALTH_TIMEOUT) else "not ready" for n in deployed]
-        # the user's own kernel, listing the user's endpoints: the key goes where it belongs
-        checks += [lambda ep=ep: _remote_health(ep, send_key=True) for ep in remote]
+        checks = [lambda n=d["name"]: "ready" if server.ready(n, HEALTH_TIMEOUT) else "not ready" for d in deployed]
+        checks += [lambda ep=ep: remote_health(ep, _key if send_keys else None) for ep in remote]
         with ThreadPoolExecutor(max_workers=8) as pool:
             health = list(pool.map(lambda check: check(), checks))
-        rows = [(n, "deployment", "v2", d.get("url") or f"{server.url}/v2/models/{n}",
+        return HealthReport(server=server, deployments=list(zip(deployed, health[:len(deployed)])),
+                            endpoints=list(zip(remote, health[len(deployed):])))
+
+    def endpoints(self) -> Table:
+        """Own deployments (with readiness) and remote endpoints (with a quick health check)."""
+        # the user's own kernel, listing the user's endpoints: the key goes where it belongs
+        report = self.health_report(send_keys=True)
+        server = report.server
+        rows = [(d["name"], "deployment", "v2", d.get("url") or f"{server.url}/v2/models/{d['name']}",
                  f"{d.get('ref', '')} (v{d['version']})" if d.get("version") else d.get("ref", ""),
-                 "server token", health[i]) for i, (n, d) in enumerate(deployed.items())]
+                 "server token", health) for d, health in report.deployments]
         rows += [(ep.name, "endpoint", ep.protocol, ep.url, ep.model or "",
                   f"{ep.api_key_env} ({'set' if ep.key_is_set() else 'not set'})" if ep.api_key_env else "",
-                  health[len(deployed) + i]) for i, ep in enumerate(remote)]
+                  health) for ep, health in report.endpoints]
         note = f"model server: {server.url} (token {_token_of(server, hint=True)})" if server else \
             "model server: not running (%aiaas deploy MODEL starts it)"
         return Table(["name", "kind", "protocol", "url", "model", "api key", "health"], rows,
@@ -211,9 +224,9 @@ class ServingMixin:
             result = target.infer(name, data, version=version, outputs=outputs)
         elif target.protocol == "v2":
             result = V2Client(target.url, target.remote_model, _auth(target), version=version,
-                              timeout=timeout or self.serving_timeout).infer(data, outputs=outputs)
+                              timeout=timeout or self.timeout).infer(data, outputs=outputs)
         elif target.protocol == "rest":
-            answer = RestClient(target.url, _auth(target), timeout=timeout or self.serving_timeout).post(
+            answer = RestClient(target.url, _auth(target), timeout=timeout or self.timeout).post(
                 payloads.rest_payload(data))
             return answer["predictions"] if isinstance(answer, dict) and "predictions" in answer else answer
         else:
@@ -235,7 +248,7 @@ class ServingMixin:
                                 f"use %aiaas predict {name}")
         if not str(prompt).strip():
             raise DataError("the prompt is empty", "write the question in the cell below %%aiaas ask NAME")
-        client = OpenAIClient(ep.url, ep.remote_model, _key(ep), timeout=timeout or self.serving_timeout)
+        client = OpenAIClient(ep.url, ep.remote_model, _key(ep), timeout=timeout or self.timeout)
         return Answer(client.chat(str(prompt), **params))
 
     def embed(self, name: str, texts: Any, *, endpoint: bool = False, timeout: float | None = None):
@@ -247,7 +260,7 @@ class ServingMixin:
         kind, target = self._resolve(name, endpoint)
         if kind == "own":
             return target.openai(name).embed(texts)
-        timeout = timeout or self.serving_timeout
+        timeout = timeout or self.timeout
         if target.protocol == "openai":
             return OpenAIClient(target.url, target.remote_model, _key(target), timeout=timeout).embed(texts)
         if target.protocol == "v2":
@@ -291,41 +304,3 @@ def _auth(ep: Endpoint) -> dict[str, str]:
     from .serving_client.clients import bearer
 
     return bearer(_key(ep))
-
-
-def _remote_health(ep: Endpoint, send_key: bool = False) -> str:
-    """A quick GET: v2 ``/v2/health/ready``, openai ``/models``, rest the URL (non-5xx = up).
-
-    Without ``send_key`` (the default, and always from the Jupyter server) no credential of any
-    kind is sent: a health check needs none, and the server must not hand a key to a URL it
-    read from the registry. The kernel's own ``endpoints()`` sends the endpoint's key (only a
-    variable that fits the rule), to tell "key rejected" from "needs a key".
-    """
-    import httpx
-
-    from .registry.endpoints_table import check_url
-    from .serving_client.clients import bearer
-
-    try:
-        base = check_url(ep.url)  # a row written straight into the database may hold anything
-    except EndpointError:
-        return "invalid URL"
-    url = {"v2": f"{base}/v2/health/ready", "openai": f"{base}/models"}.get(ep.protocol, base)
-    headers = {}
-    if send_key:
-        try:
-            headers = bearer(_key(ep)) if ep.api_key_env else {}
-        except EndpointAuthError:  # not set, or a variable outside the rule: check without a key
-            headers = {}
-    try:
-        response = httpx.get(url, headers=headers, timeout=HEALTH_TIMEOUT, follow_redirects=False)
-    except httpx.TimeoutException:
-        return "down (timeout)"
-    except (httpx.HTTPError, httpx.InvalidURL):
-        return "down (unreachable)"
-    code = response.status_code
-    if ep.protocol == "rest":
-        return "up" if code < 500 else f"down ({code})"
-    if code in (401, 403):
-        return f"up, key rejected ({code})" if headers else f"up, needs a key ({code})"
-    return "up" if response.is_success else f"down ({code})"

@@ -1,0 +1,285 @@
+"""JobDispatcher: the Dask side of training jobs — submit, complete, register, release, attach.
+
+Why apart from the façade: this is where a job meets the cluster (the event topic, the data
+shipped with the task, the published future of an external job) and where it ends (the model
+registered atomically, then the clean-up, then the state transition). The façade validates the
+user's input and hands over; views follow the :class:`~.job_handle.Job` it returns. The
+dispatcher moves a job only through :class:`~.job_state.JobState` transitions.
+
+Order at the end of a job (:meth:`JobDispatcher.complete`): registry first, then the
+cluster-side clean-up, and only then the transition that marks the job done, so whoever waits
+on it sees every side effect in place. A failed job registers nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from . import settings as _settings
+from .clock import age_seconds, now_iso
+from .errors import AiaasError, JobCancelledError, JobError, JobFailedError, JobNotFoundError
+from .job_handle import Job
+from .job_state import JobState
+from .registry import JobRecord
+from .registry.jobs_table import TERMINAL
+from .tracebacks import format_remote_traceback
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .cluster_session import ClusterSession
+    from .registry import Registry
+
+_log = logging.getLogger(__name__)
+
+#: in-kernel pandas frames below this size travel inside the task instead of a scatter round trip
+SMALL_FRAME_BYTES = 1_000_000
+
+
+def describe_remote_failure(job_id: str, exc: BaseException, tb, code_index=None) -> AiaasError:
+    """Turn the exception a task raised into the one clear error the user sees.
+
+    The remote traceback shows the lines of notebook-defined code (*code_index*, see
+    :mod:`.tracebacks`), whatever the pickled code's file was called on the worker."""
+    if isinstance(exc, AiaasError):  # a domain error raised on the worker: already clear
+        return exc
+    text = format_remote_traceback(exc, tb, code_index)
+    where = " on the worker" if text else ""
+    return JobFailedError(f"job {job_id} failed{where}: {type(exc).__name__}: {exc}", remote_traceback=text)
+
+
+def cancelled_error(job_id: str) -> JobCancelledError:
+    return JobCancelledError(f"job {job_id} was cancelled; nothing was registered")
+
+
+class JobDispatcher:
+    """The live jobs of this kernel and their way through Dask."""
+
+    def __init__(self, registry: "Registry", session: "ClusterSession"):
+        self.registry = registry
+        self.session = session
+        self._jobs: dict[str, Job] = {}
+        self._states: dict[str, JobState] = {}  # the state behind each live handle, driven from here
+        self._recorder = None       # ProgressRecorder, created with the first job
+        session.on_close(self._cluster_closing)
+
+    @property
+    def progress_recorder(self):
+        """Writes running jobs' progress to the registry, throttled (see :mod:`.job_progress`)."""
+        if self._recorder is None:
+            from .job_progress import ProgressRecorder
+
+            self._recorder = ProgressRecorder(self._write_progress, _settings.config("jobs.record-interval"))
+        return self._recorder
+
+    def _write_progress(self, job_id: str, fields: dict) -> None:
+        self.registry.update_live_job(job_id, **fields)
+
+    def _follow(self, state: JobState, future=None, code_index=None) -> Job:
+        """A live Job of this kernel: its progress is recorded while it runs."""
+        job = Job(state, future=future, code_index=code_index)
+        recorder = self.progress_recorder
+
+        def record(event) -> None:
+            live = state.live_fields() if event is not None else None
+            if live is not None:
+                recorder.observe(state.id, live, event.get("stage"))
+
+        state.add_listener(record)
+        self._jobs[state.id], self._states[state.id] = job, state
+        return job
+
+    @staticmethod
+    def _on_event(state: JobState, event: Any) -> None:
+        """Dask ``subscribe_topic`` handler: ``event`` is ``(timestamp, msg)``."""
+        msg = event[1] if isinstance(event, tuple) else event
+        if not isinstance(msg, dict):
+            return
+        try:
+            state.progress(msg)
+        except JobError:  # an event after the end (it raced the result): nothing to change
+            _log.debug("aiaas: event for ended job %s ignored", state.id)
+
+    # -- submit ---------------------------------------------------------------------------
+    def submit(self, spec, frame, *, name: str, info: dict, gpus: int, code_index=None) -> Job:
+        """Record the pending job, subscribe to its events, ship the data, submit ``train_task``."""
+        from .remote import event_topic, train_task
+
+        dask_client = self.session.require_dask()
+        job_id = uuid.uuid4().hex[:10]
+        record = JobRecord(id=job_id, model=name, status="pending", progress=0.0, worker=None, gpus=gpus,
+                           scheduler=dask_client.scheduler.address, key=f"aiaas-train-{job_id}",
+                           submitted=now_iso(),
+                           info={**info, "embedded": self.session.embedded, "pid": os.getpid()})
+        self.registry.record_job(record)
+        state = JobState(record)
+        job = self._follow(state, code_index=code_index)
+        dask_client.subscribe_topic(event_topic(job_id), lambda event: self._on_event(state, event))
+        # a small in-kernel frame rides in the task, a large one is scattered once, and a
+        # dask frame is gathered from worker memory
+        if _is_pandas(frame):
+            small = frame.memory_usage(deep=False).sum() < SMALL_FRAME_BYTES
+            data_future = frame if small else dask_client.scatter(frame)
+        else:
+            data_future = dask_client.compute(frame)
+        job.future = dask_client.submit(train_task, spec, data_future, job_id, key=record.key, pure=False,
+                                        resources={"GPU": gpus} if gpus else None)
+        if not self.session.embedded:  # keep it on the cluster so another kernel can re-attach
+            dask_client.publish_dataset(job.future, name=record.key)
+        job.future.add_done_callback(lambda fut: self.complete(job, state, fut))
+        return job
+
+    # -- the end of a job ----------------------------------------------------------------------
+    def complete(self, job: Job, state: JobState, fut) -> None:
+        """Dask done-callback: register the model, or record the failure. Never raises."""
+        if self.session.closing:  # our client is closing: the job itself goes on (or dies with its cluster)
+            return
+        fields: dict[str, Any] = {"finished": now_iso(), "duration_s": time.time() - state.started_at}
+        version, error, remote_tb = None, None, ""
+        try:
+            if fut.status == "finished":
+                version, more = self.register(job, fut.result())
+                fields.update(more, status="finished", progress=1.0, version=version.version)
+            elif fut.status == "cancelled":
+                error = cancelled_error(job.id)
+                fields.update(status="cancelled")
+            else:
+                error = describe_remote_failure(job.id, fut.exception(), fut.traceback(), job.code_index)
+                remote_tb = getattr(error, "remote_traceback", "")
+                fields.update(status="error", error=str(error))
+        except Exception as exc:  # noqa: BLE001 - a callback that raised would leave the job hanging
+            error = exc if isinstance(exc, AiaasError) else describe_remote_failure(job.id, exc, exc.__traceback__)
+            fields.update(status="error", error=str(error))
+        status = fields.pop("status")
+        try:
+            self.progress_recorder.end(job.id)  # no live write after this (none could land anyway)
+            self.registry.update_job(job.id, status=status, **fields)
+            self.release(job)
+        finally:
+            try:
+                if status == "finished":
+                    state.finished(version, fields)
+                elif status == "cancelled":
+                    state.cancelled(error, fields)
+                else:
+                    state.error(error, remote_tb, fields)
+            except JobError:  # it ended meanwhile (lost with its cluster): that end stands
+                _log.debug("aiaas: job %s already %s", job.id, state.status)
+
+    def register(self, job: Job, res) -> tuple:
+        """Register a finished job's model (atomically: blobs first, then one row)."""
+        extra = dict(res.extra)
+        extra.update(n_train=res.n_train, n_test=res.n_test, device=res.device, history=res.history,
+                     target=job.record.info.get("target"))
+        version = self.registry.register(
+            job.record.model, framework=res.framework, artifacts=res.artifacts, params=res.params,
+            metrics=res.metrics, library_versions=res.library_versions,
+            data_fingerprint=res.data_fingerprint, source=job.record.info.get("source", ""),
+            job_id=job.id, extra=extra)
+        return version, {"worker": res.extra.get("worker"),
+                         "gpu_seconds": float(res.extra.get("gpu_seconds") or 0.0)}
+
+    def release(self, job: Job) -> None:
+        """Stop listening for the job's events; drop the published future of an external job."""
+        from .remote import event_topic
+
+        dask = self.session.dask
+        if dask is None or dask.status != "running":
+            return
+        dask.unsubscribe_topic(event_topic(job.id))
+        if not self.session.embedded and job.record.key in (dask.list_datasets() or ()):
+            dask.unpublish_dataset(job.record.key)
+
+    def _cluster_closing(self, embedded: bool) -> None:
+        """The session is about to close: an embedded cluster takes its running jobs with it."""
+        if embedded:
+            self.lose_running("the embedded cluster was closed")
+        self._jobs = {j: job for j, job in self._jobs.items() if job.done()}
+        self._states = {j: state for j, state in self._states.items() if j in self._jobs}
+
+    def lose_running(self, reason: str) -> None:
+        """Every live job of this kernel can never finish: recorded and ended as lost."""
+        for state in list(self._states.values()):
+            if not state.done():
+                self.progress_recorder.end(state.id)
+                self.registry.update_job(state.id, status="lost", error=reason)
+                try:
+                    state.lost(reason)
+                except JobError:  # it ended meanwhile
+                    pass
+
+    # -- finding jobs ------------------------------------------------------------------------------
+    def live_records(self) -> dict[str, JobRecord]:
+        """This kernel's jobs as it knows them now (fresher than the registry's rows)."""
+        return {j: job.record for j, job in self._jobs.items()}
+
+    def job(self, job_id: str) -> Job:
+        if job_id in self._jobs:
+            return self._jobs[job_id]
+        return self.from_record(self.registry.get_job(job_id))
+
+    def from_record(self, record: JobRecord) -> Job:
+        """A job of an earlier kernel, as the registry has it (with its registered version)."""
+        if record.status == "finished" and record.version is not None:
+            return Job(JobState.ended(record, version=self.registry.get(f"{record.model}:{record.version}")))
+        if record.status in TERMINAL:
+            error = JobError(f"job {record.id} ended as {record.status}: {record.error or 'no details'}")
+            return Job(JobState.ended(record, error=error))
+        return Job(JobState(record))
+
+    def cancel(self, job_id: str) -> Job:
+        job = self.job(job_id)
+        if job.status in TERMINAL:
+            raise JobError(f"job {job_id} is already {job.status}")
+        if job.future is None:
+            raise JobError(f"job {job_id} is not attached to this kernel", hint=f"%aiaas attach {job_id} first")
+        job.cancel()
+        job.wait(30)
+        return job
+
+    def attach(self, job_id: str) -> Job:
+        """Re-attach a job started by another kernel that is still on an external cluster."""
+        from .remote import event_topic
+
+        if job_id in self._jobs:
+            return self._jobs[job_id]
+        record = self.registry.get_job(job_id)
+        if record.status in TERMINAL:
+            return self.from_record(record)
+        dask_client = self.session.require_dask()
+        if record.scheduler != dask_client.scheduler.address:
+            raise JobError(f"job {job_id} runs on {record.scheduler}, this kernel is connected to "
+                           f"{dask_client.scheduler.address}", hint=f"%aiaas connect {record.scheduler}")
+        future = dask_client.get_dataset(record.key, default=None)
+        if future is None:
+            self.registry.update_job(job_id, status="lost", error="no longer on the cluster")
+            raise JobNotFoundError(f"job {job_id} is no longer on the cluster at {record.scheduler}",
+                                   hint="only jobs on an external cluster outlive their kernel")
+        state = JobState(record, started_at=time.time() - age_seconds(record.submitted))
+        job = self._follow(state, future=future)
+        for event in dask_client.get_events(event_topic(job_id)):
+            self._on_event(state, event)
+        dask_client.subscribe_topic(event_topic(job_id), lambda event: self._on_event(state, event))
+        future.add_done_callback(lambda fut: self.complete(job, state, fut))
+        return job
+
+    def forget_orphans(self) -> None:
+        """Jobs of an embedded cluster whose kernel is gone can never finish: mark them lost."""
+        from .serving.state import pid_alive
+
+        for rec in self.registry.list_jobs(1000):
+            info = rec.info or {}
+            if (rec.status not in TERMINAL and info.get("embedded") and info.get("pid") != os.getpid()
+                    and not (isinstance(info.get("pid"), int) and pid_alive(info["pid"]))):
+                self.registry.update_job(rec.id, status="lost", error="its kernel and embedded cluster ended")
+
+
+def _is_pandas(frame) -> bool:
+    import pandas as pd
+
+    return isinstance(frame, pd.DataFrame)
+
+
+__all__ = ["JobDispatcher", "describe_remote_failure", "cancelled_error", "SMALL_FRAME_BYTES"]
