@@ -87,7 +87,7 @@ def _http_protocol():
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Run until SIGINT/SIGTERM. ``args`` are the ``serve`` options of :mod:`aiaas_jupyter.cli`."""
+    """Run until SIGINT/SIGTERM. ``args`` are the ``serve`` options (:mod:`.serve_options`)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedding model must never be downloaded
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
