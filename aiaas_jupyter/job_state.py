@@ -23,9 +23,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from .clock import now_iso
+from .listeners import Listeners
 from .errors import AiaasError, JobCancelledError, JobError, JobFailedError
 from .registry.jobs_table import LIVE, STATUSES, TERMINAL
 
@@ -62,7 +63,7 @@ class JobState:
         self.started_at = time.time() if started_at is None else started_at
         self._lock = threading.Lock()
         self._done = threading.Event()
-        self._listeners: list[Listener] = []
+        self._listeners = Listeners(self._lock, f"job {record.id}", _log)
         if record.status in TERMINAL:
             self._done.set()
 
@@ -123,7 +124,7 @@ class JobState:
             self.record.started = now_iso()
             if worker is not None:
                 self.record.worker = worker
-            listeners = list(self._listeners)
+            listeners = self._listeners.snapshot()
         self._notify(listeners, {"stage": "running", "worker": worker})
 
     def progress(self, event: dict) -> None:
@@ -139,7 +140,7 @@ class JobState:
                 self.record.progress = float(event["progress"])
             # taken with the event, as add_listener snapshots: a listener added now misses no
             # event and is told none twice
-            listeners = list(self._listeners)
+            listeners = self._listeners.snapshot()
         self._notify(listeners, event)
 
     def retry(self, reason: str) -> int:
@@ -156,7 +157,7 @@ class JobState:
             self.record.progress = 0.0
             event = {"stage": "retry", "attempt": attempt, "reason": reason}
             self.events.append(event)
-            listeners = list(self._listeners)
+            listeners = self._listeners.snapshot()
         self._notify(listeners, event)
         return attempt
 
@@ -189,7 +190,7 @@ class JobState:
             self.version, self.exception, self.remote_traceback = version, exc, remote_traceback
             if exc is not None:
                 self.record.error = str(exc)
-            listeners = list(self._listeners)
+            listeners = self._listeners.snapshot()
         self._notify(listeners, None)  # views draw their final picture before waiters wake
         self._done.set()
 
@@ -197,30 +198,13 @@ class JobState:
     def add_listener(self, fn: Listener) -> Callable[[], None]:
         """Call ``fn(event)`` after each event and ``fn(None)`` once the job has ended. Events
         seen so far are replayed first (and the end, if it came). Returns the remover."""
-        with self._lock:
-            self._listeners.append(fn)
-            seen, ended = list(self.events), self.record.status in TERMINAL
-        for event in seen:
-            self._call(fn, event)
-        if ended:
-            self._call(fn, None)
+        def missed():
+            return [(e,) for e in self.events] + ([(None,)] if self.record.status in TERMINAL else [])
 
-        def remove() -> None:
-            with self._lock:
-                if fn in self._listeners:
-                    self._listeners.remove(fn)
-
-        return remove
+        return self._listeners.add(fn, missed)
 
     def _notify(self, listeners, event: "dict | None") -> None:
-        for fn in listeners:
-            self._call(fn, event)
-
-    def _call(self, fn: Listener, event: Any) -> None:
-        try:
-            fn(event)
-        except Exception:  # noqa: BLE001 - a widget bug must not stop the job's events
-            _log.exception("aiaas: a listener of job %s failed", self.id)
+        self._listeners.notify(listeners, event)
 
 
 __all__ = ["JobState", "TRANSITIONS"]

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from .display import progress_bar_html
 from .errors import AiaasError, JobCancelledError, JobError, MapError
+from .listeners import Listeners
 from .tracebacks import format_remote_traceback, index_of, one_line
 
 _log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class MapJob:
         self._done = threading.Event()
         self._over = False  # set once, under the lock, by _finish: the collector's signal to end
         self._t0 = time.time()
-        self._listeners: list[Callable] = []
+        self._listeners = Listeners(self._lock, f"map {self.name}", _log)
 
     # -- the Future-like API -------------------------------------------------------------
     @property
@@ -236,30 +237,12 @@ class MapJob:
         """Call ``fn(map_job, {"done": n})`` as results come back and ``fn(map_job, None)`` once
         the map has ended (told at once if it already has). Called on the map's threads; one
         that raises is logged, never allowed to stop the map. Returns the remover."""
-        with self._lock:
-            self._listeners.append(fn)
-            ended = self._over
-        if ended:
-            self._call(fn, None)
-
-        def remove() -> None:
-            with self._lock:
-                if fn in self._listeners:
-                    self._listeners.remove(fn)
-
-        return remove
+        return self._listeners.add(fn, lambda: [(self, None)] if self._over else [])
 
     def _notify(self, event: "dict | None") -> None:
         with self._lock:
-            listeners = list(self._listeners)
-        for fn in listeners:
-            self._call(fn, event)
-
-    def _call(self, fn, event) -> None:
-        try:
-            fn(self, event)
-        except Exception:  # noqa: BLE001 - a view bug must not stop the map
-            _log.exception("aiaas: a listener of map %s failed", self.name)
+            listeners = self._listeners.snapshot()
+        self._listeners.notify(listeners, self, event)
 
     # -- how it looks ------------------------------------------------------------------------
     def _summary(self) -> dict:

@@ -172,7 +172,7 @@ def test_listeners_get_every_event_then_the_end(torch_job, caplog):
         job.add_listener(lambda j, event: 1 / 0)
     assert f"a listener of job {job.id} failed" in caplog.text and "ZeroDivisionError" in caplog.text
     torch_job["remove"]()
-    job._state._notify(list(job._state._listeners), {"stage": "probe"})
+    job._state._notify(job._state._listeners.snapshot(), {"stage": "probe"})
     assert seen[-1] is None  # removed: not told
 
 
