@@ -3,9 +3,10 @@
  * API that records what was asked and answers what each test says.
  */
 
-import { AiaasModel, FULL_EVERY, IModelSource } from '../src/model';
+import { AiaasModel, DEFAULT_SETTINGS, FULL_EVERY, IModelSource, SETTINGS_MINIMUM } from '../src/model';
 import { SectionName } from '../src/tokens';
 import { IClusterAnswer, IEndpointsAnswer, IJob, IModelDetail, IModelsAnswer } from '../src/types';
+import schemaJson from '../schema/plugin.json';
 import { model } from './fixtures';
 
 type Answer = unknown | Error | Promise<unknown>;
@@ -264,5 +265,32 @@ describe('AiaasModel polling', () => {
     await jest.advanceTimersByTimeAsync(20000);
     expect(source.count('models')).toBeLessThan(10); // 2 s each without backoff
     expect(m.error('models')).toBe('down');
+  });
+});
+
+describe('schema/plugin.json', () => {
+  const schema: any = schemaJson;
+
+  it('declares the five settings with the model defaults and minimums', () => {
+    const props = schema.properties;
+    expect(Object.keys(props).sort()).toEqual(Object.keys(DEFAULT_SETTINGS).sort());
+    for (const key of Object.keys(DEFAULT_SETTINGS) as (keyof typeof DEFAULT_SETTINGS)[]) {
+      expect([key, props[key].default]).toEqual([key, DEFAULT_SETTINGS[key]]);
+      expect(props[key].title).toBeTruthy();
+      expect(props[key].description).toBeTruthy();
+      if (typeof DEFAULT_SETTINGS[key] === 'number') {
+        expect([key, props[key].minimum]).toEqual([key, SETTINGS_MINIMUM[key]]);
+      }
+    }
+  });
+
+  it('puts the row commands in the context menu of model and endpoint rows', () => {
+    const menu = (selector: string) =>
+      schema['jupyter.lab.menus'].context
+        .filter((i: any) => i.selector === selector && i.command)
+        .map((i: any) => i.command)
+        .sort();
+    expect(menu('.aiaas-model-row')).toEqual(['aiaas:deploy', 'aiaas:insert-snippet', 'aiaas:load-model', 'aiaas:undeploy']);
+    expect(menu('.aiaas-endpoint-row')).toEqual(['aiaas:copy-url', 'aiaas:undeploy']);
   });
 });
