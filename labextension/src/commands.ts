@@ -241,15 +241,8 @@ export function addCommands(
   commands.addCommand(CommandIDs.undeploy, {
     label: args => named(args, trans.__('Undeploy'), n => trans.__('Undeploy %1', n), trans.__('AIaaS: Undeploy a model…')),
     caption: trans.__('Stop serving the model; the registered model stays'),
-    isEnabled: args => {
-      if (args.prompt) {
-        return true;
-      }
-      const name = targetName(args);
-      const known = summary(name);
-      // a row of a model that is not deployed: nothing to undeploy
-      return !!name && (!known || known.deployed || !!model.endpoints?.deployments.some(d => d.name === name));
-    },
+    // a model that is not deployed, or a remote endpoint: nothing to undeploy
+    isEnabled: args => !!args.prompt || deployedNames().includes(targetName(args) ?? ''),
     execute: async args => {
       const name = await pickName(args, trans.__('Undeploy which model?'), deployedNames());
       if (!name) {
