@@ -29,7 +29,7 @@ from aiaas_jupyter.registry.jobs_table import JobRecord
 
 MODEL = "cmd-iris"
 NOTEBOOK = "commands.ipynb"
-TAB = '.jp-SideBar .lm-TabBar-tab[title="AIaaS models"]'
+TAB = '.jp-SideBar .lm-TabBar-tab[data-id="aiaas-sidebar"]'
 PANEL = "#aiaas-sidebar"
 ROW = f'{PANEL} .aiaas-model-row[data-aiaas-model="{MODEL}"]'
 STATUS = ".jp-StatusBar-Widget .aiaas-statusbar-item"
