@@ -108,11 +108,15 @@ export function addCommands(
   const summary = (name: string | undefined): IModelSummary | undefined =>
     name ? model.models?.models.find(m => m.name === name) : undefined;
 
-  /** The row right-clicked last (context menu), as `{model, endpoint, url}`. */
-  const hit = () => {
-    const node = app.contextMenuHitTest(
-      n => n.dataset.aiaasModel !== undefined || n.dataset.aiaasEndpoint !== undefined
-    );
+  /**
+   * The row right-clicked last, as `{model, endpoint, url}` — only for a call without target
+   * args (the context menu's): JupyterLab keeps the last right-click, a button must not reach it.
+   */
+  const hit = (args: Args) => {
+    const fromMenu = !args.prompt && !('name' in args) && !('url' in args);
+    const node = fromMenu
+      ? app.contextMenuHitTest(n => n.dataset.aiaasModel !== undefined || n.dataset.aiaasEndpoint !== undefined)
+      : undefined;
     return {
       model: str(node?.dataset.aiaasModel),
       endpoint: str(node?.dataset.aiaasEndpoint),
@@ -122,10 +126,7 @@ export function addCommands(
 
   /** The model (or endpoint) a command acts on: its args, else the right-clicked row. */
   const targetName = (args: Args): string | undefined => {
-    if (args.prompt) {
-      return str(args.name);
-    }
-    const h = hit();
+    const h = hit(args);
     return str(args.name) ?? h.model ?? h.endpoint;
   };
 
@@ -151,11 +152,10 @@ export function addCommands(
 
   /** The URL `aiaas:copy-url` copies: args.url, the named deployment's URL, the row's data-aiaas-url. */
   const urlFor = (args: Args): string | undefined => {
-    const url = str(args.url);
-    if (url) {
-      return url;
+    if ('url' in args) {
+      return str(args.url);
     }
-    const h = args.prompt ? { model: undefined, endpoint: undefined, url: undefined } : hit();
+    const h = hit(args);
     const name = str(args.name) ?? h.endpoint ?? h.model;
     if (name) {
       const dep = model.endpoints?.deployments.find(d => d.name === name);

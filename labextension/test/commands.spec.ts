@@ -210,6 +210,11 @@ describe('aiaas commands', () => {
     expect(ui.inserted).toEqual(['%aiaas predict served --input X -o predictions']);
     await commands.execute(CommandIDs.undeploy, {});
     expect(calls[0]).toBe('undeploy served');
+    // a button (args given) never falls back to the last right-clicked row
+    expect(await commands.execute(CommandIDs.copyUrl, { url: '' })).toBe(false);
+    expect(ui.clipboard).toEqual([]);
+    await commands.execute(CommandIDs.insertSnippet, { name: 'iris' });
+    expect(ui.inserted[1]).toContain('load_model("iris@prod")');
 
     const ep = document.createElement('div');
     ep.className = 'aiaas-endpoint-row';
