@@ -6,6 +6,9 @@
 
 import { IAiaasSettings } from './tokens';
 
+/** The plugin whose settings (`schema/plugin.json`) hold the intervals, page size and menus. */
+export const SETTINGS_ID = 'aiaas-jupyter:plugin';
+
 export const DEFAULT_SETTINGS: IAiaasSettings = {
   visibleIntervalMs: 2000,
   hiddenIntervalMs: 10000,
