@@ -100,3 +100,62 @@ def test_css_is_prefixed_and_theme_aware():
         assert not re.search(r"#[0-9a-fA-F]{3,8}\b|rgb|hsl", decl), decl
         if re.search(r"colou?r|background", decl.split(":")[0]) and "transparent" not in decl:
             assert "var(--jp-" in decl, decl
+
+
+def _node_bin(name: str) -> str:
+    return str(LABEXT / "node_modules" / ".bin" / name)
+
+
+@pytest.mark.slow
+def test_lint_check_passes():
+    """``jlpm lint:check`` (stylelint, prettier, eslint, configured as the JupyterLab extension template
+    does) finds nothing in labextension/. Formatting is fixed by ``jlpm lint``; what remains needs a human."""
+    out = subprocess.run([str(BIN / "jlpm"), "lint:check"], cwd=LABEXT, capture_output=True, text=True,
+                         env=_env(), timeout=600)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-6000:]
+
+
+@pytest.mark.slow
+def test_lint_configuration_rejects_bad_code():
+    """The checkers are really configured (a lint:check that passes because nothing is loaded proves
+    nothing): eslint reads eslint.config.mjs with typescript-eslint, the Jupyter plugin and prettier's
+    options, and stylelint reads package.json's config, on code given in place of a real source file."""
+    bad_ts = (
+        'import { Token } from "@lumino/coreutils";\n'
+        "interface Options { a: number }\n"
+        "export const token = new Token<Options>('x');\n"
+        "export function f(trans: { __: (s: string) => string }, a: any) {\n"
+        "  if (a == 1) return trans.__(`item ${a}`);\n"
+        "  return `plain`;\n"
+        "}\n"
+        "export const g = (x: number[]) => x.map((y) => y);\n"
+    )
+    # a file name under src/ that is in no tsconfig: typed parsing (parserOptions.project) reads files from
+    # disk, so the probe is parsed untyped; everything else is eslint.config.mjs as lint:check runs it
+    out = subprocess.run([_node_bin("eslint"), "--no-warn-ignored", "--parser-options=project:false",
+                          "--format", "json", "--stdin", "--stdin-filename", "src/lint-probe.ts"],
+                         input=bad_ts, cwd=LABEXT, capture_output=True, text=True, env=_env(), timeout=300)
+    assert out.returncode == 1, (out.stdout + out.stderr)[-4000:]
+    (result,) = json.loads(out.stdout)
+    rules = {m["ruleId"] for m in result["messages"]}
+    # prettier/prettier: double quotes (singleQuote); eqeqeq and curly: the template's rules; quotes: a
+    # template literal without placeholders; naming-convention: interfaces start with I; jupyter/*: the
+    # Jupyter plugin (a translated string built at run time, a token without a description)
+    for rule in ("prettier/prettier", "eqeqeq", "curly", "quotes", "@typescript-eslint/naming-convention",
+                 "jupyter/no-dynamic-translation", "jupyter/token-format"):
+        assert rule in rules, (rule, result["messages"])
+    # prettier's options are package.json's: single quotes, no parentheses around a lone arrow parameter
+    fixes = " ".join(m["message"] for m in result["messages"] if m["ruleId"] == "prettier/prettier")
+    assert "with `'@lumino/coreutils'`" in fixes and "Replace `(y)` with `y`" in fixes, fixes
+
+    bad_css = ".aiaas-x {\n  colr: red;\n  color: #FFFFFF;\n  width: 10pz\n}\n.BadName { color: var(--jp-ui-font-color0) }\n"
+    out = subprocess.run([_node_bin("stylelint"), "--formatter", "json", "--stdin-filename", "style/base.css"],
+                         input=bad_css, cwd=LABEXT, capture_output=True, text=True, env=_env(), timeout=300)
+    assert out.returncode != 0, (out.stdout + out.stderr)[-4000:]
+    report = json.loads(out.stdout or out.stderr)
+    rules = {w["rule"] for r in report for w in r["warnings"]}
+    # standard (property-no-unknown, color-hex-length, selector-class-pattern), the csstree validator
+    # (an invalid value) and prettier's formatting through stylelint-prettier
+    for rule in ("property-no-unknown", "color-hex-length", "selector-class-pattern", "csstree/validator",
+                 "prettier/prettier"):
+        assert rule in rules, (rule, report)
