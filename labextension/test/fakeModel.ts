@@ -19,12 +19,12 @@ export class FakeModel implements IAiaasModel {
   endpoints: IEndpointsAnswer | null = null;
   jobs: IJob[] | null = null;
   cluster: IClusterAnswer | null = null;
-  readonly modelsChanged = new Signal<IAiaasModel, IModelsAnswer>(this);
-  readonly endpointsChanged = new Signal<IAiaasModel, IEndpointsAnswer>(this);
-  readonly jobsChanged = new Signal<IAiaasModel, IJob[]>(this);
-  readonly clusterChanged = new Signal<IAiaasModel, IClusterAnswer>(this);
-  readonly errorChanged = new Signal<IAiaasModel, { section: SectionName; error: string | null }>(this);
-  readonly settingsChanged = new Signal<IAiaasModel, IAiaasSettings>(this);
+  readonly modelsChanged: Signal<IAiaasModel, IModelsAnswer> = new Signal<IAiaasModel, IModelsAnswer>(this);
+  readonly endpointsChanged: Signal<IAiaasModel, IEndpointsAnswer> = new Signal<IAiaasModel, IEndpointsAnswer>(this);
+  readonly jobsChanged: Signal<IAiaasModel, IJob[]> = new Signal<IAiaasModel, IJob[]>(this);
+  readonly clusterChanged: Signal<IAiaasModel, IClusterAnswer> = new Signal<IAiaasModel, IClusterAnswer>(this);
+  readonly errorChanged: Signal<IAiaasModel, { section: SectionName; error: string | null }> = new Signal<IAiaasModel, { section: SectionName; error: string | null }>(this);
+  readonly settingsChanged: Signal<IAiaasModel, IAiaasSettings> = new Signal<IAiaasModel, IAiaasSettings>(this);
   settings: IAiaasSettings = {
     visibleIntervalMs: 2000,
     hiddenIntervalMs: 10000,
