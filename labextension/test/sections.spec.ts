@@ -1,3 +1,7 @@
+/// <reference types="node" />
+import { readFileSync } from 'fs';
+import { join } from 'path';
+
 import { healthClass } from '../src/dom';
 import { TICK_MS } from '../src/views/base';
 import { ClusterView } from '../src/views/cluster';
@@ -81,6 +85,28 @@ describe('JobsView', () => {
     expect(message.textContent).toBe('boom');
     const rowClasses = new Set(Array.from(row.classList));
     expect(Array.from(message.classList).filter(c => rowClasses.has(c))).toEqual([]);
+  });
+
+  it('styles only the status word and the message of a failed job, not its row (base.css)', () => {
+    // the rules of base.css whose selector matches an element, and what they declare
+    const css = readFileSync(join(__dirname, '..', 'style', 'base.css'), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
+    const rules = Array.from(css.matchAll(/([^{}]+)\{([^{}]*)\}/g)).map(r => ({ selector: r[1].trim(), body: r[2] }));
+    const declared = (el: Element, prop: string) =>
+      rules
+        .filter(r => el.matches(r.selector))
+        .map(r => new RegExp(`(^|[;\\s])${prop}\\s*:\\s*([^;]+)`).exec(r.body)?.[2].trim())
+        .filter(Boolean);
+    const { model: m, options } = setup();
+    const view = new JobsView(options);
+    m.setJobs([job('e1', 'error', { error: 'boom', finished: '2026-11-23T10:00:04Z' })]);
+    const row = view.node.querySelector<HTMLElement>('.aiaas-job[data-job="e1"]')!;
+    expect(declared(row, 'color')).toEqual([]);
+    expect(declared(row, 'font-size')).toEqual([]);
+    const message = row.querySelector('.aiaas-job-error-text')!;
+    expect(declared(message, 'color')).toEqual(['var(--jp-error-color1)']);
+    expect(declared(message, 'font-size')).toEqual(['var(--jp-ui-font-size0)']);
+    expect(declared(row.querySelector('.aiaas-job-status')!, 'color')).toContain('var(--jp-error-color1)');
+    view.dispose();
   });
 
   it('lists the recent-jobs setting\'s number of finished jobs, changed live', () => {
