@@ -206,6 +206,17 @@ describe('ModelsView', () => {
     m.setModels({ models: [model('iris', { latest: 2, versions: [1, 2], aliases: { prod: 2 } })] });
     await flush();
     expect(m.detailCalls).toEqual(['iris']);
+    // a new version: read again; the first (patched) version row now acts on v3
+    m.detail = async name => detail(name, [version(name, 3), version(name, 2, ['prod']), version(name, 1)]);
+    m.setModels({ models: [model('iris', { latest: 3, versions: [1, 2, 3], aliases: { prod: 2 } })] });
+    await flush();
+    expect(m.detailCalls).toEqual(['iris', 'iris']);
+    const first = view.node.querySelector<HTMLElement>('.aiaas-version')!;
+    expect(first).toBe(versions[0]);
+    expect(first.dataset.version).toBe('3');
+    first.querySelector<HTMLButtonElement>('.aiaas-deploy-version')!.click();
+    await flush();
+    expect(calls[calls.length - 1]).toBe('aiaas:deploy {"name":"iris","ref":"iris:3"}');
   });
 
   it('reads the versions again when an alias moves (the old cache was keyed by the latest version only)', async () => {
