@@ -50,7 +50,7 @@ def test_built_extension_has_the_sidebar():
     assert meta["name"] == "aiaas-jupyter"
     assert meta["jupyterlab"]["_build"]["load"].startswith("static/remoteEntry.")
     code = "".join(p.read_text(errors="replace") for p in (built / "static").glob("*.js"))
-    for marker in ("aiaas-jupyter:sidebar", "aiaas:open", "aiaas:refresh", "AIaaS models", "aiaas-section-models"):
+    for marker in ("aiaas-jupyter:plugin", "aiaas-jupyter:model", "aiaas:open", "aiaas:refresh", "AIaaS models", "aiaas-section-models"):
         assert marker in code, marker
 
 
@@ -75,7 +75,7 @@ def test_wheel_ships_prebuilt_extension_and_server_config(tmp_path):
 
 @pytest.mark.slow
 def test_typescript_unit_tests_pass(tmp_path):
-    """jest over the sidebar's views, API client, formatting and refresh policy (jsdom)."""
+    """jest over the sidebar's views, API client, formatting, model (polling), commands and status bar (jsdom)."""
     report = tmp_path / "jest.json"
     out = subprocess.run([str(BIN / "jlpm"), "jest", "--ci", "--json", f"--outputFile={report}"], cwd=LABEXT,
                          capture_output=True, text=True, env=_env(), timeout=600)
@@ -85,7 +85,8 @@ def test_typescript_unit_tests_pass(tmp_path):
     assert result["numPendingTests"] == 0  # nothing skipped
     assert result["numPassedTests"] >= 30, result["numPassedTests"]
     suites = {Path(s["name"]).name for s in result["testResults"]}
-    assert {"models.spec.ts", "sections.spec.ts", "api.spec.ts", "format.spec.ts", "refresh.spec.ts"} <= suites
+    assert {"models.spec.ts", "sections.spec.ts", "api.spec.ts", "format.spec.ts", "model.spec.ts", "commands.spec.ts",
+            "statusbar.spec.ts"} <= suites
 
 
 def test_css_is_prefixed_and_theme_aware():

@@ -29,6 +29,14 @@ export class ApiError extends Error {
   }
 }
 
+/** The one-line text of any failure, for error lines and notifications. */
+export function errorText(error: unknown): string {
+  if (error instanceof ApiError) {
+    return error.line;
+  }
+  return String((error as Error)?.message || error);
+}
+
 /** Performs one request to `{base_url}/aiaas/api/{path}` and returns the parsed JSON body. */
 export type Requester = (path: string, init?: RequestInit) => Promise<any>;
 
