@@ -46,7 +46,7 @@ TRAIN_CELL = (f"%%aiaas train --data df --target target --name {MODEL} --block\n
               "model = RandomForestClassifier(n_estimators=20, random_state=0)")
 #: the panel must show a model trained in a notebook within this many seconds of the cell's end
 APPEAR_WITHIN_S = 5.0
-TAB = '.jp-SideBar .lm-TabBar-tab[title="AIaaS models"]'
+TAB = '.jp-SideBar .lm-TabBar-tab[data-id="aiaas-sidebar"]'
 PANEL = "#aiaas-sidebar"
 
 
