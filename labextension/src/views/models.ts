@@ -16,27 +16,11 @@ import { caretDownIcon, caretRightIcon } from '@jupyterlab/ui-components';
 
 import { button, h, KeyedList, IRowState, setText, timeSpan } from '../dom';
 import { defaultSnippet, formatAliases, formatMetric, matchesFilter } from '../format';
-import { IModelDetail, IModelsAnswer, IModelSummary } from '../types';
+import { IModelsAnswer, IModelSummary } from '../types';
 import { CommandIDs, IViewOptions, SectionView } from './base';
 import { makeDraggable } from './drag';
 import { emptyState } from './empty';
-
-/** The version list of an expanded model, read for one state of its summary. */
-interface IDetailEntry {
-  /** `detailKey` of the summary it was read for */
-  key: string;
-  detail: IModelDetail | null;
-  error: string | null;
-}
-
-/**
- * What a model's version list depends on. An alias moved, a version added or the deployment
- * changed: the list is read again (a cache keyed by the latest version alone showed a moved
- * alias on its old version forever).
- */
-export function detailKey(model: IModelSummary): string {
-  return JSON.stringify([model.latest, model.versions, model.aliases, model.deployed, model.deployed_version]);
-}
+import { detailKey, IDetailEntry, renderVersions } from './versions';
 
 export class ModelsView extends SectionView {
   readonly filterInput: HTMLInputElement;
@@ -265,7 +249,7 @@ export class ModelsView extends SectionView {
       head,
       meta,
       actions,
-      open ? this.renderVersions(model) : null
+      open ? renderVersions(model, this.details.get(model.name), this.trans, (id, args) => this.execute(id, args)) : null
     );
     makeDraggable(
       row,
@@ -275,52 +259,5 @@ export class ModelsView extends SectionView {
     return row;
   }
 
-  private renderVersions(model: IModelSummary): HTMLElement {
-    const trans = this.trans;
-    const name = () => model.name; // the row's key: the same in every rendering
-    const list = h('ul', { class: 'aiaas-model-versions', 'aria-label': trans.__('Versions of %1', model.name) });
-    const cached = this.details.get(model.name);
-    if (!cached) {
-      list.appendChild(h('li', { class: 'aiaas-loading', text: trans.__('Loading versions…') }));
-      return list;
-    }
-    if (cached.error !== null || !cached.detail) {
-      list.appendChild(h('li', { class: 'aiaas-version-error', text: cached.error ?? '' }));
-      return list;
-    }
-    for (const v of cached.detail.versions) {
-      const metric = Object.entries(v.metrics || {})[0];
-      list.appendChild(
-        h(
-          'li',
-          { class: 'aiaas-version', 'data-version': v.version, 'data-ref': v.ref },
-          h('span', { class: 'aiaas-version-number', text: `v${v.version}` }),
-          h('span', { class: 'aiaas-version-aliases', text: v.aliases.map(a => `@${a}`).join(' ') }),
-          h('span', {
-            class: 'aiaas-version-metric',
-            text: metric ? formatMetric({ name: metric[0], value: metric[1] }) : ''
-          }),
-          timeSpan('aiaas-version-created', v.created, 'ago', trans),
-          button(
-            'aiaas-load-version',
-            trans.__('Load'),
-            el => this.execute(CommandIDs.loadModel, { name: name(), ref: versionRef(el) }),
-            { title: trans.__('Insert load_model("%1") into the notebook', v.ref), 'aria-label': trans.__('Load %1', v.ref) }
-          ),
-          button(
-            'aiaas-deploy-version',
-            trans.__('Deploy'),
-            el => this.execute(CommandIDs.deploy, { name: name(), ref: versionRef(el) }),
-            { title: trans.__('Serve %1 as %2', v.ref, model.name), 'aria-label': trans.__('Deploy %1', v.ref) }
-          )
-        )
-      );
-    }
-    return list;
-  }
 }
 
-/** The ref of the version row holding `el` (as patched now, not as first rendered). */
-function versionRef(el: Element): string {
-  return el.closest('.aiaas-version')?.getAttribute('data-ref') ?? '';
-}
