@@ -213,23 +213,6 @@ export class KeyedList<T, S extends IRowState<T> = IRowState<T>> {
     return this.rows.get(key)?.el;
   }
 
-  state(key: string): S | undefined {
-    return this.rows.get(key)?.state;
-  }
-
-  keys(): string[] {
-    return Array.from(this.rows.keys());
-  }
-
-  /** Re-render the row of `key` now (its view-only state changed, e.g. expanded). */
-  update(key: string): void {
-    const row = this.rows.get(key);
-    if (row) {
-      row.sig = this.options.sig(row.state.item, row.state);
-      morph(row.el, this.options.render(row.state));
-    }
-  }
-
   sync(items: T[]): void {
     const { key, sig, render } = this.options;
     const keep = new Set(items.map(key));

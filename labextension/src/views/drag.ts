@@ -33,7 +33,8 @@ export function makeDraggable(
   onStart?: (drag: Drag) => void
 ): void {
   node.addEventListener('pointerdown', (down: PointerEvent) => {
-    if (down.button !== 0 || (down.target as Element | null)?.closest?.('input, textarea')) {
+    // the version list keeps mouse text selection (refs, metrics); the row itself is the handle
+    if (down.button !== 0 || (down.target as Element | null)?.closest?.('input, textarea, .aiaas-model-versions')) {
       return;
     }
     const x0 = down.clientX;
@@ -43,6 +44,7 @@ export function makeDraggable(
         return;
       }
       stop();
+      window.getSelection()?.removeAllRanges(); // the press began a text selection: the drag replaces it
       const drag = new Drag({
         mimeData: snippetMimeData(snippet()),
         dragImage: h('div', { class: 'aiaas-drag-image', text: label() }),
