@@ -101,6 +101,9 @@ export class AiaasPanel extends SidePanel {
       requestAnimationFrame(() => content.setRelativeSizes([5, 2, 2, 1.5]));
     }
     this.model.setVisible(true);
+    for (const view of [this.models, this.endpoints, this.jobs, this.cluster]) {
+      view.tick(); // times are current the moment the panel shows, not up to a tick later
+    }
   }
 
   protected onAfterHide(msg: Message): void {

@@ -67,7 +67,12 @@ export abstract class SectionView implements IDisposable {
     this.model.errorChanged.connect(this.onErrorChanged, this);
     this.changed.connect(this.onDataChanged, this);
     this.model.settingsChanged.connect(this.onDataChanged, this);
-    this.timer = setInterval(() => this.tick(), TICK_MS);
+    // ticks only the time texts; skipped while the browser tab is hidden (the panel ticks on show)
+    this.timer = setInterval(() => {
+      if (!document.hidden) {
+        this.tick();
+      }
+    }, TICK_MS);
   }
 
   get isDisposed(): boolean {
