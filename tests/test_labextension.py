@@ -86,7 +86,7 @@ def test_typescript_unit_tests_pass(tmp_path):
     assert result["numPassedTests"] >= 30, result["numPassedTests"]
     suites = {Path(s["name"]).name for s in result["testResults"]}
     assert {"models.spec.ts", "sections.spec.ts", "api.spec.ts", "format.spec.ts", "model.spec.ts", "commands.spec.ts",
-            "statusbar.spec.ts"} <= suites
+            "statusbar.spec.ts", "modelplugin.spec.ts"} <= suites
 
 
 def test_css_is_prefixed_and_theme_aware():

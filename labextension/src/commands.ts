@@ -2,20 +2,21 @@
  * The sidebar's actions as JupyterLab commands, so the same action is reachable from a row's
  * button (views call `commands.execute(id, args)`), the row's context menu (no args: the row
  * under the right-click is found with `app.contextMenuHitTest`) and the command palette
- * (`{ prompt: true }`: the name is picked in a dialog). Dialogs, notifications, the clipboard
- * and inserting into the current notebook live here, in one place.
+ * (`{ prompt: true }`: the name is picked in a dialog). Dialogs, notifications and the
+ * clipboard live here, in one place; new notebook cells come from `notebook.ts`.
  */
 
 import type { JupyterFrontEnd } from '@jupyterlab/application';
 import { Clipboard, Dialog, InputDialog, Notification, showDialog } from '@jupyterlab/apputils';
 import type { ICommandPalette } from '@jupyterlab/apputils';
-import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
+import type { INotebookTracker } from '@jupyterlab/notebook';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import type { LabIcon } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { errorText } from './api';
 import { defaultSnippet, snippet, SnippetKind } from './format';
+import { insertIntoNotebook, loadSnippet } from './notebook';
 import { IAiaasModel } from './tokens';
 import { IModelSummary } from './types';
 
@@ -60,40 +61,6 @@ type Args = ReadonlyPartialJSONObject;
 
 const str = (value: unknown): string | undefined =>
   typeof value === 'string' && value ? value : undefined;
-
-/** Put `text` in a new code cell below the active cell of the current notebook. */
-export function insertIntoNotebook(
-  app: App,
-  tracker: INotebookTracker,
-  text: string,
-  trans: TranslationBundle
-): boolean {
-  const panel = tracker.currentWidget;
-  if (!panel) {
-    Notification.warning(trans.__('Open a notebook first: the snippet goes into a new cell of it.'), {
-      autoClose: 4000
-    });
-    return false;
-  }
-  const notebook = panel.content;
-  NotebookActions.insertBelow(notebook);
-  if (notebook.activeCell && notebook.activeCell.model.type !== 'code') {
-    NotebookActions.changeCellType(notebook, 'code');
-  }
-  const cell = notebook.activeCell;
-  if (!cell) {
-    return false;
-  }
-  cell.model.sharedModel.setSource(text);
-  app.shell.activateById(panel.id);
-  cell.editor?.focus();
-  return true;
-}
-
-/** The cell `aiaas:load-model` inserts for an explicit reference (`name`, `name:3`, `name@prod`). */
-export function loadSnippet(ref: string): string {
-  return ['import aiaas_jupyter', `model = aiaas_jupyter.load_model(${JSON.stringify(ref)})`, 'model'].join('\n');
-}
 
 export function addCommands(
   app: App,

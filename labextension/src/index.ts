@@ -15,50 +15,26 @@ import {
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
-import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { AiaasApi } from './api';
 import { addCommands, addToPalette, CommandIDs } from './commands';
-import { AiaasModel } from './model';
+import { modelPlugin } from './modelplugin';
 import { AiaasPanel } from './panel';
 import { serverRequester } from './request';
 import { RunningJobsItem } from './statusbar';
+import { SETTINGS_ID } from './settings';
 import { IAiaasModel } from './tokens';
 
 import iconSvg from '../style/icon.svg';
 
 export const aiaasIcon = new LabIcon({ name: 'aiaas-jupyter:models', svgstr: iconSvg });
 
-/** The plugin whose settings (`schema/plugin.json`) hold the intervals, page size and menus. */
-export const SETTINGS_ID = 'aiaas-jupyter:plugin';
 export const TRANSLATION_DOMAIN = 'aiaas_jupyter';
 
 export { CommandIDs };
-
-const modelPlugin: JupyterFrontEndPlugin<IAiaasModel> = {
-  id: 'aiaas-jupyter:model',
-  description: 'The AIaaS data (models, endpoints, jobs, cluster) with change signals, polled while something shows it.',
-  autoStart: true,
-  provides: IAiaasModel,
-  optional: [ISettingRegistry],
-  activate: (app: JupyterFrontEnd, registry: ISettingRegistry | null): IAiaasModel => {
-    const model = new AiaasModel(new AiaasApi(serverRequester()));
-    if (registry) {
-      registry
-        .load(SETTINGS_ID)
-        .then(settings => {
-          const apply = () => model.updateSettings(settings.composite as Record<string, unknown>);
-          apply();
-          settings.changed.connect(apply);
-        })
-        .catch(reason => console.warn('aiaas-jupyter: settings not loaded, using the defaults', reason));
-    }
-    return model;
-  }
-};
 
 const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   id: SETTINGS_ID,

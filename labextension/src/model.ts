@@ -20,6 +20,7 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { errorText } from './api';
+import { normalizeSettings } from './settings';
 import { IAiaasModel, IAiaasSettings, SectionName } from './tokens';
 import { IClusterAnswer, IEndpointsAnswer, IJob, IModelDetail, IModelsAnswer } from './types';
 
@@ -32,23 +33,6 @@ export interface IModelSource {
   cluster(): Promise<IClusterAnswer>;
 }
 
-export const DEFAULT_SETTINGS: IAiaasSettings = {
-  visibleIntervalMs: 2000,
-  hiddenIntervalMs: 10000,
-  pollWhileHidden: false,
-  pageSize: 100,
-  recentJobs: 20
-};
-
-/** Lower bounds (also in `schema/plugin.json`): a typo must not hammer the server. */
-export const SETTINGS_MINIMUM: IAiaasSettings = {
-  visibleIntervalMs: 500,
-  hiddenIntervalMs: 1000,
-  pollWhileHidden: false,
-  pageSize: 10,
-  recentJobs: 1
-};
-
 /** Endpoints (health checks) and the cluster are read every `FULL_EVERY`-th tick (and on demand). */
 export const FULL_EVERY = 5;
 /** Failures back off up to this while the panel is visible. */
@@ -59,21 +43,9 @@ export const HIDDEN_MAX_MS = 120000;
 export const ALL_SECTIONS: SectionName[] = ['models', 'endpoints', 'jobs', 'cluster'];
 const LIGHT_SECTIONS: SectionName[] = ['models', 'jobs'];
 
-/** Settings as read from the registry: unknown keys ignored, wrong types defaulted, minimums enforced. */
-export function normalizeSettings(raw: Partial<Record<keyof IAiaasSettings, unknown>> = {}): IAiaasSettings {
-  const num = (key: Exclude<keyof IAiaasSettings, 'pollWhileHidden'>): number => {
-    const value = raw[key];
-    const n = typeof value === 'number' && isFinite(value) ? Math.round(value) : DEFAULT_SETTINGS[key];
-    return Math.max(SETTINGS_MINIMUM[key], n);
-  };
-  return {
-    visibleIntervalMs: num('visibleIntervalMs'),
-    hiddenIntervalMs: num('hiddenIntervalMs'),
-    pollWhileHidden:
-      typeof raw.pollWhileHidden === 'boolean' ? raw.pollWhileHidden : DEFAULT_SETTINGS.pollWhileHidden,
-    pageSize: num('pageSize'),
-    recentJobs: num('recentJobs')
-  };
+/** `{models: value, endpoints: value, jobs: value, cluster: value}` */
+function perSection<T>(value: T): Record<SectionName, T> {
+  return { models: value, endpoints: value, jobs: value, cluster: value };
 }
 
 type SectionData = {
@@ -86,27 +58,13 @@ type SectionData = {
 export class AiaasModel implements IAiaasModel {
   /** The poll behind the automatic refreshes (exposed for tests and diagnostics). */
   readonly poll: Poll;
-  private readonly data: { [K in SectionName]: SectionData[K] | null } = {
-    models: null,
-    endpoints: null,
-    jobs: null,
-    cluster: null
-  };
-  private readonly json: Record<SectionName, string | null> = {
-    models: null,
-    endpoints: null,
-    jobs: null,
-    cluster: null
-  };
-  private readonly errors: Record<SectionName, string | null> = {
-    models: null,
-    endpoints: null,
-    jobs: null,
-    cluster: null
-  };
+  private readonly data = perSection<unknown>(null);
+  /** the JSON of each section's data, to signal only changes */
+  private readonly json = perSection<string | null>(null);
+  private readonly errors = perSection<string | null>(null);
   /** per section: the number of the last request sent, and of the last answer applied */
-  private readonly sent: Record<SectionName, number> = { models: 0, endpoints: 0, jobs: 0, cluster: 0 };
-  private readonly applied: Record<SectionName, number> = { models: 0, endpoints: 0, jobs: 0, cluster: 0 };
+  private readonly sent = perSection(0);
+  private readonly applied = perSection(0);
   private readonly signals: { [K in SectionName]: Signal<this, SectionData[K]> } = {
     models: new Signal<this, IModelsAnswer>(this),
     endpoints: new Signal<this, IEndpointsAnswer>(this),
@@ -138,16 +96,16 @@ export class AiaasModel implements IAiaasModel {
   }
 
   get models(): IModelsAnswer | null {
-    return this.data.models;
+    return this.data.models as IModelsAnswer | null;
   }
   get endpoints(): IEndpointsAnswer | null {
-    return this.data.endpoints;
+    return this.data.endpoints as IEndpointsAnswer | null;
   }
   get jobs(): IJob[] | null {
-    return this.data.jobs;
+    return this.data.jobs as IJob[] | null;
   }
   get cluster(): IClusterAnswer | null {
-    return this.data.cluster;
+    return this.data.cluster as IClusterAnswer | null;
   }
   get modelsChanged(): ISignal<this, IModelsAnswer> {
     return this.signals.models;
@@ -307,7 +265,7 @@ export class AiaasModel implements IAiaasModel {
     const json = JSON.stringify(data);
     if (json !== this.json[section]) {
       this.json[section] = json;
-      (this.data as Record<SectionName, unknown>)[section] = data;
+      this.data[section] = data;
       (this.signals[section] as Signal<this, unknown>).emit(data);
     }
     return true;

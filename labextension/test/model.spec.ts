@@ -3,7 +3,8 @@
  * API that records what was asked and answers what each test says.
  */
 
-import { AiaasModel, DEFAULT_SETTINGS, FULL_EVERY, IModelSource, SETTINGS_MINIMUM } from '../src/model';
+import { AiaasModel, FULL_EVERY, IModelSource } from '../src/model';
+import { DEFAULT_SETTINGS, SETTINGS_MINIMUM } from '../src/settings';
 import { SectionName } from '../src/tokens';
 import { IClusterAnswer, IEndpointsAnswer, IJob, IModelDetail, IModelsAnswer } from '../src/types';
 import schemaJson from '../schema/plugin.json';
