@@ -46,12 +46,20 @@ TRAIN_CELL = (f"%%aiaas train --data df --target target --name {MODEL} --block\n
               "model = RandomForestClassifier(n_estimators=20, random_state=0)")
 #: the panel must show a model trained in a notebook within this many seconds of the cell's end
 APPEAR_WITHIN_S = 5.0
-TAB = '.jp-SideBar .lm-TabBar-tab[title="AIaaS models"]'
+TAB = '.jp-SideBar .lm-TabBar-tab[data-id="aiaas-sidebar"]'
 PANEL = "#aiaas-sidebar"
 
 
 def model_row(name: str) -> str:
-    return f'{PANEL} .aiaas-model[data-model="{name}"]'
+    return f'{PANEL} .aiaas-model-row[data-aiaas-model="{name}"]'
+
+
+def endpoint_row(name: str) -> str:
+    return f'{PANEL} .aiaas-section-endpoints .aiaas-endpoint-row[data-aiaas-endpoint="{name}"]'
+
+
+#: a section's error line with text (each section keeps one, empty and hidden, in the DOM)
+SHOWN_ERROR = ".aiaas-section-error:not(:empty)"
 
 
 # ---- fixtures: one lab + one browser page for the headline flow -------------------------------
@@ -147,7 +155,10 @@ def test_panel_commands_and_empty_state(lab, page, out_dir):
     assert "%load_ext aiaas_jupyter" in empty.inner_text()
     assert str(lab.home) in empty.inner_text()  # GET models said: no registry at this home yet
     assert page.locator(f"{PANEL} .aiaas-model").count() == 0
-    assert page.locator(f"{PANEL} .aiaas-error").count() == 0
+    assert page.locator(f"{PANEL} {SHOWN_ERROR}").count() == 0
+    # a labelled region, one alert line per section
+    assert page.locator(f'{PANEL}[role="region"]').get_attribute("aria-label")
+    assert page.locator(f'{PANEL} [role="alert"]').count() == 4
     shoot(page, out_dir, "sidebar-empty.png")
 
 
@@ -187,11 +198,16 @@ def test_click_name_inserts_snippet(page):
 
 def test_expand_lists_versions(lab, page):
     row = page.locator(model_row(MODEL))
-    row.locator(".aiaas-expand").click()
+    expand = row.locator(".aiaas-expand")
+    assert expand.get_attribute("aria-expanded") == "false"
+    assert expand.locator('svg[data-icon="ui-components:caret-right"]').count() == 1
+    expand.click()
     version = row.locator('.aiaas-model-versions .aiaas-version[data-version="1"]')
     version.wait_for(state="visible")
     assert version.locator(".aiaas-version-number").inner_text().strip() == "v1"
-    row.locator(".aiaas-expand").click()
+    assert expand.get_attribute("aria-expanded") == "true"
+    assert expand.locator('svg[data-icon="ui-components:caret-down"]').count() == 1
+    expand.click()
     row.locator(".aiaas-model-versions").wait_for(state="detached")
 
 
@@ -202,7 +218,7 @@ def test_filter(lab, page):
     box = page.locator(f"{PANEL} input.aiaas-filter")
     box.fill("e2e")
     page.locator(model_row("other-model")).wait_for(state="detached")
-    assert page.locator(f"{PANEL} .aiaas-model").evaluate_all("rows => rows.map(r => r.dataset.model)") == [MODEL]
+    assert page.locator(f"{PANEL} .aiaas-model").evaluate_all("rows => rows.map(r => r.dataset.aiaasModel)") == [MODEL]
     box.fill("no-such-model")
     page.locator(model_row(MODEL)).wait_for(state="detached")
     assert page.locator(f"{PANEL} .aiaas-model").count() == 0
@@ -211,19 +227,40 @@ def test_filter(lab, page):
     assert page.locator(f"{PANEL} .aiaas-model").count() == 2
 
 
+def test_times_tick_without_new_data(page):
+    """Relative times re-render on the view's timer while the rows stay the same nodes: the
+    model registered by test_filter a few seconds ago shows "N s ago" with a growing N."""
+    sel = f"{model_row('other-model')} .aiaas-model-created"
+    page.locator(sel).wait_for(state="visible")
+    page.evaluate("sel => { window.__aiaasTime = document.querySelector(sel); window.__aiaasText = window.__aiaasTime.textContent; }", sel)
+    page.wait_for_function("sel => document.querySelector(sel).textContent !== window.__aiaasText", arg=sel,
+                           timeout=15_000)
+    assert page.evaluate("sel => document.querySelector(sel) === window.__aiaasTime", sel)
+
+
 def test_deploy_and_undeploy(lab, page, out_dir):
     row = page.locator(model_row(MODEL))
     row.locator(".aiaas-deploy").click()
     row.locator(".aiaas-badge-deployed").wait_for(state="visible", timeout=120_000)
-    endpoint = page.locator(f'{PANEL} .aiaas-section-endpoints .aiaas-endpoint[data-endpoint="{MODEL}"]')
+    endpoint = page.locator(endpoint_row(MODEL))
     endpoint.wait_for(state="visible", timeout=30_000)
     endpoint.locator(".aiaas-health.aiaas-health-ok").wait_for(state="visible", timeout=30_000)
     deployed = {m["name"]: m for m in lab.api("aiaas/api/models")["models"]}[MODEL]
     assert deployed["deployed"] is True and deployed["endpoint"].endswith(f"/v2/models/{MODEL}")
+    assert endpoint.get_attribute("data-aiaas-url") == deployed["endpoint"]
     endpoint.locator(".aiaas-copy").click()
     page.wait_for_function("url => navigator.clipboard.readText().then(text => text === url)",
                            arg=deployed["endpoint"], timeout=10_000)
     shoot(page, out_dir, "sidebar-deployed.png")
+
+    # focus on Copy URL survives refreshes (the Endpoints rows used to be rebuilt on every poll)
+    endpoint.locator(".aiaas-copy").focus()
+    page.evaluate("() => { window.__aiaasFocused = document.activeElement; }")
+    for _ in range(2):
+        page.evaluate("() => window.jupyterapp.commands.execute('aiaas:refresh')")
+    page.wait_for_timeout(2500)  # and a poll
+    assert page.evaluate("""() => document.activeElement === window.__aiaasFocused
+        && window.__aiaasFocused.isConnected && window.__aiaasFocused.classList.contains('aiaas-copy')""")
 
     row.locator(".aiaas-undeploy").click()
     dialog = page.locator(".jp-Dialog")
@@ -235,10 +272,22 @@ def test_deploy_and_undeploy(lab, page, out_dir):
     assert {m["name"]: m for m in lab.api("aiaas/api/models")["models"]}[MODEL]["deployed"] is False
 
 
+def drag_with_mouse(page, source, target) -> None:
+    """Press on `source`, move in steps (past the drag threshold) onto `target`, release."""
+    a = source.bounding_box()
+    b = target.bounding_box()
+    page.mouse.move(a["x"] + 8, a["y"] + a["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(a["x"] + 30, a["y"] + a["height"] / 2, steps=5)
+    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=15)
+    page.mouse.up()
+
+
 def test_drag_model_between_cells_inserts_snippet(page):
-    """A model row dropped on a cell's prompt (not its editor) becomes a new cell below it."""
+    """A model row dragged (lumino Drag, a notebook cell as payload) onto a cell: the notebook
+    itself inserts a new code cell with the snippet there, before the cell under the pointer."""
     before = cells(page).count()
-    page.locator(f"{model_row(MODEL)}").drag_to(cells(page).nth(0).locator(".jp-InputPrompt"))
+    drag_with_mouse(page, page.locator(f"{model_row(MODEL)} .aiaas-model-meta"), cells(page).nth(1).locator(".jp-InputPrompt"))
     page.wait_for_function("n => document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell').length > n",
                            arg=before)
     text = cell_text(page, 1)
@@ -396,7 +445,7 @@ def test_1000_models_bounded_and_responsive(big_lab, browser, out_dir):
         page.locator(f"{PANEL} input.aiaas-filter").fill("model-0999")
         page.locator(model_row("model-0999")).wait_for(state="visible")
         filtered_after = time.monotonic() - t0
-        assert page.locator(f"{PANEL} .aiaas-model").evaluate_all("rows => rows.map(r => r.dataset.model)") \
+        assert page.locator(f"{PANEL} .aiaas-model").evaluate_all("rows => rows.map(r => r.dataset.aiaasModel)") \
             == ["model-0999"]
         assert frame_round_trip_ms(page) < 500
         page.locator(f"{PANEL} input.aiaas-filter").fill("")
@@ -423,13 +472,14 @@ def test_api_error_is_shown_and_clears(big_lab, browser):
         os.replace(db, good)
         db.write_bytes(b"this is not an SQLite database" * 100)
         command(page, "aiaas:refresh")
-        error = page.locator(f"{PANEL} .aiaas-section-models .aiaas-error")
+        error = page.locator(f"{PANEL} .aiaas-section-models .aiaas-section-error")
         error.wait_for(state="visible")
+        assert error.get_attribute("role") == "alert"
         text = error.inner_text()
         assert "registry database" in text and "is damaged" in text and "AIAAS_HOME" in text, text
         os.replace(good, db)
         command(page, "aiaas:refresh")
-        error.wait_for(state="detached")
+        error.wait_for(state="hidden")  # emptied, not removed: the same live region for the next error
         page.locator(f"{PANEL} .aiaas-model").first.wait_for(state="visible")
     finally:
         if good.exists():

@@ -1,7 +1,9 @@
 /**
  * Pure helpers shared by the views: snippets, number/time formatting, filtering and the
- * split of jobs into running and recent. No DOM, no JupyterLab: unit-tested directly.
+ * split of jobs into running and recent. No DOM; words go through the caller's `TranslationBundle`.
  */
+
+import type { TranslationBundle } from '@jupyterlab/translation';
 
 import { IJob, IModelSummary } from './types';
 
@@ -61,37 +63,59 @@ export function formatNumber(value: number): string {
   return String(Number(value.toPrecision(3)));
 }
 
-/** `3 s ago`, `5 min ago`, `2 h ago`, `4 d ago`; '' for a missing or unreadable time. */
-export function relativeTime(iso: string | null | undefined, now: number = Date.now()): string {
-  if (!iso) {
-    return '';
-  }
-  const t = Date.parse(iso);
-  if (isNaN(t)) {
+/**
+ * `3 s ago`, `5 min ago`, `2 h ago`, `4 d ago`; '' for a missing or unreadable time. Views call it
+ * again on their own timer (see `dom.ts` `updateTimes`), so the text keeps ticking between data.
+ */
+export function relativeTime(
+  iso: string | null | undefined,
+  trans: TranslationBundle,
+  now: number = Date.now()
+): string {
+  const t = parseTime(iso);
+  if (t === null) {
     return '';
   }
   const s = Math.max(0, Math.round((now - t) / 1000));
   if (s < 60) {
-    return `${s} s ago`;
+    return trans.__('%1 s ago', s);
   }
   if (s < 3600) {
-    return `${Math.floor(s / 60)} min ago`;
+    return trans.__('%1 min ago', Math.floor(s / 60));
   }
   if (s < 86400) {
-    return `${Math.floor(s / 3600)} h ago`;
+    return trans.__('%1 h ago', Math.floor(s / 3600));
   }
-  return `${Math.floor(s / 86400)} d ago`;
+  return trans.__('%1 d ago', Math.floor(s / 86400));
 }
 
-export function formatDuration(seconds: number | null | undefined): string {
+/** Milliseconds since the epoch, or null for a missing or unreadable time. */
+export function parseTime(iso: string | null | undefined): number | null {
+  if (!iso) {
+    return null;
+  }
+  const t = Date.parse(iso);
+  return isNaN(t) ? null : t;
+}
+
+/**
+ * `4.2 s`, `2 min 5 s`, `1 h 3 min`. Rounds to the unit shown FIRST and splits afterwards, so
+ * 59.97 s is `1 min 0 s` (not `60.0 s`) and 119.6 s is `2 min 0 s` (not `1 min 60 s`).
+ */
+export function formatDuration(seconds: number | null | undefined, trans: TranslationBundle): string {
   if (seconds === null || seconds === undefined || !isFinite(seconds)) {
     return '';
   }
-  if (seconds < 60) {
-    return `${seconds.toFixed(1)} s`;
+  const tenths = Math.round(Math.max(0, seconds) * 10) / 10;
+  if (tenths < 60) {
+    return trans.__('%1 s', tenths.toFixed(1));
   }
-  const m = Math.floor(seconds / 60);
-  return `${m} min ${Math.round(seconds - m * 60)} s`;
+  const whole = Math.round(seconds);
+  if (whole < 3600) {
+    return trans.__('%1 min %2 s', Math.floor(whole / 60), whole % 60);
+  }
+  const minutes = Math.round(seconds / 60);
+  return trans.__('%1 h %2 min', Math.floor(minutes / 60), minutes % 60);
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   splitJobs
 } from '../src/format';
 import { IJob } from '../src/types';
+import { trans } from './fakeModel';
 import { model } from './fixtures';
 
 describe('snippets', () => {
@@ -46,15 +47,48 @@ describe('formatting', () => {
 
   it('formats relative times and durations', () => {
     const now = Date.parse('2026-11-23T12:00:00Z');
-    expect(relativeTime('2026-11-23T11:59:30Z', now)).toBe('30 s ago');
-    expect(relativeTime('2026-11-23T11:55:00Z', now)).toBe('5 min ago');
-    expect(relativeTime('2026-11-23T09:00:00Z', now)).toBe('3 h ago');
-    expect(relativeTime('2026-11-20T12:00:00Z', now)).toBe('3 d ago');
-    expect(relativeTime('not a time', now)).toBe('');
-    expect(relativeTime(null, now)).toBe('');
-    expect(formatDuration(1.234)).toBe('1.2 s');
-    expect(formatDuration(125)).toBe('2 min 5 s');
-    expect(formatDuration(null)).toBe('');
+    expect(relativeTime('2026-11-23T11:59:30Z', trans, now)).toBe('30 s ago');
+    expect(relativeTime('2026-11-23T11:55:00Z', trans, now)).toBe('5 min ago');
+    expect(relativeTime('2026-11-23T09:00:00Z', trans, now)).toBe('3 h ago');
+    expect(relativeTime('2026-11-20T12:00:00Z', trans, now)).toBe('3 d ago');
+    expect(relativeTime('not a time', trans, now)).toBe('');
+    expect(relativeTime(null, trans, now)).toBe('');
+    expect(formatDuration(1.234, trans)).toBe('1.2 s');
+    expect(formatDuration(125, trans)).toBe('2 min 5 s');
+    expect(formatDuration(null, trans)).toBe('');
+  });
+
+  // rounding first, then splitting: the old code gave "60.0 s" for 59.97 and "1 min 60 s" for 119.6
+  it.each([
+    [0, '0.0 s'],
+    [0.04, '0.0 s'],
+    [9.96, '10.0 s'],
+    [59.94, '59.9 s'],
+    [59.97, '1 min 0 s'],
+    [60, '1 min 0 s'],
+    [119.6, '2 min 0 s'],
+    [125, '2 min 5 s'],
+    [3599.4, '59 min 59 s'],
+    [3599.6, '1 h 0 min'],
+    [3600, '1 h 0 min'],
+    [86399.6, '24 h 0 min']
+  ])('formatDuration(%p) is %p', (seconds, text) => {
+    expect(formatDuration(seconds, trans)).toBe(text);
+  });
+
+  it('puts every word through the translation bundle', () => {
+    const seen: string[] = [];
+    const bundle = {
+      __: (msg: string, ...args: unknown[]) => {
+        seen.push(msg);
+        return `<${msg}|${args.join(',')}>`;
+      },
+      _n: (one: string, many: string, n: number) => `<${n === 1 ? one : many}>`
+    } as unknown as typeof trans;
+    const now = Date.parse('2026-11-23T12:00:00Z');
+    expect(relativeTime('2026-11-23T11:55:00Z', bundle, now)).toBe('<%1 min ago|5>');
+    expect(formatDuration(125, bundle)).toBe('<%1 min %2 s|2,5>');
+    expect(seen).toEqual(['%1 min ago', '%1 min %2 s']);
   });
 
   it('formats aliases sorted', () => {
