@@ -64,7 +64,10 @@ export class AiaasApi {
     return this.request('cluster');
   }
 
-  deploy(name: string, ref?: string): Promise<{ name: string; version: number; url: string }> {
+  deploy(
+    name: string,
+    ref?: string
+  ): Promise<{ name: string; version: number; url: string }> {
     return this.request(`models/${encodeURIComponent(name)}/deploy`, {
       method: 'POST',
       body: JSON.stringify(ref ? { ref } : {})
@@ -105,7 +108,10 @@ export async function readAnswer(response: Response): Promise<any> {
     throw new ApiError(response.status, message, hint);
   }
   if (data === null) {
-    throw new ApiError(response.status, 'the AIaaS server extension answered no JSON');
+    throw new ApiError(
+      response.status,
+      'the AIaaS server extension answered no JSON'
+    );
   }
   return data;
 }

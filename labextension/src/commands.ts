@@ -7,7 +7,13 @@
  */
 
 import type { JupyterFrontEnd } from '@jupyterlab/application';
-import { Clipboard, Dialog, InputDialog, Notification, showDialog } from '@jupyterlab/apputils';
+import {
+  Clipboard,
+  Dialog,
+  InputDialog,
+  Notification,
+  showDialog
+} from '@jupyterlab/apputils';
 import type { ICommandPalette } from '@jupyterlab/apputils';
 import type { INotebookTracker } from '@jupyterlab/notebook';
 import type { TranslationBundle } from '@jupyterlab/translation';
@@ -42,11 +48,17 @@ export const PALETTE_COMMANDS = [
 ];
 
 /** The parts of the application the commands use (a fake in the jest tests). */
-export type App = Pick<JupyterFrontEnd, 'commands' | 'shell' | 'contextMenuHitTest'>;
+export type App = Pick<
+  JupyterFrontEnd,
+  'commands' | 'shell' | 'contextMenuHitTest'
+>;
 
 /** The server calls the commands make besides reading (`AiaasApi` satisfies it). */
 export interface IActionApi {
-  deploy(name: string, ref?: string): Promise<{ name: string; version: number; url: string }>;
+  deploy(
+    name: string,
+    ref?: string
+  ): Promise<{ name: string; version: number; url: string }>;
   undeploy(name: string): Promise<unknown>;
 }
 
@@ -82,7 +94,11 @@ export function addCommands(
   const hit = (args: Args) => {
     const fromMenu = !args.prompt && !('name' in args) && !('url' in args);
     const node = fromMenu
-      ? app.contextMenuHitTest(n => n.dataset.aiaasModel !== undefined || n.dataset.aiaasEndpoint !== undefined)
+      ? app.contextMenuHitTest(
+          n =>
+            n.dataset.aiaasModel !== undefined ||
+            n.dataset.aiaasEndpoint !== undefined
+        )
       : undefined;
     return {
       model: str(node?.dataset.aiaasModel),
@@ -98,24 +114,38 @@ export function addCommands(
   };
 
   /** The name from args or the row; from the palette (`prompt`), ask for one of `choices`. */
-  const pickName = async (args: Args, title: string, choices: string[]): Promise<string | undefined> => {
+  const pickName = async (
+    args: Args,
+    title: string,
+    choices: string[]
+  ): Promise<string | undefined> => {
     const name = targetName(args);
     if (name || !args.prompt) {
       return name;
     }
     if (!choices.length) {
-      Notification.info(trans.__('No AIaaS models yet: train one in a notebook first.'), { autoClose: 4000 });
+      Notification.info(
+        trans.__('No AIaaS models yet: train one in a notebook first.'),
+        { autoClose: 4000 }
+      );
       return undefined;
     }
-    const answer = await InputDialog.getItem({ title, items: choices, okLabel: trans.__('OK') });
+    const answer = await InputDialog.getItem({
+      title,
+      items: choices,
+      okLabel: trans.__('OK')
+    });
     return answer.button.accept && answer.value ? answer.value : undefined;
   };
 
   const modelNames = () => (model.models?.models ?? []).map(m => m.name);
   const deployedNames = () =>
-    (model.endpoints?.deployments ?? []).map(d => d.name).concat(
-      (model.models?.models ?? []).filter(m => m.deployed).map(m => m.name)
-    ).filter((n, i, all) => all.indexOf(n) === i);
+    (model.endpoints?.deployments ?? [])
+      .map(d => d.name)
+      .concat(
+        (model.models?.models ?? []).filter(m => m.deployed).map(m => m.name)
+      )
+      .filter((n, i, all) => all.indexOf(n) === i);
 
   /** The URL `aiaas:copy-url` copies: args.url, the named deployment's URL, the row's data-aiaas-url. */
   const urlFor = (args: Args): string | undefined => {
@@ -127,7 +157,8 @@ export function addCommands(
     if (name) {
       const dep = model.endpoints?.deployments.find(d => d.name === name);
       const remote = model.endpoints?.endpoints.find(e => e.name === name);
-      const found = dep?.url ?? remote?.url ?? summary(name)?.endpoint ?? undefined;
+      const found =
+        dep?.url ?? remote?.url ?? summary(name)?.endpoint ?? undefined;
       if (found) {
         return found;
       }
@@ -136,7 +167,12 @@ export function addCommands(
   };
 
   /** Label: the palette's wording, `withName(name)` for a button with args, `plain` in the context menu. */
-  const named = (args: Args, plain: string, withName: (name: string) => string, palette: string): string => {
+  const named = (
+    args: Args,
+    plain: string,
+    withName: (name: string) => string,
+    palette: string
+  ): string => {
     if (args.prompt) {
       return palette;
     }
@@ -158,11 +194,23 @@ export function addCommands(
   });
 
   commands.addCommand(CommandIDs.deploy, {
-    label: args => named(args, trans.__('Deploy'), n => trans.__('Deploy %1', n), trans.__('AIaaS: Deploy a model…')),
-    caption: trans.__('Serve the model (or the given version) at an Open Inference Protocol endpoint'),
+    label: args =>
+      named(
+        args,
+        trans.__('Deploy'),
+        n => trans.__('Deploy %1', n),
+        trans.__('AIaaS: Deploy a model…')
+      ),
+    caption: trans.__(
+      'Serve the model (or the given version) at an Open Inference Protocol endpoint'
+    ),
     isEnabled: args => !!args.prompt || !!targetName(args),
     execute: async args => {
-      const name = await pickName(args, trans.__('Deploy which model?'), modelNames());
+      const name = await pickName(
+        args,
+        trans.__('Deploy which model?'),
+        modelNames()
+      );
       if (!name) {
         return;
       }
@@ -178,18 +226,30 @@ export function addCommands(
             String(current.deployed_version ?? '?'),
             target
           ),
-          buttons: [Dialog.cancelButton({ label: trans.__('Cancel') }), Dialog.warnButton({ label: trans.__('Replace') })]
+          buttons: [
+            Dialog.cancelButton({ label: trans.__('Cancel') }),
+            Dialog.warnButton({ label: trans.__('Replace') })
+          ]
         });
         if (!answer.button.accept) {
           return;
         }
       }
-      const id = Notification.emit(trans.__('Deploying %1…', target), 'in-progress', { autoClose: false });
+      const id = Notification.emit(
+        trans.__('Deploying %1…', target),
+        'in-progress',
+        { autoClose: false }
+      );
       try {
         const dep = await api.deploy(name, ref);
         Notification.update({
           id,
-          message: trans.__('%1 v%2 serves at %3', dep.name, String(dep.version), dep.url),
+          message: trans.__(
+            '%1 v%2 serves at %3',
+            dep.name,
+            String(dep.version),
+            dep.url
+          ),
           type: 'success',
           autoClose: 5000
         });
@@ -206,28 +266,50 @@ export function addCommands(
   });
 
   commands.addCommand(CommandIDs.undeploy, {
-    label: args => named(args, trans.__('Undeploy'), n => trans.__('Undeploy %1', n), trans.__('AIaaS: Undeploy a model…')),
+    label: args =>
+      named(
+        args,
+        trans.__('Undeploy'),
+        n => trans.__('Undeploy %1', n),
+        trans.__('AIaaS: Undeploy a model…')
+      ),
     caption: trans.__('Stop serving the model; the registered model stays'),
     // a model that is not deployed, or a remote endpoint: nothing to undeploy
-    isEnabled: args => !!args.prompt || deployedNames().includes(targetName(args) ?? ''),
+    isEnabled: args =>
+      !!args.prompt || deployedNames().includes(targetName(args) ?? ''),
     execute: async args => {
-      const name = await pickName(args, trans.__('Undeploy which model?'), deployedNames());
+      const name = await pickName(
+        args,
+        trans.__('Undeploy which model?'),
+        deployedNames()
+      );
       if (!name) {
         return;
       }
       const answer = await showDialog({
         title: trans.__('Undeploy %1?', name),
-        body: trans.__('The endpoint of %1 stops answering; the registered model stays.', name),
-        buttons: [Dialog.cancelButton({ label: trans.__('Cancel') }), Dialog.warnButton({ label: trans.__('Undeploy') })]
+        body: trans.__(
+          'The endpoint of %1 stops answering; the registered model stays.',
+          name
+        ),
+        buttons: [
+          Dialog.cancelButton({ label: trans.__('Cancel') }),
+          Dialog.warnButton({ label: trans.__('Undeploy') })
+        ]
       });
       if (!answer.button.accept) {
         return;
       }
       try {
         await api.undeploy(name);
-        Notification.success(trans.__('%1 undeployed', name), { autoClose: 3000 });
+        Notification.success(trans.__('%1 undeployed', name), {
+          autoClose: 3000
+        });
       } catch (error) {
-        Notification.error(trans.__('Undeploy %1 failed: %2', name, errorText(error)), { autoClose: 8000 });
+        Notification.error(
+          trans.__('Undeploy %1 failed: %2', name, errorText(error)),
+          { autoClose: 8000 }
+        );
       }
       await model.refresh();
     }
@@ -235,47 +317,89 @@ export function addCommands(
 
   commands.addCommand(CommandIDs.insertSnippet, {
     label: args =>
-      named(args, trans.__('Insert snippet'), n => trans.__('Insert a snippet for %1', n), trans.__('AIaaS: Insert a model snippet…')),
-    caption: trans.__('A new notebook cell that uses the model (predict when deployed, else load)'),
+      named(
+        args,
+        trans.__('Insert snippet'),
+        n => trans.__('Insert a snippet for %1', n),
+        trans.__('AIaaS: Insert a model snippet…')
+      ),
+    caption: trans.__(
+      'A new notebook cell that uses the model (predict when deployed, else load)'
+    ),
     isEnabled: args => !!args.prompt || !!summary(targetName(args)),
     execute: async args => {
-      const name = await pickName(args, trans.__('Insert a snippet for which model?'), modelNames());
+      const name = await pickName(
+        args,
+        trans.__('Insert a snippet for which model?'),
+        modelNames()
+      );
       const found = summary(name);
       if (!found) {
         if (name) {
-          Notification.warning(trans.__('No model named %1 in the registry.', name), { autoClose: 4000 });
+          Notification.warning(
+            trans.__('No model named %1 in the registry.', name),
+            { autoClose: 4000 }
+          );
         }
         return false;
       }
       const kind = str(args.kind) as SnippetKind | undefined;
-      return insertIntoNotebook(app, tracker, kind ? snippet(found, kind) : defaultSnippet(found), trans);
+      return insertIntoNotebook(
+        app,
+        tracker,
+        kind ? snippet(found, kind) : defaultSnippet(found),
+        trans
+      );
     }
   });
 
   commands.addCommand(CommandIDs.loadModel, {
-    label: args => named(args, trans.__('Load model'), n => trans.__('Load %1 in the notebook', n), trans.__('AIaaS: Load a model…')),
-    caption: trans.__('A new notebook cell that loads the registered model into the kernel'),
+    label: args =>
+      named(
+        args,
+        trans.__('Load model'),
+        n => trans.__('Load %1 in the notebook', n),
+        trans.__('AIaaS: Load a model…')
+      ),
+    caption: trans.__(
+      'A new notebook cell that loads the registered model into the kernel'
+    ),
     isEnabled: args => !!args.prompt || !!str(args.ref) || !!targetName(args),
     execute: async args => {
-      const name = await pickName(args, trans.__('Load which model?'), modelNames());
+      const name = await pickName(
+        args,
+        trans.__('Load which model?'),
+        modelNames()
+      );
       const ref = str(args.ref);
       if (!name && !ref) {
         return false;
       }
       const found = summary(name);
-      const text = ref ? loadSnippet(ref) : found ? snippet(found, 'load') : loadSnippet(name!);
+      const text = ref
+        ? loadSnippet(ref)
+        : found
+          ? snippet(found, 'load')
+          : loadSnippet(name!);
       return insertIntoNotebook(app, tracker, text, trans);
     }
   });
 
   commands.addCommand(CommandIDs.copyUrl, {
-    label: args => (args.prompt ? trans.__('AIaaS: Copy an endpoint URL…') : trans.__('Copy URL')),
+    label: args =>
+      args.prompt
+        ? trans.__('AIaaS: Copy an endpoint URL…')
+        : trans.__('Copy URL'),
     caption: trans.__("Copy the endpoint's URL to the clipboard"),
     isEnabled: args => !!args.prompt || !!urlFor(args),
     execute: async args => {
       let url = urlFor(args);
       if (!url && args.prompt) {
-        const name = await pickName(args, trans.__('Copy the URL of which endpoint?'), deployedNames());
+        const name = await pickName(
+          args,
+          trans.__('Copy the URL of which endpoint?'),
+          deployedNames()
+        );
         url = name ? urlFor({ name }) : undefined;
       }
       if (!url) {
@@ -289,10 +413,18 @@ export function addCommands(
 }
 
 /** The commands in the palette under "AIaaS"; those needing a name prompt for it. */
-export function addToPalette(palette: ICommandPalette, trans: TranslationBundle): void {
+export function addToPalette(
+  palette: ICommandPalette,
+  trans: TranslationBundle
+): void {
   const category = trans.__('AIaaS');
   for (const command of PALETTE_COMMANDS) {
-    const prompt = command !== CommandIDs.open && command !== CommandIDs.refresh;
-    palette.addItem({ command, category, args: prompt ? { prompt: true } : {} });
+    const prompt =
+      command !== CommandIDs.open && command !== CommandIDs.refresh;
+    palette.addItem({
+      command,
+      category,
+      args: prompt ? { prompt: true } : {}
+    });
   }
 }

@@ -10,7 +10,10 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import { formatDuration, parseTime, relativeTime } from './format';
 
 export type Child = Node | string | null | undefined | false;
-export type Attrs = Record<string, string | number | boolean | null | undefined>;
+export type Attrs = Record<
+  string,
+  string | number | boolean | null | undefined
+>;
 
 export function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -39,7 +42,9 @@ export function append(el: Element, ...children: Child[]): void {
     if (child === null || child === undefined || child === false) {
       continue;
     }
-    el.appendChild(typeof child === 'string' ? document.createTextNode(child) : child);
+    el.appendChild(
+      typeof child === 'string' ? document.createTextNode(child) : child
+    );
   }
 }
 
@@ -55,7 +60,11 @@ export function button(
   onClick: (el: HTMLButtonElement) => void,
   attrs: Attrs = {}
 ): HTMLButtonElement {
-  const el = h('button', { type: 'button', class: `aiaas-button ${cls}`, ...attrs }, label);
+  const el = h(
+    'button',
+    { type: 'button', class: `aiaas-button ${cls}`, ...attrs },
+    label
+  );
   el.addEventListener('click', event => {
     event.stopPropagation();
     onClick(el);
@@ -122,7 +131,11 @@ export function timeText(
 }
 
 /** Re-render every time span under `root` for `now`: touches only the texts that changed. */
-export function updateTimes(root: Element, trans: TranslationBundle, now: number = Date.now()): void {
+export function updateTimes(
+  root: Element,
+  trans: TranslationBundle,
+  now: number = Date.now()
+): void {
   root.querySelectorAll<HTMLElement>('[data-aiaas-time]').forEach(el => {
     const kind = (el.dataset.aiaasTimeKind as TimeKind) || 'ago';
     setText(el, timeText(el.dataset.aiaasTime, kind, trans, now));
@@ -142,7 +155,10 @@ function sameKind(a: Node, b: Node): boolean {
   const x = a as Element;
   const y = b as Element;
   // a different class means a different control (Deploy vs Undeploy): replace it, with its listener
-  return x.tagName === y.tagName && x.getAttribute('class') === y.getAttribute('class');
+  return (
+    x.tagName === y.tagName &&
+    x.getAttribute('class') === y.getAttribute('class')
+  );
 }
 
 /**
@@ -163,7 +179,11 @@ export function morph(from: Element, to: Element): void {
       from.setAttribute(attr.name, attr.value);
     }
   }
-  if (from instanceof HTMLProgressElement && to instanceof HTMLProgressElement && from.value !== to.value) {
+  if (
+    from instanceof HTMLProgressElement &&
+    to instanceof HTMLProgressElement &&
+    from.value !== to.value
+  ) {
     from.value = to.value;
   }
   const old = Array.from(from.childNodes);
@@ -195,7 +215,10 @@ export interface IRowState<T> {
  * existing node; rows are moved, never re-created, when the order changes.
  */
 export class KeyedList<T, S extends IRowState<T> = IRowState<T>> {
-  private readonly rows = new Map<string, { state: S; sig: string; el: HTMLElement }>();
+  private readonly rows = new Map<
+    string,
+    { state: S; sig: string; el: HTMLElement }
+  >();
 
   constructor(
     readonly node: HTMLElement,
@@ -227,7 +250,9 @@ export class KeyedList<T, S extends IRowState<T> = IRowState<T>> {
       const k = key(item);
       let row = this.rows.get(k);
       if (!row) {
-        const state = this.options.state ? this.options.state(k, item) : ({ key: k, item } as S);
+        const state = this.options.state
+          ? this.options.state(k, item)
+          : ({ key: k, item } as S);
         row = { state, sig: sig(item, state), el: render(state) };
         this.rows.set(k, row);
       } else {

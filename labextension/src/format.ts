@@ -16,7 +16,9 @@ export function preferredRef(model: IModelSummary): string {
   if (aliases.includes('prod')) {
     return `${model.name}@prod`;
   }
-  return aliases.length ? `${model.name}@${aliases[0]}` : `${model.name}:${model.latest}`;
+  return aliases.length
+    ? `${model.name}@${aliases[0]}`
+    : `${model.name}:${model.latest}`;
 }
 
 export type SnippetKind = 'predict' | 'load';
@@ -48,7 +50,9 @@ export function defaultSnippet(model: IModelSummary): string {
 }
 
 /** Short metric text: `accuracy 0.967`, `mse 1.2e-3`. */
-export function formatMetric(metric: { name: string; value: number } | null): string {
+export function formatMetric(
+  metric: { name: string; value: number } | null
+): string {
   if (!metric || typeof metric.value !== 'number' || !isFinite(metric.value)) {
     return '';
   }
@@ -102,7 +106,10 @@ export function parseTime(iso: string | null | undefined): number | null {
  * `4.2 s`, `2 min 5 s`, `1 h 3 min`. Rounds to the unit shown FIRST and splits afterwards, so
  * 59.97 s is `1 min 0 s` (not `60.0 s`) and 119.6 s is `2 min 0 s` (not `1 min 60 s`).
  */
-export function formatDuration(seconds: number | null | undefined, trans: TranslationBundle): string {
+export function formatDuration(
+  seconds: number | null | undefined,
+  trans: TranslationBundle
+): string {
   if (seconds === null || seconds === undefined || !isFinite(seconds)) {
     return '';
   }
@@ -127,7 +134,11 @@ export function matchesFilter(model: IModelSummary, filter: string): boolean {
   if (!terms.length) {
     return true;
   }
-  const hay = [model.name, model.framework, ...Object.keys(model.aliases || {})];
+  const hay = [
+    model.name,
+    model.framework,
+    ...Object.keys(model.aliases || {})
+  ];
   if (model.deployed) {
     hay.push('deployed');
   }
@@ -136,13 +147,20 @@ export function matchesFilter(model: IModelSummary, filter: string): boolean {
 }
 
 /** Running/pending jobs (oldest first) and the most recent `recent` others (newest first). */
-export function splitJobs(jobs: IJob[], recent = 10): { active: IJob[]; done: IJob[] } {
+export function splitJobs(
+  jobs: IJob[],
+  recent = 10
+): { active: IJob[]; done: IJob[] } {
   const active = jobs
     .filter(j => !TERMINAL_STATES.includes(j.status))
     .sort((a, b) => (a.submitted || '').localeCompare(b.submitted || ''));
   const done = jobs
     .filter(j => TERMINAL_STATES.includes(j.status))
-    .sort((a, b) => (b.finished || b.submitted || '').localeCompare(a.finished || a.submitted || ''))
+    .sort((a, b) =>
+      (b.finished || b.submitted || '').localeCompare(
+        a.finished || a.submitted || ''
+      )
+    )
     .slice(0, recent);
   return { active, done };
 }

@@ -30,7 +30,10 @@ import { IAiaasModel } from './tokens';
 
 import iconSvg from '../style/icon.svg';
 
-export const aiaasIcon = new LabIcon({ name: 'aiaas-jupyter:models', svgstr: iconSvg });
+export const aiaasIcon = new LabIcon({
+  name: 'aiaas-jupyter:models',
+  svgstr: iconSvg
+});
 
 export const TRANSLATION_DOMAIN = 'aiaas_jupyter';
 
@@ -38,7 +41,8 @@ export { CommandIDs };
 
 const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   id: SETTINGS_ID,
-  description: 'AIaaS models, endpoints, jobs and cluster in the left sidebar, and their commands.',
+  description:
+    'AIaaS models, endpoints, jobs and cluster in the left sidebar, and their commands.',
   autoStart: true,
   requires: [IAiaasModel, INotebookTracker],
   optional: [ICommandPalette, ILayoutRestorer, ITranslator],
@@ -68,7 +72,8 @@ const sidebarPlugin: JupyterFrontEndPlugin<void> = {
 
 const statusPlugin: JupyterFrontEndPlugin<void> = {
   id: 'aiaas-jupyter:status',
-  description: 'The number of running AIaaS jobs in the status bar; a click opens the sidebar.',
+  description:
+    'The number of running AIaaS jobs in the status bar; a click opens the sidebar.',
   autoStart: true,
   requires: [IAiaasModel],
   optional: [IStatusBar, ITranslator],

@@ -22,7 +22,13 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { errorText } from './api';
 import { normalizeSettings } from './settings';
 import { IAiaasModel, IAiaasSettings, SectionName } from './tokens';
-import { IClusterAnswer, IEndpointsAnswer, IJob, IModelDetail, IModelsAnswer } from './types';
+import {
+  IClusterAnswer,
+  IEndpointsAnswer,
+  IJob,
+  IModelDetail,
+  IModelsAnswer
+} from './types';
 
 /** What the model needs from the API (`AiaasApi` satisfies it; tests pass a fake). */
 export interface IModelSource {
@@ -40,7 +46,12 @@ export const VISIBLE_MAX_MS = 30000;
 /** ... and up to this (or the hidden interval, if longer) while it is hidden. */
 export const HIDDEN_MAX_MS = 120000;
 
-export const ALL_SECTIONS: SectionName[] = ['models', 'endpoints', 'jobs', 'cluster'];
+export const ALL_SECTIONS: SectionName[] = [
+  'models',
+  'endpoints',
+  'jobs',
+  'cluster'
+];
 const LIGHT_SECTIONS: SectionName[] = ['models', 'jobs'];
 
 /** `{models: value, endpoints: value, jobs: value, cluster: value}` */
@@ -65,13 +76,18 @@ export class AiaasModel implements IAiaasModel {
   /** per section: the number of the last request sent, and of the last answer applied */
   private readonly sent = perSection(0);
   private readonly applied = perSection(0);
-  private readonly signals: { [K in SectionName]: Signal<this, SectionData[K]> } = {
+  private readonly signals: {
+    [K in SectionName]: Signal<this, SectionData[K]>;
+  } = {
     models: new Signal<this, IModelsAnswer>(this),
     endpoints: new Signal<this, IEndpointsAnswer>(this),
     jobs: new Signal<this, IJob[]>(this),
     cluster: new Signal<this, IClusterAnswer>(this)
   };
-  private readonly _errorChanged = new Signal<this, { section: SectionName; error: string | null }>(this);
+  private readonly _errorChanged = new Signal<
+    this,
+    { section: SectionName; error: string | null }
+  >(this);
   private readonly _settingsChanged = new Signal<this, IAiaasSettings>(this);
   private _settings: IAiaasSettings;
   private _visible = false;
@@ -119,7 +135,10 @@ export class AiaasModel implements IAiaasModel {
   get clusterChanged(): ISignal<this, IClusterAnswer> {
     return this.signals.cluster;
   }
-  get errorChanged(): ISignal<this, { section: SectionName; error: string | null }> {
+  get errorChanged(): ISignal<
+    this,
+    { section: SectionName; error: string | null }
+  > {
     return this._errorChanged;
   }
   get settings(): IAiaasSettings {
@@ -138,7 +157,8 @@ export class AiaasModel implements IAiaasModel {
   /** Should the poll run now (shown once, and visible, or a consumer, or `pollWhileHidden`)? */
   get isPolling(): boolean {
     return (
-      this._shownOnce && (this._visible || this._consumers > 0 || this._settings.pollWhileHidden)
+      this._shownOnce &&
+      (this._visible || this._consumers > 0 || this._settings.pollWhileHidden)
     );
   }
 
@@ -199,7 +219,11 @@ export class AiaasModel implements IAiaasModel {
   private frequency(): { interval: number; backoff: boolean; max: number } {
     if (this._visible) {
       const interval = this._settings.visibleIntervalMs;
-      return { interval, backoff: true, max: Math.max(interval, VISIBLE_MAX_MS) };
+      return {
+        interval,
+        backoff: true,
+        max: Math.max(interval, VISIBLE_MAX_MS)
+      };
     }
     const interval = this._settings.hiddenIntervalMs;
     return { interval, backoff: true, max: Math.max(interval, HIDDEN_MAX_MS) };
@@ -241,7 +265,9 @@ export class AiaasModel implements IAiaasModel {
 
   /** Read `sections` in parallel and apply what is not stale; true if any request succeeded. */
   private async read(sections: SectionName[]): Promise<boolean> {
-    const results = await Promise.all(sections.map(section => this.readSection(section)));
+    const results = await Promise.all(
+      sections.map(section => this.readSection(section))
+    );
     return results.some(Boolean);
   }
 

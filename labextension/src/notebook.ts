@@ -17,9 +17,14 @@ export function insertIntoNotebook(
 ): boolean {
   const panel = tracker.currentWidget;
   if (!panel) {
-    Notification.warning(trans.__('Open a notebook first: the snippet goes into a new cell of it.'), {
-      autoClose: 4000
-    });
+    Notification.warning(
+      trans.__(
+        'Open a notebook first: the snippet goes into a new cell of it.'
+      ),
+      {
+        autoClose: 4000
+      }
+    );
     return false;
   }
   const notebook = panel.content;
@@ -39,5 +44,9 @@ export function insertIntoNotebook(
 
 /** The cell `aiaas:load-model` inserts for an explicit reference (`name`, `name:3`, `name@prod`). */
 export function loadSnippet(ref: string): string {
-  return ['import aiaas_jupyter', `model = aiaas_jupyter.load_model(${JSON.stringify(ref)})`, 'model'].join('\n');
+  return [
+    'import aiaas_jupyter',
+    `model = aiaas_jupyter.load_model(${JSON.stringify(ref)})`,
+    'model'
+  ].join('\n');
 }

@@ -6,7 +6,11 @@
  */
 
 import type { TranslationBundle } from '@jupyterlab/translation';
-import { refreshIcon, SidePanel, ToolbarButton } from '@jupyterlab/ui-components';
+import {
+  refreshIcon,
+  SidePanel,
+  ToolbarButton
+} from '@jupyterlab/ui-components';
 import type { CommandRegistry } from '@lumino/commands';
 import { Message } from '@lumino/messaging';
 import { AccordionPanel, Widget } from '@lumino/widgets';
@@ -65,15 +69,30 @@ export class AiaasPanel extends SidePanel {
     this.addClass('aiaas-panel');
     this.title.caption = trans.__('AIaaS models, endpoints, jobs and cluster');
     this.node.setAttribute('role', 'region');
-    this.node.setAttribute('aria-label', trans.__('AIaaS models, endpoints, jobs and cluster'));
+    this.node.setAttribute(
+      'aria-label',
+      trans.__('AIaaS models, endpoints, jobs and cluster')
+    );
     this.models = new ModelsView(views);
     this.endpoints = new EndpointsView(views);
     this.jobs = new JobsView(views);
     this.cluster = new ClusterView(views);
-    this.addWidget(new Section(this.models, trans.__('Models'), 'aiaas-section-models'));
-    this.addWidget(new Section(this.endpoints, trans.__('Endpoints'), 'aiaas-section-endpoints'));
-    this.addWidget(new Section(this.jobs, trans.__('Jobs'), 'aiaas-section-jobs'));
-    this.addWidget(new Section(this.cluster, trans.__('Cluster'), 'aiaas-section-cluster'));
+    this.addWidget(
+      new Section(this.models, trans.__('Models'), 'aiaas-section-models')
+    );
+    this.addWidget(
+      new Section(
+        this.endpoints,
+        trans.__('Endpoints'),
+        'aiaas-section-endpoints'
+      )
+    );
+    this.addWidget(
+      new Section(this.jobs, trans.__('Jobs'), 'aiaas-section-jobs')
+    );
+    this.addWidget(
+      new Section(this.cluster, trans.__('Cluster'), 'aiaas-section-cluster')
+    );
     const title = new Widget();
     title.addClass('aiaas-panel-title');
     title.node.textContent = trans.__('AIaaS');
@@ -86,7 +105,9 @@ export class AiaasPanel extends SidePanel {
         tooltip: trans.__('Refresh models, endpoints, jobs and cluster'),
         label: '',
         onClick: () => {
-          commands.execute(CommandIDs.refresh).catch(reason => console.error('aiaas:refresh failed', reason));
+          commands
+            .execute(CommandIDs.refresh)
+            .catch(reason => console.error('aiaas:refresh failed', reason));
         }
       })
     );

@@ -17,7 +17,10 @@ export function serverRequester(
     try {
       response = await ServerConnection.makeRequest(url, init, settings);
     } catch (error) {
-      throw new ApiError(0, `the Jupyter server cannot be reached: ${String((error as Error).message || error)}`);
+      throw new ApiError(
+        0,
+        `the Jupyter server cannot be reached: ${String((error as Error).message || error)}`
+      );
     }
     return readAnswer(response);
   };

@@ -27,17 +27,26 @@ export const SETTINGS_MINIMUM: IAiaasSettings = {
 };
 
 /** Settings as read from the registry: unknown keys ignored, wrong types defaulted, minimums enforced. */
-export function normalizeSettings(raw: Partial<Record<keyof IAiaasSettings, unknown>> = {}): IAiaasSettings {
-  const num = (key: Exclude<keyof IAiaasSettings, 'pollWhileHidden'>): number => {
+export function normalizeSettings(
+  raw: Partial<Record<keyof IAiaasSettings, unknown>> = {}
+): IAiaasSettings {
+  const num = (
+    key: Exclude<keyof IAiaasSettings, 'pollWhileHidden'>
+  ): number => {
     const value = raw[key];
-    const n = typeof value === 'number' && isFinite(value) ? Math.round(value) : DEFAULT_SETTINGS[key];
+    const n =
+      typeof value === 'number' && isFinite(value)
+        ? Math.round(value)
+        : DEFAULT_SETTINGS[key];
     return Math.max(SETTINGS_MINIMUM[key], n);
   };
   return {
     visibleIntervalMs: num('visibleIntervalMs'),
     hiddenIntervalMs: num('hiddenIntervalMs'),
     pollWhileHidden:
-      typeof raw.pollWhileHidden === 'boolean' ? raw.pollWhileHidden : DEFAULT_SETTINGS.pollWhileHidden,
+      typeof raw.pollWhileHidden === 'boolean'
+        ? raw.pollWhileHidden
+        : DEFAULT_SETTINGS.pollWhileHidden,
     pageSize: num('pageSize'),
     recentJobs: num('recentJobs')
   };

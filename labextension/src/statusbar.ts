@@ -79,8 +79,15 @@ export class RunningJobsItem extends Widget {
     }
     const wasActive = this.isActive;
     this._count = n;
-    this.node.textContent = this.trans._n('AIaaS: %1 running', 'AIaaS: %1 running', n);
-    this.node.setAttribute('aria-label', this.trans._n('%1 AIaaS job running', '%1 AIaaS jobs running', n));
+    this.node.textContent = this.trans._n(
+      'AIaaS: %1 running',
+      'AIaaS: %1 running',
+      n
+    );
+    this.node.setAttribute(
+      'aria-label',
+      this.trans._n('%1 AIaaS job running', '%1 AIaaS jobs running', n)
+    );
     this.setHidden(n === 0);
     if (n > 0 && !this.consumer) {
       this.consumer = this.model.addConsumer();

@@ -8,11 +8,17 @@ import { Token } from '@lumino/coreutils';
 import { ISignal } from '@lumino/signaling';
 import { IDisposable } from '@lumino/disposable';
 
-import { IClusterAnswer, IEndpointsAnswer, IJob, IModelDetail, IModelsAnswer } from './types';
+import {
+  IClusterAnswer,
+  IEndpointsAnswer,
+  IJob,
+  IModelDetail,
+  IModelsAnswer
+} from './types';
 
 export type SectionName = 'models' | 'endpoints' | 'jobs' | 'cluster';
 export interface IAiaasModel extends IDisposable {
-  readonly models: IModelsAnswer | null;      // last good data of each section (null: never read)
+  readonly models: IModelsAnswer | null; // last good data of each section (null: never read)
   readonly endpoints: IEndpointsAnswer | null;
   readonly jobs: IJob[] | null;
   readonly cluster: IClusterAnswer | null;
@@ -22,7 +28,10 @@ export interface IAiaasModel extends IDisposable {
   readonly clusterChanged: ISignal<IAiaasModel, IClusterAnswer>;
   /** the section's current error line (null: none); errorChanged fires only when it changes */
   error(section: SectionName): string | null;
-  readonly errorChanged: ISignal<IAiaasModel, { section: SectionName; error: string | null }>;
+  readonly errorChanged: ISignal<
+    IAiaasModel,
+    { section: SectionName; error: string | null }
+  >;
   /** read these sections (default all) now; resolves after the data (or errors) are in the model and signals fired */
   refresh(sections?: SectionName[]): Promise<void>;
   /** a model's versions, fresh from the server (never a cache keyed only by latest version) */
@@ -35,10 +44,13 @@ export interface IAiaasModel extends IDisposable {
   readonly settingsChanged: ISignal<IAiaasModel, IAiaasSettings>;
 }
 export interface IAiaasSettings {
-  visibleIntervalMs: number;   // default 2000
-  hiddenIntervalMs: number;    // default 10000 (only used while hidden with a consumer or pollWhileHidden)
-  pollWhileHidden: boolean;    // default false
-  pageSize: number;            // default 100 (models shown per page)
-  recentJobs: number;          // default 20 (jobs listed)
+  visibleIntervalMs: number; // default 2000
+  hiddenIntervalMs: number; // default 10000 (only used while hidden with a consumer or pollWhileHidden)
+  pollWhileHidden: boolean; // default false
+  pageSize: number; // default 100 (models shown per page)
+  recentJobs: number; // default 20 (jobs listed)
 }
-export const IAiaasModel = new Token<IAiaasModel>('aiaas-jupyter:IAiaasModel', 'The AIaaS sidebar data: models, endpoints, jobs and cluster, with change signals.');
+export const IAiaasModel = new Token<IAiaasModel>(
+  'aiaas-jupyter:IAiaasModel',
+  'The AIaaS sidebar data: models, endpoints, jobs and cluster, with change signals.'
+);

@@ -34,7 +34,10 @@ describe('AiaasApi', () => {
       'models/iris/deploy',
       'models/iris/undeploy'
     ]);
-    expect(calls[5][1]).toEqual({ method: 'POST', body: '{"ref":"iris@prod"}' });
+    expect(calls[5][1]).toEqual({
+      method: 'POST',
+      body: '{"ref":"iris@prod"}'
+    });
     expect(calls[6][1]).toEqual({ method: 'POST', body: '{}' });
     expect(calls[7][1]?.method).toBe('POST');
   });
@@ -42,12 +45,17 @@ describe('AiaasApi', () => {
 
 describe('readAnswer', () => {
   it('returns the JSON of a 2xx answer', async () => {
-    await expect(readAnswer(response(200, '{"models": []}'))).resolves.toEqual({ models: [] });
+    await expect(readAnswer(response(200, '{"models": []}'))).resolves.toEqual({
+      models: []
+    });
   });
 
   it('turns the server message and hint into one ApiError line', async () => {
     const err = await readAnswer(
-      response(404, '{"message": "no model named \'irs\'", "hint": "did you mean iris?"}')
+      response(
+        404,
+        '{"message": "no model named \'irs\'", "hint": "did you mean iris?"}'
+      )
     ).catch(e => e);
     expect(err).toBeInstanceOf(ApiError);
     expect(err.status).toBe(404);
@@ -55,12 +63,16 @@ describe('readAnswer', () => {
   });
 
   it('explains a 404 without JSON: the server extension is not enabled', async () => {
-    const err = await readAnswer(response(404, '<html>Not Found</html>', 'Not Found')).catch(e => e);
+    const err = await readAnswer(
+      response(404, '<html>Not Found</html>', 'Not Found')
+    ).catch(e => e);
     expect(err.message).toBe('404 Not Found from the AIaaS server extension');
     expect(err.hint).toMatch(/jupyter server extension list/);
   });
 
   it('rejects a 2xx answer that is not JSON', async () => {
-    await expect(readAnswer(response(200, 'oops'))).rejects.toThrow('answered no JSON');
+    await expect(readAnswer(response(200, 'oops'))).rejects.toThrow(
+      'answered no JSON'
+    );
   });
 });

@@ -46,7 +46,12 @@ jest.mock('@jupyterlab/apputils', () => {
 jest.mock('@jupyterlab/notebook', () => ({
   NotebookActions: {
     insertBelow: (notebook: any) => {
-      const cell = { model: { type: 'code', sharedModel: { setSource: (t: string) => ui.inserted.push(t) } } };
+      const cell = {
+        model: {
+          type: 'code',
+          sharedModel: { setSource: (t: string) => ui.inserted.push(t) }
+        }
+      };
       notebook.activeCell = cell;
     },
     changeCellType: () => undefined
@@ -55,12 +60,18 @@ jest.mock('@jupyterlab/notebook', () => ({
 
 import { CommandRegistry } from '@lumino/commands';
 
-import { addCommands, addToPalette, CommandIDs, PALETTE_COMMANDS } from '../src/commands';
+import {
+  addCommands,
+  addToPalette,
+  CommandIDs,
+  PALETTE_COMMANDS
+} from '../src/commands';
 import { AiaasModel, IModelSource } from '../src/model';
 import { model } from './fixtures';
 
 const trans: any = {
-  __: (s: string, ...args: string[]) => s.replace(/%(\d+)/g, (_, i) => String(args[Number(i) - 1])),
+  __: (s: string, ...args: string[]) =>
+    s.replace(/%(\d+)/g, (_, i) => String(args[Number(i) - 1])),
   _n: (s: string, p: string, n: number) => (n === 1 ? s : p)
 };
 
@@ -128,7 +139,15 @@ function setup(hitNode: HTMLElement | null = null) {
 }
 
 beforeEach(() => {
-  Object.assign(ui, { dialogs: [], accept: true, notes: [], clipboard: [], items: [], pick: 'iris', inserted: [] });
+  Object.assign(ui, {
+    dialogs: [],
+    accept: true,
+    notes: [],
+    clipboard: [],
+    items: [],
+    pick: 'iris',
+    inserted: []
+  });
 });
 
 describe('aiaas commands', () => {
@@ -136,11 +155,16 @@ describe('aiaas commands', () => {
     const { commands, calls, m } = setup();
     await m.refresh();
     calls.length = 0;
-    expect(commands.label(CommandIDs.deploy, { name: 'iris' })).toBe('Deploy iris');
+    expect(commands.label(CommandIDs.deploy, { name: 'iris' })).toBe(
+      'Deploy iris'
+    );
     await commands.execute(CommandIDs.deploy, { name: 'iris', ref: 'iris:1' });
     expect(calls).toEqual(['deploy iris iris:1', 'models']); // refresh() ran before execute resolved
     expect(ui.dialogs).toEqual([]); // not deployed yet: no confirmation
-    expect(ui.notes).toEqual(['emit: Deploying iris:1…', 'success: iris v1 serves at http://x/v2/models/iris']);
+    expect(ui.notes).toEqual([
+      'emit: Deploying iris:1…',
+      'success: iris v1 serves at http://x/v2/models/iris'
+    ]);
   });
 
   it('deploy over a running deployment asks first; cancel calls nothing', async () => {
@@ -157,8 +181,12 @@ describe('aiaas commands', () => {
     const { commands, calls, m } = setup();
     await m.refresh();
     calls.length = 0;
-    expect(commands.isEnabled(CommandIDs.undeploy, { name: 'iris' })).toBe(false);
-    expect(commands.isEnabled(CommandIDs.undeploy, { name: 'served' })).toBe(true);
+    expect(commands.isEnabled(CommandIDs.undeploy, { name: 'iris' })).toBe(
+      false
+    );
+    expect(commands.isEnabled(CommandIDs.undeploy, { name: 'served' })).toBe(
+      true
+    );
     await commands.execute(CommandIDs.undeploy, { name: 'served' });
     expect(ui.dialogs.map(d => d.title)).toEqual(['Undeploy served?']);
     expect(calls).toEqual(['undeploy served', 'models']);
@@ -168,9 +196,15 @@ describe('aiaas commands', () => {
   it('insert-snippet and load-model put the right cell in the current notebook', async () => {
     const { commands, m, activated, tracker } = setup();
     await m.refresh();
-    await commands.execute(CommandIDs.insertSnippet, { name: 'served', kind: 'predict' });
+    await commands.execute(CommandIDs.insertSnippet, {
+      name: 'served',
+      kind: 'predict'
+    });
     await commands.execute(CommandIDs.insertSnippet, { name: 'iris' }); // default: load (not deployed)
-    await commands.execute(CommandIDs.loadModel, { name: 'iris', ref: 'iris:1' });
+    await commands.execute(CommandIDs.loadModel, {
+      name: 'iris',
+      ref: 'iris:1'
+    });
     await commands.execute(CommandIDs.loadModel, { name: 'iris' });
     expect(ui.inserted).toEqual([
       '%aiaas predict served --input X -o predictions',
@@ -179,10 +213,16 @@ describe('aiaas commands', () => {
       'import aiaas_jupyter\nmodel = aiaas_jupyter.load_model("iris@prod")\nmodel'
     ]);
     expect(activated).toEqual(['nb-1', 'nb-1', 'nb-1', 'nb-1']);
-    expect(await commands.execute(CommandIDs.insertSnippet, { name: 'nope' })).toBe(false);
-    expect(ui.notes.slice(-1)).toEqual(['warning: No model named nope in the registry.']);
+    expect(
+      await commands.execute(CommandIDs.insertSnippet, { name: 'nope' })
+    ).toBe(false);
+    expect(ui.notes.slice(-1)).toEqual([
+      'warning: No model named nope in the registry.'
+    ]);
     tracker.currentWidget = null;
-    expect(await commands.execute(CommandIDs.insertSnippet, { name: 'iris' })).toBe(false);
+    expect(
+      await commands.execute(CommandIDs.insertSnippet, { name: 'iris' })
+    ).toBe(false);
     expect(ui.notes.slice(-1)[0]).toMatch(/^warning: Open a notebook first/);
   });
 
@@ -191,8 +231,13 @@ describe('aiaas commands', () => {
     await m.refresh();
     await commands.execute(CommandIDs.copyUrl, { url: 'http://a/b' });
     await commands.execute(CommandIDs.copyUrl, { name: 'served' });
-    expect(ui.clipboard).toEqual(['http://a/b', 'http://127.0.0.1:8765/v2/models/served']);
-    expect(commands.isEnabled(CommandIDs.copyUrl, { name: 'iris' })).toBe(false);
+    expect(ui.clipboard).toEqual([
+      'http://a/b',
+      'http://127.0.0.1:8765/v2/models/served'
+    ]);
+    expect(commands.isEnabled(CommandIDs.copyUrl, { name: 'iris' })).toBe(
+      false
+    );
   });
 
   it('without args (context menu) acts on the row under the right-click', async () => {
@@ -207,7 +252,9 @@ describe('aiaas commands', () => {
     expect(commands.label(CommandIDs.deploy, {})).toBe('Deploy');
     expect(commands.isEnabled(CommandIDs.undeploy, {})).toBe(true);
     await commands.execute(CommandIDs.insertSnippet, {});
-    expect(ui.inserted).toEqual(['%aiaas predict served --input X -o predictions']);
+    expect(ui.inserted).toEqual([
+      '%aiaas predict served --input X -o predictions'
+    ]);
     await commands.execute(CommandIDs.undeploy, {});
     expect(calls[0]).toBe('undeploy served');
     // a button (args given) never falls back to the last right-clicked row
@@ -230,7 +277,9 @@ describe('aiaas commands', () => {
     const { commands, calls, m } = setup();
     await m.refresh();
     calls.length = 0;
-    expect(commands.label(CommandIDs.deploy, { prompt: true })).toBe('AIaaS: Deploy a model…');
+    expect(commands.label(CommandIDs.deploy, { prompt: true })).toBe(
+      'AIaaS: Deploy a model…'
+    );
     await commands.execute(CommandIDs.deploy, { prompt: true });
     expect(ui.items).toEqual([['iris', 'served']]);
     expect(calls[0]).toBe('deploy iris -');
@@ -251,6 +300,8 @@ describe('aiaas commands', () => {
     expect(items.map(i => i.command)).toEqual(PALETTE_COMMANDS);
     expect(PALETTE_COMMANDS).toHaveLength(7);
     expect(new Set(items.map(i => i.category))).toEqual(new Set(['AIaaS']));
-    expect(items.find(i => i.command === CommandIDs.deploy).args).toEqual({ prompt: true });
+    expect(items.find(i => i.command === CommandIDs.deploy).args).toEqual({
+      prompt: true
+    });
   });
 });

@@ -10,7 +10,13 @@ import { IDisposable } from '@lumino/disposable';
 import { Signal } from '@lumino/signaling';
 
 import { IAiaasModel, IAiaasSettings, SectionName } from '../src/tokens';
-import { IClusterAnswer, IEndpointsAnswer, IJob, IModelDetail, IModelsAnswer } from '../src/types';
+import {
+  IClusterAnswer,
+  IEndpointsAnswer,
+  IJob,
+  IModelDetail,
+  IModelsAnswer
+} from '../src/types';
 
 export const trans = nullTranslator.load('aiaas_jupyter');
 
@@ -19,12 +25,32 @@ export class FakeModel implements IAiaasModel {
   endpoints: IEndpointsAnswer | null = null;
   jobs: IJob[] | null = null;
   cluster: IClusterAnswer | null = null;
-  readonly modelsChanged: Signal<IAiaasModel, IModelsAnswer> = new Signal<IAiaasModel, IModelsAnswer>(this);
-  readonly endpointsChanged: Signal<IAiaasModel, IEndpointsAnswer> = new Signal<IAiaasModel, IEndpointsAnswer>(this);
-  readonly jobsChanged: Signal<IAiaasModel, IJob[]> = new Signal<IAiaasModel, IJob[]>(this);
-  readonly clusterChanged: Signal<IAiaasModel, IClusterAnswer> = new Signal<IAiaasModel, IClusterAnswer>(this);
-  readonly errorChanged: Signal<IAiaasModel, { section: SectionName; error: string | null }> = new Signal<IAiaasModel, { section: SectionName; error: string | null }>(this);
-  readonly settingsChanged: Signal<IAiaasModel, IAiaasSettings> = new Signal<IAiaasModel, IAiaasSettings>(this);
+  readonly modelsChanged: Signal<IAiaasModel, IModelsAnswer> = new Signal<
+    IAiaasModel,
+    IModelsAnswer
+  >(this);
+  readonly endpointsChanged: Signal<IAiaasModel, IEndpointsAnswer> = new Signal<
+    IAiaasModel,
+    IEndpointsAnswer
+  >(this);
+  readonly jobsChanged: Signal<IAiaasModel, IJob[]> = new Signal<
+    IAiaasModel,
+    IJob[]
+  >(this);
+  readonly clusterChanged: Signal<IAiaasModel, IClusterAnswer> = new Signal<
+    IAiaasModel,
+    IClusterAnswer
+  >(this);
+  readonly errorChanged: Signal<
+    IAiaasModel,
+    { section: SectionName; error: string | null }
+  > = new Signal<IAiaasModel, { section: SectionName; error: string | null }>(
+    this
+  );
+  readonly settingsChanged: Signal<IAiaasModel, IAiaasSettings> = new Signal<
+    IAiaasModel,
+    IAiaasSettings
+  >(this);
   settings: IAiaasSettings = {
     visibleIntervalMs: 2000,
     hiddenIntervalMs: 10000,
@@ -93,7 +119,10 @@ export class FakeModel implements IAiaasModel {
 }
 
 /** A real `CommandRegistry` with the views' commands, recording `id {args}` of each execution. */
-export function recordingCommands(): { commands: CommandRegistry; calls: string[] } {
+export function recordingCommands(): {
+  commands: CommandRegistry;
+  calls: string[];
+} {
   const commands = new CommandRegistry();
   const calls: string[] = [];
   for (const id of [
@@ -104,12 +133,19 @@ export function recordingCommands(): { commands: CommandRegistry; calls: string[
     'aiaas:load-model',
     'aiaas:refresh'
   ]) {
-    commands.addCommand(id, { execute: args => void calls.push(`${id} ${JSON.stringify(args)}`) });
+    commands.addCommand(id, {
+      execute: args => void calls.push(`${id} ${JSON.stringify(args)}`)
+    });
   }
   return { commands, calls };
 }
 
-export function setup(): { model: FakeModel; commands: CommandRegistry; calls: string[]; options: { model: FakeModel; commands: CommandRegistry; trans: typeof trans } } {
+export function setup(): {
+  model: FakeModel;
+  commands: CommandRegistry;
+  calls: string[];
+  options: { model: FakeModel; commands: CommandRegistry; trans: typeof trans };
+} {
   const model = new FakeModel();
   const { commands, calls } = recordingCommands();
   return { model, commands, calls, options: { model, commands, trans } };

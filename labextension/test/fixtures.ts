@@ -1,6 +1,9 @@
 import { IModelSummary } from '../src/types';
 
-export function model(name: string, extra: Partial<IModelSummary> = {}): IModelSummary {
+export function model(
+  name: string,
+  extra: Partial<IModelSummary> = {}
+): IModelSummary {
   return {
     name,
     latest: 1,
@@ -18,5 +21,7 @@ export function model(name: string, extra: Partial<IModelSummary> = {}): IModelS
 
 /** `n` models named model-0000 … in name order, as the API answers them. */
 export function manyModels(n: number): IModelSummary[] {
-  return Array.from({ length: n }, (_, i) => model(`model-${String(i).padStart(4, '0')}`, { latest: (i % 5) + 1 }));
+  return Array.from({ length: n }, (_, i) =>
+    model(`model-${String(i).padStart(4, '0')}`, { latest: (i % 5) + 1 })
+  );
 }

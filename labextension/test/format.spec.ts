@@ -17,8 +17,12 @@ import { model } from './fixtures';
 describe('snippets', () => {
   it('prefers @prod, then the first alias, then the latest version', () => {
     expect(preferredRef(model('iris', { latest: 3 }))).toBe('iris:3');
-    expect(preferredRef(model('iris', { aliases: { staging: 3, beta: 2 } }))).toBe('iris@beta');
-    expect(preferredRef(model('iris', { aliases: { staging: 3, prod: 2 } }))).toBe('iris@prod');
+    expect(
+      preferredRef(model('iris', { aliases: { staging: 3, beta: 2 } }))
+    ).toBe('iris@beta');
+    expect(
+      preferredRef(model('iris', { aliases: { staging: 3, prod: 2 } }))
+    ).toBe('iris@prod');
   });
 
   it('loads an undeployed model and predicts with a deployed one', () => {
@@ -29,14 +33,21 @@ describe('snippets', () => {
     expect(snippet(plain, 'predict')).toBe(
       '%aiaas deploy iris-rf@prod\n%aiaas predict iris-rf --input X -o predictions'
     );
-    const deployed = model('iris-rf', { deployed: true, endpoint: 'http://127.0.0.1:1/v2/models/iris-rf' });
-    expect(defaultSnippet(deployed)).toBe('%aiaas predict iris-rf --input X -o predictions');
+    const deployed = model('iris-rf', {
+      deployed: true,
+      endpoint: 'http://127.0.0.1:1/v2/models/iris-rf'
+    });
+    expect(defaultSnippet(deployed)).toBe(
+      '%aiaas predict iris-rf --input X -o predictions'
+    );
   });
 });
 
 describe('formatting', () => {
   it('formats metrics and numbers', () => {
-    expect(formatMetric({ name: 'accuracy', value: 0.96666 })).toBe('accuracy 0.967');
+    expect(formatMetric({ name: 'accuracy', value: 0.96666 })).toBe(
+      'accuracy 0.967'
+    );
     expect(formatMetric({ name: 'mse', value: 0.000123 })).toBe('mse 1.23e-4');
     expect(formatMetric(null)).toBe('');
     expect(formatMetric({ name: 'r2', value: NaN })).toBe('');
@@ -86,7 +97,9 @@ describe('formatting', () => {
       _n: (one: string, many: string, n: number) => `<${n === 1 ? one : many}>`
     } as unknown as typeof trans;
     const now = Date.parse('2026-11-23T12:00:00Z');
-    expect(relativeTime('2026-11-23T11:55:00Z', bundle, now)).toBe('<%1 min ago|5>');
+    expect(relativeTime('2026-11-23T11:55:00Z', bundle, now)).toBe(
+      '<%1 min ago|5>'
+    );
     expect(formatDuration(125, bundle)).toBe('<%1 min %2 s|2,5>');
     expect(seen).toEqual(['%1 min ago', '%1 min %2 s']);
   });
@@ -98,7 +111,11 @@ describe('formatting', () => {
 });
 
 describe('filter', () => {
-  const m = model('Iris-RF', { framework: 'sklearn', aliases: { prod: 1 }, deployed: true });
+  const m = model('Iris-RF', {
+    framework: 'sklearn',
+    aliases: { prod: 1 },
+    deployed: true
+  });
   it('matches every term against name, framework, aliases and deployed', () => {
     expect(matchesFilter(m, '')).toBe(true);
     expect(matchesFilter(m, '  ')).toBe(true);
@@ -111,7 +128,12 @@ describe('filter', () => {
 });
 
 describe('jobs', () => {
-  const job = (id: string, status: string, submitted: string, finished: string | null = null): IJob => ({
+  const job = (
+    id: string,
+    status: string,
+    submitted: string,
+    finished: string | null = null
+  ): IJob => ({
     id,
     model: 'm',
     status,
@@ -131,7 +153,14 @@ describe('jobs', () => {
       job('b', 'pending', '2026-11-23T10:00:01'),
       job('c', 'finished', '2026-11-23T09:00:00', '2026-11-23T09:00:05'),
       job('d', 'error', '2026-11-23T09:10:00', '2026-11-23T09:10:05'),
-      ...Array.from({ length: 12 }, (_, i) => job(`old${i}`, 'finished', '2026-11-22T00:00:00', `2026-11-22T00:00:${10 + i}`))
+      ...Array.from({ length: 12 }, (_, i) =>
+        job(
+          `old${i}`,
+          'finished',
+          '2026-11-22T00:00:00',
+          `2026-11-22T00:00:${10 + i}`
+        )
+      )
     ];
     const { active, done } = splitJobs(jobs);
     expect(active.map(j => j.id)).toEqual(['b', 'a']);

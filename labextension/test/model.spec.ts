@@ -6,7 +6,13 @@
 import { AiaasModel, FULL_EVERY, IModelSource } from '../src/model';
 import { DEFAULT_SETTINGS, SETTINGS_MINIMUM } from '../src/settings';
 import { SectionName } from '../src/tokens';
-import { IClusterAnswer, IEndpointsAnswer, IJob, IModelDetail, IModelsAnswer } from '../src/types';
+import {
+  IClusterAnswer,
+  IEndpointsAnswer,
+  IJob,
+  IModelDetail,
+  IModelsAnswer
+} from '../src/types';
 import schemaJson from '../schema/plugin.json';
 import { model } from './fixtures';
 
@@ -17,7 +23,11 @@ class FakeSource implements IModelSource {
   calls: string[] = [];
   answers: Record<string, Answer> = {
     models: { models: [model('iris')] },
-    endpoints: { server: { running: false, url: null }, deployments: [], endpoints: [] },
+    endpoints: {
+      server: { running: false, url: null },
+      deployments: [],
+      endpoints: []
+    },
     jobs: [],
     cluster: { scheduler: null }
   };
@@ -50,7 +60,11 @@ class FakeSource implements IModelSource {
   }
 }
 
-function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
+function deferred<T>(): {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+} {
   let resolve!: (v: T) => void;
   let reject!: (e: unknown) => void;
   const promise = new Promise<T>((res, rej) => {
@@ -94,7 +108,9 @@ afterEach(() => {
 describe('AiaasModel data', () => {
   it('refresh() resolves after the data is in the model and the signals fired', async () => {
     const seen: string[] = [];
-    m.modelsChanged.connect((_, answer) => seen.push(`models:${answer.models.map(x => x.name)}`));
+    m.modelsChanged.connect((_, answer) =>
+      seen.push(`models:${answer.models.map(x => x.name)}`)
+    );
     m.jobsChanged.connect((_, jobs) => seen.push(`jobs:${jobs.length}`));
     expect(m.models).toBeNull();
     await m.refresh();
@@ -139,7 +155,9 @@ describe('AiaasModel data', () => {
     await m.refresh();
     await m.refresh();
     expect(n).toBe(1);
-    source.answers.models = { models: [model('iris', { aliases: { prod: 1 } })] };
+    source.answers.models = {
+      models: [model('iris', { aliases: { prod: 1 } })]
+    };
     await m.refresh();
     expect(n).toBe(2);
   });
@@ -187,7 +205,12 @@ describe('AiaasModel polling', () => {
   it('visible: everything at once, then models/jobs every interval and endpoints/cluster every 5th tick', async () => {
     m.setVisible(true);
     await jest.advanceTimersByTimeAsync(0);
-    expect(source.calls.sort()).toEqual(['cluster', 'endpoints', 'jobs', 'models']);
+    expect(source.calls.sort()).toEqual([
+      'cluster',
+      'endpoints',
+      'jobs',
+      'models'
+    ]);
     source.calls = [];
     await jest.advanceTimersByTimeAsync(2000 * 2 * FULL_EVERY);
     expect(source.count('models')).toBe(2 * FULL_EVERY);
@@ -230,7 +253,12 @@ describe('AiaasModel polling', () => {
     source.calls = [];
     m.setVisible(true);
     await jest.advanceTimersByTimeAsync(10);
-    expect(source.calls.sort()).toEqual(['cluster', 'endpoints', 'jobs', 'models']);
+    expect(source.calls.sort()).toEqual([
+      'cluster',
+      'endpoints',
+      'jobs',
+      'models'
+    ]);
   });
 
   it('applies settings changes live', async () => {
@@ -246,7 +274,11 @@ describe('AiaasModel polling', () => {
     source.calls = [];
     await jest.advanceTimersByTimeAsync(21000);
     expect(source.count('models')).toBe(3);
-    m.updateSettings({ pageSize: 3, recentJobs: -4, visibleIntervalMs: 'fast' });
+    m.updateSettings({
+      pageSize: 3,
+      recentJobs: -4,
+      visibleIntervalMs: 'fast'
+    });
     expect(m.settings).toEqual({
       visibleIntervalMs: 2000, // wrong type: the default
       hiddenIntervalMs: 10000,
@@ -274,8 +306,12 @@ describe('schema/plugin.json', () => {
 
   it('declares the five settings with the model defaults and minimums', () => {
     const props = schema.properties;
-    expect(Object.keys(props).sort()).toEqual(Object.keys(DEFAULT_SETTINGS).sort());
-    for (const key of Object.keys(DEFAULT_SETTINGS) as (keyof typeof DEFAULT_SETTINGS)[]) {
+    expect(Object.keys(props).sort()).toEqual(
+      Object.keys(DEFAULT_SETTINGS).sort()
+    );
+    for (const key of Object.keys(
+      DEFAULT_SETTINGS
+    ) as (keyof typeof DEFAULT_SETTINGS)[]) {
       expect([key, props[key].default]).toEqual([key, DEFAULT_SETTINGS[key]]);
       expect(props[key].title).toBeTruthy();
       expect(props[key].description).toBeTruthy();
@@ -291,7 +327,15 @@ describe('schema/plugin.json', () => {
         .filter((i: any) => i.selector === selector && i.command)
         .map((i: any) => i.command)
         .sort();
-    expect(menu('.aiaas-model-row')).toEqual(['aiaas:deploy', 'aiaas:insert-snippet', 'aiaas:load-model', 'aiaas:undeploy']);
-    expect(menu('.aiaas-endpoint-row')).toEqual(['aiaas:copy-url', 'aiaas:undeploy']);
+    expect(menu('.aiaas-model-row')).toEqual([
+      'aiaas:deploy',
+      'aiaas:insert-snippet',
+      'aiaas:load-model',
+      'aiaas:undeploy'
+    ]);
+    expect(menu('.aiaas-endpoint-row')).toEqual([
+      'aiaas:copy-url',
+      'aiaas:undeploy'
+    ]);
   });
 });

@@ -7,8 +7,14 @@
 
 const requests: string[] = [];
 
-jest.mock('@jupyterlab/settingregistry', () => ({ ISettingRegistry: { name: 'ISettingRegistry' } }));
-jest.mock('@jupyterlab/coreutils', () => ({ URLExt: { join: (...parts: string[]) => parts.map(p => p.replace(/\/$/, '')).join('/') } }));
+jest.mock('@jupyterlab/settingregistry', () => ({
+  ISettingRegistry: { name: 'ISettingRegistry' }
+}));
+jest.mock('@jupyterlab/coreutils', () => ({
+  URLExt: {
+    join: (...parts: string[]) => parts.map(p => p.replace(/\/$/, '')).join('/')
+  }
+}));
 jest.mock('@jupyterlab/services', () => ({
   ServerConnection: {
     makeSettings: () => ({ baseUrl: 'http://lab/' }),
@@ -34,7 +40,13 @@ describe('aiaas-jupyter:model plugin', () => {
 
   it('applies the registry settings at start and live, and provides the IAiaasModel token', async () => {
     const changed = new Signal<unknown, void>({});
-    const settings = { composite: { visibleIntervalMs: 5000, pollWhileHidden: true } as Record<string, unknown>, changed };
+    const settings = {
+      composite: { visibleIntervalMs: 5000, pollWhileHidden: true } as Record<
+        string,
+        unknown
+      >,
+      changed
+    };
     const loaded: string[] = [];
     const registry = {
       load: async (id: string) => {
@@ -46,7 +58,11 @@ describe('aiaas-jupyter:model plugin', () => {
     const model = modelPlugin.activate({} as any, registry) as AiaasModel;
     await flush();
     expect(loaded).toEqual([SETTINGS_ID]);
-    expect(model.settings).toEqual({ ...DEFAULT_SETTINGS, visibleIntervalMs: 5000, pollWhileHidden: true });
+    expect(model.settings).toEqual({
+      ...DEFAULT_SETTINGS,
+      visibleIntervalMs: 5000,
+      pollWhileHidden: true
+    });
     const seen: number[] = [];
     model.settingsChanged.connect((_, s) => seen.push(s.pageSize));
     settings.composite = { ...settings.composite, pageSize: 50 };
@@ -61,7 +77,9 @@ describe('aiaas-jupyter:model plugin', () => {
   it('keeps the defaults without a registry or when the settings cannot be loaded', async () => {
     const plain = modelPlugin.activate({} as any, null) as AiaasModel;
     expect(plain.settings).toEqual(DEFAULT_SETTINGS);
-    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const warn = jest
+      .spyOn(console, 'warn')
+      .mockImplementation(() => undefined);
     const failing = modelPlugin.activate({} as any, {
       load: async () => {
         throw new Error('no schema');

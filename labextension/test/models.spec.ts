@@ -6,10 +6,15 @@ import { IModelDetail, IModelVersion } from '../src/types';
 import { flush, setup } from './fakeModel';
 import { manyModels, model } from './fixtures';
 
-const rows = (view: ModelsView) => Array.from(view.node.querySelectorAll<HTMLElement>('.aiaas-model'));
+const rows = (view: ModelsView) =>
+  Array.from(view.node.querySelectorAll<HTMLElement>('.aiaas-model'));
 const names = (view: ModelsView) => rows(view).map(r => r.dataset.aiaasModel);
 
-function version(name: string, v: number, aliases: string[] = []): IModelVersion {
+function version(
+  name: string,
+  v: number,
+  aliases: string[] = []
+): IModelVersion {
   return {
     version: v,
     ref: `${name}:${v}`,
@@ -23,14 +28,22 @@ function version(name: string, v: number, aliases: string[] = []): IModelVersion
 }
 
 function detail(name: string, versions: IModelVersion[]): IModelDetail {
-  return { name, deployed: false, endpoint: null, deployed_version: null, versions };
+  return {
+    name,
+    deployed: false,
+    endpoint: null,
+    deployed_version: null,
+    versions
+  };
 }
 
 describe('ModelsView', () => {
   it('says how to start when there is no registry, and when it is empty', () => {
     const { model: m, options } = setup();
     const view = new ModelsView(options);
-    expect(view.node.querySelector('.aiaas-loading')?.textContent).toBe('Loading models…');
+    expect(view.node.querySelector('.aiaas-loading')?.textContent).toBe(
+      'Loading models…'
+    );
     m.setModels({ models: [], registry: { home: '/h', exists: false } });
     const empty = view.node.querySelector('.aiaas-empty')!;
     expect(empty.textContent).toContain('No registry yet at /h');
@@ -38,7 +51,9 @@ describe('ModelsView', () => {
     expect(empty.textContent).toContain('%aiaas connect');
     expect(view.node.querySelector('.aiaas-loading')).toBeNull();
     m.setModels({ models: [], registry: { home: '/h', exists: true } });
-    expect(view.node.querySelector('.aiaas-empty')!.textContent).toContain('No models registered yet');
+    expect(view.node.querySelector('.aiaas-empty')!.textContent).toContain(
+      'No models registered yet'
+    );
   });
 
   it('renders a row per model with version, framework, metric, aliases, badge and the context-menu data', () => {
@@ -46,29 +61,51 @@ describe('ModelsView', () => {
     const view = new ModelsView(options);
     m.setModels({
       models: [
-        model('iris', { latest: 2, aliases: { prod: 1 }, deployed: true, deployed_version: 1, endpoint: 'http://h/v2/models/iris' }),
-        model('mnist', { framework: 'torch', metric: { name: 'val_accuracy', value: 0.912 } })
+        model('iris', {
+          latest: 2,
+          aliases: { prod: 1 },
+          deployed: true,
+          deployed_version: 1,
+          endpoint: 'http://h/v2/models/iris'
+        }),
+        model('mnist', {
+          framework: 'torch',
+          metric: { name: 'val_accuracy', value: 0.912 }
+        })
       ]
     });
     expect(names(view)).toEqual(['iris', 'mnist']);
     const [iris, mnist] = rows(view);
     expect(iris.classList.contains('aiaas-model-row')).toBe(true);
     expect(iris.querySelector('.aiaas-model-version')!.textContent).toBe('v2');
-    expect(iris.querySelector('.aiaas-model-framework')!.textContent).toBe('sklearn');
-    expect(iris.querySelector('.aiaas-model-metric')!.textContent).toBe('accuracy 0.967');
-    expect(iris.querySelector('.aiaas-model-aliases')!.textContent).toBe('@prod→v1');
+    expect(iris.querySelector('.aiaas-model-framework')!.textContent).toBe(
+      'sklearn'
+    );
+    expect(iris.querySelector('.aiaas-model-metric')!.textContent).toBe(
+      'accuracy 0.967'
+    );
+    expect(iris.querySelector('.aiaas-model-aliases')!.textContent).toBe(
+      '@prod→v1'
+    );
     expect(iris.querySelector('.aiaas-badge-deployed')).not.toBeNull();
     expect(iris.querySelector('.aiaas-undeploy')).not.toBeNull();
     expect(iris.querySelector('.aiaas-deploy')).toBeNull();
     expect(mnist.querySelector('.aiaas-badge-deployed')).toBeNull();
     expect(mnist.querySelector('.aiaas-deploy')).not.toBeNull();
-    expect(view.node.querySelector('.aiaas-summary')!.textContent).toBe('2 models');
+    expect(view.node.querySelector('.aiaas-summary')!.textContent).toBe(
+      '2 models'
+    );
   });
 
   it('runs a command with arguments for every button', async () => {
     const { model: m, options, calls } = setup();
     const view = new ModelsView(options);
-    m.setModels({ models: [model('a'), model('b', { deployed: true, endpoint: 'http://h/e' })] });
+    m.setModels({
+      models: [
+        model('a'),
+        model('b', { deployed: true, endpoint: 'http://h/e' })
+      ]
+    });
     const [a, b] = rows(view);
     a.querySelector<HTMLButtonElement>('.aiaas-model-name')!.click();
     a.querySelector<HTMLButtonElement>('.aiaas-insert-load')!.click();
@@ -106,20 +143,48 @@ describe('ModelsView', () => {
     try {
       const row = rows(view)[0];
       const name = row.querySelector('.aiaas-model-name')!;
-      name.dispatchEvent(new MouseEvent('pointerdown', { bubbles: true, button: 0, clientX: 10, clientY: 10 }));
-      document.dispatchEvent(new MouseEvent('pointermove', { bubbles: true, clientX: 12, clientY: 11 }));
+      name.dispatchEvent(
+        new MouseEvent('pointerdown', {
+          bubbles: true,
+          button: 0,
+          clientX: 10,
+          clientY: 10
+        })
+      );
+      document.dispatchEvent(
+        new MouseEvent('pointermove', {
+          bubbles: true,
+          clientX: 12,
+          clientY: 11
+        })
+      );
       expect(started).toHaveLength(0); // under the threshold: still a click
-      document.dispatchEvent(new MouseEvent('pointermove', { bubbles: true, clientX: 30, clientY: 12 }));
+      document.dispatchEvent(
+        new MouseEvent('pointermove', {
+          bubbles: true,
+          clientX: 30,
+          clientY: 12
+        })
+      );
       expect(started).toHaveLength(1);
       const drag = started[0];
-      const source = 'import aiaas_jupyter\nmodel = aiaas_jupyter.load_model("iris@prod")\nmodel';
-      expect(drag.mimeData.getData(JUPYTER_CELL_MIME)).toEqual([{ cell_type: 'code', source, metadata: {} }]);
+      const source =
+        'import aiaas_jupyter\nmodel = aiaas_jupyter.load_model("iris@prod")\nmodel';
+      expect(drag.mimeData.getData(JUPYTER_CELL_MIME)).toEqual([
+        { cell_type: 'code', source, metadata: {} }
+      ]);
       expect(drag.mimeData.getData('text/plain')).toBe(source);
       expect(drag.proposedAction).toBe('copy');
       expect(start).toHaveBeenCalledWith(30, 12);
       // no native drag any more
       expect(row.getAttribute('draggable')).toBeNull();
-      document.dispatchEvent(new MouseEvent('pointermove', { bubbles: true, clientX: 60, clientY: 12 }));
+      document.dispatchEvent(
+        new MouseEvent('pointermove', {
+          bubbles: true,
+          clientX: 60,
+          clientY: 12
+        })
+      );
       expect(started).toHaveLength(1); // one drag per press
     } finally {
       start.mockRestore();
@@ -131,13 +196,21 @@ describe('ModelsView', () => {
   it('filters on every term and says how many match', () => {
     const { model: m, options } = setup();
     const view = new ModelsView(options);
-    m.setModels({ models: [model('iris-rf'), model('iris-lr', { framework: 'torch' }), model('mnist')] });
+    m.setModels({
+      models: [
+        model('iris-rf'),
+        model('iris-lr', { framework: 'torch' }),
+        model('mnist')
+      ]
+    });
     view.filter = 'iris';
     expect(names(view)).toEqual(['iris-rf', 'iris-lr']);
     view.filterInput.value = 'iris torch';
     view.filterInput.dispatchEvent(new Event('input'));
     expect(names(view)).toEqual(['iris-lr']);
-    expect(view.node.querySelector('.aiaas-summary')!.textContent).toBe('1 of 3 models match');
+    expect(view.node.querySelector('.aiaas-summary')!.textContent).toBe(
+      '1 of 3 models match'
+    );
   });
 
   it('keeps 1,000 models to pages of the page-size setting, changed live', () => {
@@ -165,16 +238,37 @@ describe('ModelsView', () => {
     m.setModels({ models });
     const before = rows(view);
     const observer = new MutationObserver(() => undefined);
-    observer.observe(view.node, { subtree: true, childList: true, characterData: true, attributes: true });
-    m.setModels({ models: JSON.parse(JSON.stringify(models.map(x => (x.name === 'model-0005' ? { ...x, latest: 9 } : x)))) });
+    observer.observe(view.node, {
+      subtree: true,
+      childList: true,
+      characterData: true,
+      attributes: true
+    });
+    m.setModels({
+      models: JSON.parse(
+        JSON.stringify(
+          models.map(x => (x.name === 'model-0005' ? { ...x, latest: 9 } : x))
+        )
+      )
+    });
     const records = observer.takeRecords();
     observer.disconnect();
     const after = rows(view);
     expect(after.filter((el, i) => el !== before[i])).toHaveLength(0); // the same nodes, the changed one included
     expect(after).toHaveLength(100);
-    expect(after[5].querySelector('.aiaas-model-version')!.textContent).toBe('v9');
-    const touched = new Set(records.map(r => (r.target instanceof Element ? r.target : r.target.parentElement)!.closest('.aiaas-model')));
-    expect(Array.from(touched).map(el => (el as HTMLElement).dataset.aiaasModel)).toEqual(['model-0005']);
+    expect(after[5].querySelector('.aiaas-model-version')!.textContent).toBe(
+      'v9'
+    );
+    const touched = new Set(
+      records.map(r =>
+        (r.target instanceof Element
+          ? r.target
+          : r.target.parentElement)!.closest('.aiaas-model')
+      )
+    );
+    expect(
+      Array.from(touched).map(el => (el as HTMLElement).dataset.aiaasModel)
+    ).toEqual(['model-0005']);
     // a model that disappears leaves, a new one appears in name order
     m.setModels({ models: [model('a-new'), ...models.slice(1, 3)] });
     expect(names(view)).toEqual(['a-new', 'model-0001', 'model-0002']);
@@ -182,33 +276,68 @@ describe('ModelsView', () => {
 
   it('expands to the versions with caret icons, aria-expanded and load/deploy commands per version', async () => {
     const { model: m, options, calls } = setup();
-    m.detail = async name => detail(name, [version(name, 2, ['prod']), version(name, 1)]);
+    m.detail = async name =>
+      detail(name, [version(name, 2, ['prod']), version(name, 1)]);
     const view = new ModelsView(options);
-    m.setModels({ models: [model('iris', { latest: 2, versions: [1, 2], aliases: { prod: 2 } })] });
+    m.setModels({
+      models: [
+        model('iris', { latest: 2, versions: [1, 2], aliases: { prod: 2 } })
+      ]
+    });
     const expand = view.node.querySelector<HTMLButtonElement>('.aiaas-expand')!;
     expect(expand.getAttribute('aria-expanded')).toBe('false');
     expect(expand.getAttribute('aria-label')).toBe('Show the versions of iris');
-    expect(expand.querySelector('svg')!.getAttribute('data-icon')).toBe('ui-components:caret-right');
+    expect(expand.querySelector('svg')!.getAttribute('data-icon')).toBe(
+      'ui-components:caret-right'
+    );
     expand.click();
     expect(view.node.querySelector('.aiaas-expand')).toBe(expand); // the toggle keeps its node (and focus)
     expect(expand.getAttribute('aria-expanded')).toBe('true');
-    expect(expand.querySelector('svg')!.getAttribute('data-icon')).toBe('ui-components:caret-down');
-    expect(view.node.querySelector('.aiaas-model-versions .aiaas-loading')).not.toBeNull();
+    expect(expand.querySelector('svg')!.getAttribute('data-icon')).toBe(
+      'ui-components:caret-down'
+    );
+    expect(
+      view.node.querySelector('.aiaas-model-versions .aiaas-loading')
+    ).not.toBeNull();
     await flush();
-    const versions = Array.from(view.node.querySelectorAll<HTMLElement>('.aiaas-version'));
+    const versions = Array.from(
+      view.node.querySelectorAll<HTMLElement>('.aiaas-version')
+    );
     expect(versions.map(v => v.dataset.version)).toEqual(['2', '1']);
-    expect(versions[0].querySelector('.aiaas-version-aliases')!.textContent).toBe('@prod');
-    versions[1].querySelector<HTMLButtonElement>('.aiaas-deploy-version')!.click();
-    versions[1].querySelector<HTMLButtonElement>('.aiaas-load-version')!.click();
+    expect(
+      versions[0].querySelector('.aiaas-version-aliases')!.textContent
+    ).toBe('@prod');
+    versions[1]
+      .querySelector<HTMLButtonElement>('.aiaas-deploy-version')!
+      .click();
+    versions[1]
+      .querySelector<HTMLButtonElement>('.aiaas-load-version')!
+      .click();
     await flush();
-    expect(calls).toEqual(['aiaas:deploy {"name":"iris","ref":"iris:1"}', 'aiaas:load-model {"name":"iris","ref":"iris:1"}']);
+    expect(calls).toEqual([
+      'aiaas:deploy {"name":"iris","ref":"iris:1"}',
+      'aiaas:load-model {"name":"iris","ref":"iris:1"}'
+    ]);
     // the same summary again: no new request
-    m.setModels({ models: [model('iris', { latest: 2, versions: [1, 2], aliases: { prod: 2 } })] });
+    m.setModels({
+      models: [
+        model('iris', { latest: 2, versions: [1, 2], aliases: { prod: 2 } })
+      ]
+    });
     await flush();
     expect(m.detailCalls).toEqual(['iris']);
     // a new version: read again; the first (patched) version row now acts on v3
-    m.detail = async name => detail(name, [version(name, 3), version(name, 2, ['prod']), version(name, 1)]);
-    m.setModels({ models: [model('iris', { latest: 3, versions: [1, 2, 3], aliases: { prod: 2 } })] });
+    m.detail = async name =>
+      detail(name, [
+        version(name, 3),
+        version(name, 2, ['prod']),
+        version(name, 1)
+      ]);
+    m.setModels({
+      models: [
+        model('iris', { latest: 3, versions: [1, 2, 3], aliases: { prod: 2 } })
+      ]
+    });
     await flush();
     expect(m.detailCalls).toEqual(['iris', 'iris']);
     const first = view.node.querySelector<HTMLElement>('.aiaas-version')!;
@@ -216,31 +345,47 @@ describe('ModelsView', () => {
     expect(first.dataset.version).toBe('3');
     first.querySelector<HTMLButtonElement>('.aiaas-deploy-version')!.click();
     await flush();
-    expect(calls[calls.length - 1]).toBe('aiaas:deploy {"name":"iris","ref":"iris:3"}');
+    expect(calls[calls.length - 1]).toBe(
+      'aiaas:deploy {"name":"iris","ref":"iris:3"}'
+    );
   });
 
   it('reads the versions again when an alias moves (the old cache was keyed by the latest version only)', async () => {
     const { model: m, options, calls } = setup();
     let prodOn = 2;
     m.detail = async name =>
-      detail(name, [version(name, 2, prodOn === 2 ? ['prod'] : []), version(name, 1, prodOn === 1 ? ['prod'] : [])]);
+      detail(name, [
+        version(name, 2, prodOn === 2 ? ['prod'] : []),
+        version(name, 1, prodOn === 1 ? ['prod'] : [])
+      ]);
     const view = new ModelsView(options);
-    m.setModels({ models: [model('iris', { latest: 2, versions: [1, 2], aliases: { prod: 2 } })] });
+    m.setModels({
+      models: [
+        model('iris', { latest: 2, versions: [1, 2], aliases: { prod: 2 } })
+      ]
+    });
     view.node.querySelector<HTMLButtonElement>('.aiaas-expand')!.click();
     await flush();
     const aliasOf = () =>
       Array.from(view.node.querySelectorAll<HTMLElement>('.aiaas-version')).map(
-        v => `${v.dataset.version}:${v.querySelector('.aiaas-version-aliases')!.textContent}`
+        v =>
+          `${v.dataset.version}:${v.querySelector('.aiaas-version-aliases')!.textContent}`
       );
     expect(aliasOf()).toEqual(['2:@prod', '1:']);
     const v1 = view.node.querySelectorAll<HTMLElement>('.aiaas-version')[1];
     prodOn = 1; // `%aiaas alias iris prod 1`: same latest version, the alias moved
-    m.setModels({ models: [model('iris', { latest: 2, versions: [1, 2], aliases: { prod: 1 } })] });
+    m.setModels({
+      models: [
+        model('iris', { latest: 2, versions: [1, 2], aliases: { prod: 1 } })
+      ]
+    });
     await flush();
     expect(m.detailCalls).toEqual(['iris', 'iris']);
     expect(aliasOf()).toEqual(['2:', '1:@prod']);
     // the version rows were patched, and their buttons act on the version they show now
-    expect(view.node.querySelectorAll<HTMLElement>('.aiaas-version')[1]).toBe(v1);
+    expect(view.node.querySelectorAll<HTMLElement>('.aiaas-version')[1]).toBe(
+      v1
+    );
     v1.querySelector<HTMLButtonElement>('.aiaas-deploy-version')!.click();
     await flush();
     expect(calls).toEqual(['aiaas:deploy {"name":"iris","ref":"iris:1"}']);
@@ -259,7 +404,11 @@ describe('ModelsView', () => {
     await flush();
     pending[0](detail('iris', [version('iris', 1)]));
     await flush();
-    expect(Array.from(view.node.querySelectorAll<HTMLElement>('.aiaas-version')).map(v => v.dataset.version)).toEqual(['2', '1']);
+    expect(
+      Array.from(view.node.querySelectorAll<HTMLElement>('.aiaas-version')).map(
+        v => v.dataset.version
+      )
+    ).toEqual(['2', '1']);
   });
 
   it('shows a failing versions request in the row and the section error in its alert, keeping the data', async () => {
@@ -271,10 +420,14 @@ describe('ModelsView', () => {
     m.setModels({ models: [model('iris')] });
     view.node.querySelector<HTMLButtonElement>('.aiaas-expand')!.click();
     await flush();
-    expect(view.node.querySelector('.aiaas-model-versions .aiaas-version-error')!.textContent).toBe(
-      'no model named iris (it was deleted)'
+    expect(
+      view.node.querySelector('.aiaas-model-versions .aiaas-version-error')!
+        .textContent
+    ).toBe('no model named iris (it was deleted)');
+    m.setError(
+      'models',
+      'the Jupyter server cannot be reached: Failed to fetch'
     );
-    m.setError('models', 'the Jupyter server cannot be reached: Failed to fetch');
     expect(view.alertNode.textContent).toContain('cannot be reached');
     expect(view.node.querySelectorAll('[role="alert"]')).toHaveLength(1);
     expect(names(view)).toEqual(['iris']);
@@ -284,7 +437,9 @@ describe('ModelsView', () => {
     const { model: m, options } = setup();
     const view = new ModelsView(options);
     m.setError('models', '403 Forbidden from the AIaaS server extension');
-    expect(view.alertNode.textContent).toBe('403 Forbidden from the AIaaS server extension');
+    expect(view.alertNode.textContent).toBe(
+      '403 Forbidden from the AIaaS server extension'
+    );
     expect(view.node.querySelector('.aiaas-loading')).toBeNull();
   });
 
@@ -295,7 +450,11 @@ describe('ModelsView', () => {
     m.setError('models', 'boom');
     const alert = view.alertNode;
     const observer = new MutationObserver(() => undefined);
-    observer.observe(view.node, { subtree: true, childList: true, characterData: true });
+    observer.observe(view.node, {
+      subtree: true,
+      childList: true,
+      characterData: true
+    });
     m.setModels({ models: [model('iris'), model('mnist')] }); // a refresh with the same error kept
     m.setError('models', 'boom');
     view.filterInput.value = 'ir';
@@ -311,7 +470,9 @@ describe('ModelsView', () => {
         Array.from(r.removedNodes).some(n => n === alert || n.contains(alert))
     );
     expect(touchesAlert).toHaveLength(0);
-    expect(view.node.querySelectorAll('[role="alert"]')).toEqual(expect.objectContaining({ length: 1 }));
+    expect(view.node.querySelectorAll('[role="alert"]')).toEqual(
+      expect.objectContaining({ length: 1 })
+    );
     expect(names(view)).toEqual(['iris']);
     // a different error is written once
     m.setError('models', 'boom 2');

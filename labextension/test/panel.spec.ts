@@ -10,11 +10,22 @@ describe('AiaasPanel', () => {
     const panel = new AiaasPanel(options);
     try {
       expect(panel.node.getAttribute('role')).toBe('region');
-      expect(panel.node.getAttribute('aria-label')).toBe('AIaaS models, endpoints, jobs and cluster');
-      const sections = Array.from(panel.node.querySelectorAll<HTMLElement>('.aiaas-section'));
-      expect(sections.map(s => s.getAttribute('aria-label'))).toEqual(['Models', 'Endpoints', 'Jobs', 'Cluster']);
+      expect(panel.node.getAttribute('aria-label')).toBe(
+        'AIaaS models, endpoints, jobs and cluster'
+      );
+      const sections = Array.from(
+        panel.node.querySelectorAll<HTMLElement>('.aiaas-section')
+      );
+      expect(sections.map(s => s.getAttribute('aria-label'))).toEqual([
+        'Models',
+        'Endpoints',
+        'Jobs',
+        'Cluster'
+      ]);
       m.setModels({ models: [model('iris')] });
-      expect(panel.node.querySelector('.aiaas-model-row[data-aiaas-model="iris"]')).not.toBeNull();
+      expect(
+        panel.node.querySelector('.aiaas-model-row[data-aiaas-model="iris"]')
+      ).not.toBeNull();
     } finally {
       panel.dispose();
     }
@@ -31,9 +42,13 @@ describe('AiaasPanel', () => {
         button = panel.node.querySelector<HTMLElement>('.aiaas-refresh');
       }
       expect(button).not.toBeNull();
-      expect(button!.getAttribute('title')).toBe('Refresh models, endpoints, jobs and cluster');
+      expect(button!.getAttribute('title')).toBe(
+        'Refresh models, endpoints, jobs and cluster'
+      );
       // the keyboard (ToolbarButton's mouse path needs a real pointer; the e2e test clicks it)
-      button!.dispatchEvent(new KeyboardEvent('keydown', { bubbles: true, key: 'Enter' }));
+      button!.dispatchEvent(
+        new KeyboardEvent('keydown', { bubbles: true, key: 'Enter' })
+      );
       await flush();
       expect(calls).toEqual(['aiaas:refresh {}']);
     } finally {

@@ -7,9 +7,16 @@ if (typeof document.elementFromPoint !== 'function') {
   document.elementFromPoint = () => null;
 }
 if (typeof window.matchMedia !== 'function') {
-  window.matchMedia = () => ({ matches: false, addListener() {}, removeListener() {}, addEventListener() {}, removeEventListener() {} });
+  window.matchMedia = () => ({
+    matches: false,
+    addListener() {},
+    removeListener() {},
+    addEventListener() {},
+    removeEventListener() {}
+  });
 }
 if (typeof window.requestIdleCallback !== 'function') {
-  window.requestIdleCallback = cb => setTimeout(() => cb({ didTimeout: false, timeRemaining: () => 50 }), 0);
+  window.requestIdleCallback = cb =>
+    setTimeout(() => cb({ didTimeout: false, timeRemaining: () => 50 }), 0);
   window.cancelIdleCallback = id => clearTimeout(id);
 }

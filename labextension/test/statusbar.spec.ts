@@ -12,10 +12,12 @@ import { AiaasModel, IModelSource } from '../src/model';
 import { RunningJobsItem } from '../src/statusbar';
 import { IJob } from '../src/types';
 
-const fmt = (s: string, args: unknown[]) => s.replace(/%(\d+)/g, (_, i) => String(args[Number(i) - 1]));
+const fmt = (s: string, args: unknown[]) =>
+  s.replace(/%(\d+)/g, (_, i) => String(args[Number(i) - 1]));
 const trans: any = {
   __: (s: string, ...args: unknown[]) => fmt(s, args),
-  _n: (s: string, p: string, n: number, ...args: unknown[]) => fmt(n === 1 ? s : p, [n, ...args])
+  _n: (s: string, p: string, n: number, ...args: unknown[]) =>
+    fmt(n === 1 ? s : p, [n, ...args])
 };
 
 function job(id: string, status: string): IJob {
@@ -54,7 +56,11 @@ describe('RunningJobsItem', () => {
         jobCalls += 1;
         return jobs;
       },
-      endpoints: async () => ({ server: { running: false, url: null }, deployments: [], endpoints: [] }),
+      endpoints: async () => ({
+        server: { running: false, url: null },
+        deployments: [],
+        endpoints: []
+      }),
       cluster: async () => ({ scheduler: null })
     };
     m = new AiaasModel(source);
@@ -72,7 +78,12 @@ describe('RunningJobsItem', () => {
     const active: boolean[] = [];
     item.activeChanged.connect(() => active.push(item.isActive));
     expect(item.isHidden).toBe(true);
-    jobs = [job('a', 'running'), job('b', 'pending'), job('c', 'finished'), job('d', 'error')];
+    jobs = [
+      job('a', 'running'),
+      job('b', 'pending'),
+      job('c', 'finished'),
+      job('d', 'error')
+    ];
     await m.refresh(['jobs']);
     expect(item.isHidden).toBe(false);
     expect(item.node.textContent).toBe('AIaaS: 2 running');

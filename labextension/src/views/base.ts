@@ -62,7 +62,10 @@ export abstract class SectionView implements IDisposable {
       cluster: m.clusterChanged
     }[section] as ISignal<IAiaasModel, unknown>;
     this.node = h('div', { class: `aiaas-view ${cls}` });
-    this.alertNode = h('div', { class: 'aiaas-error aiaas-section-error', role: 'alert' });
+    this.alertNode = h('div', {
+      class: 'aiaas-error aiaas-section-error',
+      role: 'alert'
+    });
     this.node.appendChild(this.alertNode);
     this.model.errorChanged.connect(this.onErrorChanged, this);
     this.changed.connect(this.onDataChanged, this);
@@ -113,10 +116,15 @@ export abstract class SectionView implements IDisposable {
 
   /** Run a command; a failure is the command's to report (it shows a notification). */
   protected execute(id: string, args: ReadonlyPartialJSONObject): void {
-    this.commands.execute(id, args).catch(reason => console.error(`${id} failed`, reason));
+    this.commands
+      .execute(id, args)
+      .catch(reason => console.error(`${id} failed`, reason));
   }
 
-  private onErrorChanged(_: IAiaasModel, change: { section: SectionName; error: string | null }): void {
+  private onErrorChanged(
+    _: IAiaasModel,
+    change: { section: SectionName; error: string | null }
+  ): void {
     if (change.section === this.section) {
       setText(this.alertNode, change.error ?? '');
       this.renderData(); // "Loading…" gives way to the error before the first data

@@ -17,7 +17,10 @@ export class ClusterView extends SectionView {
   constructor(options: IViewOptions) {
     super('aiaas-cluster-view', 'cluster', options);
     this.summaryNode = h('div', { class: 'aiaas-cluster-summary' });
-    this.workersNode = h('ul', { class: 'aiaas-list aiaas-workers', 'aria-label': this.trans.__('Workers') });
+    this.workersNode = h('ul', {
+      class: 'aiaas-list aiaas-workers',
+      'aria-label': this.trans.__('Workers')
+    });
     this.workers = new KeyedList<IWorker>(this.workersNode, {
       key: w => w.address,
       sig: w => JSON.stringify(w),
@@ -30,7 +33,10 @@ export class ClusterView extends SectionView {
   protected renderData(): void {
     const a: IClusterAnswer | null = this.model.cluster;
     // a fresh container each time, patched into the kept one: only changed lines are touched
-    morph(this.summaryNode, h('div', { class: 'aiaas-cluster-summary' }, ...this.summaryLines(a)));
+    morph(
+      this.summaryNode,
+      h('div', { class: 'aiaas-cluster-summary' }, ...this.summaryLines(a))
+    );
     const showWorkers = !!a && !!a.scheduler && a.reachable !== false;
     this.workersNode.hidden = !showWorkers;
     this.workers.sync(showWorkers ? a.workers || [] : []);
@@ -39,17 +45,29 @@ export class ClusterView extends SectionView {
   private summaryLines(a: IClusterAnswer | null): HTMLElement[] {
     const trans = this.trans;
     if (a === null) {
-      return this.error ? [] : [h('div', { class: 'aiaas-loading', text: trans.__('Loading cluster…') })];
+      return this.error
+        ? []
+        : [
+            h('div', {
+              class: 'aiaas-loading',
+              text: trans.__('Loading cluster…')
+            })
+          ];
     }
     if (!a.scheduler) {
       return [
         h('div', {
           class: 'aiaas-placeholder aiaas-cluster',
-          text: trans.__('No cluster seen yet: %aiaas connect in a notebook starts one (shown once connected).')
+          text: trans.__(
+            'No cluster seen yet: %aiaas connect in a notebook starts one (shown once connected).'
+          )
         })
       ];
     }
-    const address = h('div', { class: 'aiaas-cluster-address', text: a.scheduler });
+    const address = h('div', {
+      class: 'aiaas-cluster-address',
+      text: a.scheduler
+    });
     if (a.reachable === false) {
       return [
         h(
@@ -61,7 +79,9 @@ export class ClusterView extends SectionView {
             { class: 'aiaas-placeholder' },
             trans.__('not reachable (its kernel disconnected or stopped)'),
             a.recorded_at ? ' ' : null,
-            a.recorded_at ? timeSpan('aiaas-cluster-recorded', a.recorded_at, 'ago', trans) : null
+            a.recorded_at
+              ? timeSpan('aiaas-cluster-recorded', a.recorded_at, 'ago', trans)
+              : null
           )
         )
       ];
@@ -75,7 +95,11 @@ export class ClusterView extends SectionView {
         a.recorded_at
           ? h(
               'div',
-              { class: a.stale ? 'aiaas-cluster-age aiaas-cluster-stale' : 'aiaas-cluster-age' },
+              {
+                class: a.stale
+                  ? 'aiaas-cluster-age aiaas-cluster-stale'
+                  : 'aiaas-cluster-age'
+              },
               trans.__('as recorded by its kernel'),
               ' ',
               timeSpan('aiaas-cluster-recorded', a.recorded_at, 'ago', trans),
@@ -106,10 +130,19 @@ export class ClusterView extends SectionView {
 
   private workerRow(w: IWorker): HTMLElement {
     const trans = this.trans;
-    const parts = [w.name || w.address, trans.__('%1 thr', w.threads), trans.__('%1 GiB', w.memory_gb)];
+    const parts = [
+      w.name || w.address,
+      trans.__('%1 thr', w.threads),
+      trans.__('%1 GiB', w.memory_gb)
+    ];
     if (w.gpus) {
       parts.push(trans._n('%1 GPU', '%1 GPUs', w.gpus));
     }
-    return h('li', { class: 'aiaas-worker', 'data-address': w.address, title: w.address, text: parts.join(' · ') });
+    return h('li', {
+      class: 'aiaas-worker',
+      'data-address': w.address,
+      title: w.address,
+      text: parts.join(' · ')
+    });
   }
 }

@@ -17,7 +17,9 @@ export const DRAG_THRESHOLD = 5;
 /** The mime data of a drag of `source` (a code snippet). */
 export function snippetMimeData(source: string): MimeData {
   const data = new MimeData();
-  data.setData(JUPYTER_CELL_MIME, [{ cell_type: 'code', source, metadata: {} }]);
+  data.setData(JUPYTER_CELL_MIME, [
+    { cell_type: 'code', source, metadata: {} }
+  ]);
   data.setData('text/plain', source);
   return data;
 }
@@ -34,13 +36,21 @@ export function makeDraggable(
 ): void {
   node.addEventListener('pointerdown', (down: PointerEvent) => {
     // the version list keeps mouse text selection (refs, metrics); the row itself is the handle
-    if (down.button !== 0 || (down.target as Element | null)?.closest?.('input, textarea, .aiaas-model-versions')) {
+    if (
+      down.button !== 0 ||
+      (down.target as Element | null)?.closest?.(
+        'input, textarea, .aiaas-model-versions'
+      )
+    ) {
       return;
     }
     const x0 = down.clientX;
     const y0 = down.clientY;
     const move = (event: PointerEvent) => {
-      if (Math.abs(event.clientX - x0) < DRAG_THRESHOLD && Math.abs(event.clientY - y0) < DRAG_THRESHOLD) {
+      if (
+        Math.abs(event.clientX - x0) < DRAG_THRESHOLD &&
+        Math.abs(event.clientY - y0) < DRAG_THRESHOLD
+      ) {
         return;
       }
       stop();

@@ -5,11 +5,21 @@
  * selected URL survive the poll.
  */
 
-import { button, h, healthClass, KeyedList, IRowState, setText, timeSpan } from '../dom';
+import {
+  button,
+  h,
+  healthClass,
+  KeyedList,
+  IRowState,
+  setText,
+  timeSpan
+} from '../dom';
 import { IDeployment, IEndpointsAnswer, IRemoteEndpoint } from '../types';
 import { CommandIDs, IViewOptions, SectionView } from './base';
 
-type Item = { kind: 'deployment'; d: IDeployment } | { kind: 'remote'; e: IRemoteEndpoint };
+type Item =
+  | { kind: 'deployment'; d: IDeployment }
+  | { kind: 'remote'; e: IRemoteEndpoint };
 
 function itemName(item: Item): string {
   return item.kind === 'deployment' ? item.d.name : item.e.name;
@@ -28,19 +38,32 @@ export class EndpointsView extends SectionView {
   constructor(options: IViewOptions) {
     super('aiaas-endpoints-view', 'endpoints', options);
     const trans = this.trans;
-    this.loadingNode = h('div', { class: 'aiaas-loading', text: trans.__('Loading endpoints…') });
+    this.loadingNode = h('div', {
+      class: 'aiaas-loading',
+      text: trans.__('Loading endpoints…')
+    });
     this.serverNode = h('div', { class: 'aiaas-server' });
     this.placeholderNode = h('div', {
       class: 'aiaas-placeholder',
-      text: trans.__('No endpoints: deploy a model, or %aiaas endpoints add NAME --url URL --protocol v2|openai|rest')
+      text: trans.__(
+        'No endpoints: deploy a model, or %aiaas endpoints add NAME --url URL --protocol v2|openai|rest'
+      )
     });
-    const listNode = h('ul', { class: 'aiaas-list aiaas-endpoints', 'aria-label': trans.__('Endpoints') });
+    const listNode = h('ul', {
+      class: 'aiaas-list aiaas-endpoints',
+      'aria-label': trans.__('Endpoints')
+    });
     this.list = new KeyedList<Item>(listNode, {
       key: item => `${item.kind}:${itemName(item)}`,
       sig: item => JSON.stringify(item),
       render: state => this.renderRow(state)
     });
-    this.node.append(this.loadingNode, this.serverNode, listNode, this.placeholderNode);
+    this.node.append(
+      this.loadingNode,
+      this.serverNode,
+      listNode,
+      this.placeholderNode
+    );
     this.render();
   }
 
@@ -79,7 +102,11 @@ export class EndpointsView extends SectionView {
       meta = h(
         'div',
         { class: 'aiaas-endpoint-meta' },
-        trans.__('own · v%1 · %2 · loaded ', d.version ?? '?', d.framework ?? ''),
+        trans.__(
+          'own · v%1 · %2 · loaded ',
+          d.version ?? '?',
+          d.framework ?? ''
+        ),
         timeSpan('aiaas-endpoint-loaded', d.loaded_at, 'ago', trans)
       );
     } else {
@@ -89,9 +116,16 @@ export class EndpointsView extends SectionView {
         parts.push(e.model);
       }
       if (e.api_key_env) {
-        parts.push(e.api_key_set ? trans.__('key %1', e.api_key_env) : trans.__('key %1 (not set)', e.api_key_env));
+        parts.push(
+          e.api_key_set
+            ? trans.__('key %1', e.api_key_env)
+            : trans.__('key %1 (not set)', e.api_key_env)
+        );
       }
-      meta = h('div', { class: 'aiaas-endpoint-meta', text: parts.join(' · ') });
+      meta = h('div', {
+        class: 'aiaas-endpoint-meta',
+        text: parts.join(' · ')
+      });
     }
     return h(
       'li',
@@ -118,14 +152,28 @@ export class EndpointsView extends SectionView {
         'div',
         { class: 'aiaas-endpoint-actions' },
         url
-          ? button('aiaas-copy', trans.__('Copy URL'), () => this.execute(CommandIDs.copyUrl, { url: itemUrl(state.item) }), {
-              'aria-label': trans.__('Copy the URL of %1', name)
-            })
+          ? button(
+              'aiaas-copy',
+              trans.__('Copy URL'),
+              () =>
+                this.execute(CommandIDs.copyUrl, { url: itemUrl(state.item) }),
+              {
+                'aria-label': trans.__('Copy the URL of %1', name)
+              }
+            )
           : null,
         item.kind === 'deployment'
-          ? button('aiaas-undeploy', trans.__('Undeploy'), () => this.execute(CommandIDs.undeploy, { name: itemName(state.item) }), {
-              'aria-label': trans.__('Undeploy %1', name)
-            })
+          ? button(
+              'aiaas-undeploy',
+              trans.__('Undeploy'),
+              () =>
+                this.execute(CommandIDs.undeploy, {
+                  name: itemName(state.item)
+                }),
+              {
+                'aria-label': trans.__('Undeploy %1', name)
+              }
+            )
           : null
       )
     );

@@ -25,17 +25,52 @@ export class JobsView extends SectionView {
   constructor(options: IViewOptions) {
     super('aiaas-jobs-view', 'jobs', options);
     const trans = this.trans;
-    this.loadingNode = h('div', { class: 'aiaas-loading', text: trans.__('Loading jobs…') });
-    this.placeholderNode = h('div', { class: 'aiaas-placeholder', text: trans.__('No jobs yet: %%aiaas train starts one.') });
+    this.loadingNode = h('div', {
+      class: 'aiaas-loading',
+      text: trans.__('Loading jobs…')
+    });
+    this.placeholderNode = h('div', {
+      class: 'aiaas-placeholder',
+      text: trans.__('No jobs yet: %%aiaas train starts one.')
+    });
     this.activeHead = h('div', { class: 'aiaas-subhead' });
-    this.nothingRunning = h('div', { class: 'aiaas-placeholder', text: trans.__('Nothing running.') });
-    this.doneHead = h('div', { class: 'aiaas-subhead', text: trans.__('Recent') });
-    const activeList = h('ul', { class: 'aiaas-list aiaas-jobs-active', 'aria-label': trans.__('Running jobs') });
-    const doneList = h('ul', { class: 'aiaas-list aiaas-jobs-done', 'aria-label': trans.__('Recent jobs') });
-    const common = { key: (j: IJob) => j.id, sig: (j: IJob) => JSON.stringify(j) };
-    this.active = new KeyedList<IJob>(activeList, { ...common, render: s => this.activeRow(s) });
-    this.done = new KeyedList<IJob>(doneList, { ...common, render: s => this.doneRow(s) });
-    this.content = h('div', { class: 'aiaas-jobs' }, this.activeHead, this.nothingRunning, activeList, this.doneHead, doneList);
+    this.nothingRunning = h('div', {
+      class: 'aiaas-placeholder',
+      text: trans.__('Nothing running.')
+    });
+    this.doneHead = h('div', {
+      class: 'aiaas-subhead',
+      text: trans.__('Recent')
+    });
+    const activeList = h('ul', {
+      class: 'aiaas-list aiaas-jobs-active',
+      'aria-label': trans.__('Running jobs')
+    });
+    const doneList = h('ul', {
+      class: 'aiaas-list aiaas-jobs-done',
+      'aria-label': trans.__('Recent jobs')
+    });
+    const common = {
+      key: (j: IJob) => j.id,
+      sig: (j: IJob) => JSON.stringify(j)
+    };
+    this.active = new KeyedList<IJob>(activeList, {
+      ...common,
+      render: s => this.activeRow(s)
+    });
+    this.done = new KeyedList<IJob>(doneList, {
+      ...common,
+      render: s => this.doneRow(s)
+    });
+    this.content = h(
+      'div',
+      { class: 'aiaas-jobs' },
+      this.activeHead,
+      this.nothingRunning,
+      activeList,
+      this.doneHead,
+      doneList
+    );
     this.node.append(this.loadingNode, this.placeholderNode, this.content);
     this.render();
   }
@@ -45,7 +80,10 @@ export class JobsView extends SectionView {
     this.loadingNode.hidden = jobs !== null || this.error !== null;
     this.placeholderNode.hidden = jobs === null || jobs.length > 0;
     this.content.hidden = !jobs || !jobs.length;
-    const { active, done } = splitJobs(jobs || [], this.model.settings.recentJobs);
+    const { active, done } = splitJobs(
+      jobs || [],
+      this.model.settings.recentJobs
+    );
     setText(this.activeHead, this.trans.__('Running (%1)', active.length));
     this.nothingRunning.hidden = active.length > 0;
     this.doneHead.hidden = !done.length;
@@ -58,7 +96,11 @@ export class JobsView extends SectionView {
     const job = state.item;
     const p = Math.max(0, Math.min(1, job.progress ?? 0));
     const percent = `${Math.round(p * 100)}%`;
-    const meta = [job.id, job.worker, job.gpus ? trans._n('%1 GPU', '%1 GPUs', job.gpus) : '']
+    const meta = [
+      job.id,
+      job.worker,
+      job.gpus ? trans._n('%1 GPU', '%1 GPUs', job.gpus) : ''
+    ]
       .filter(Boolean)
       .join(' · ');
     return h(
@@ -83,10 +125,16 @@ export class JobsView extends SectionView {
         meta,
         job.started ? ' · ' : null,
         job.started ? h('span', { text: trans.__('running ') }) : null,
-        job.started ? timeSpan('aiaas-job-running-for', job.started, 'since', trans) : null,
+        job.started
+          ? timeSpan('aiaas-job-running-for', job.started, 'since', trans)
+          : null,
         !job.started && job.submitted ? ' · ' : null,
-        !job.started && job.submitted ? h('span', { text: trans.__('submitted ') }) : null,
-        !job.started && job.submitted ? timeSpan('aiaas-job-submitted', job.submitted, 'ago', trans) : null
+        !job.started && job.submitted
+          ? h('span', { text: trans.__('submitted ') })
+          : null,
+        !job.started && job.submitted
+          ? timeSpan('aiaas-job-submitted', job.submitted, 'ago', trans)
+          : null
       )
     );
   }
@@ -96,21 +144,35 @@ export class JobsView extends SectionView {
     const job = state.item;
     return h(
       'li',
-      { class: `aiaas-job aiaas-job-status-${job.status}`, 'data-job': job.id, title: job.error || null },
+      {
+        class: `aiaas-job aiaas-job-status-${job.status}`,
+        'data-job': job.id,
+        title: job.error || null
+      },
       h(
         'div',
         { class: 'aiaas-job-head' },
-        h('span', { class: 'aiaas-job-model', text: job.version ? `${job.model} v${job.version}` : job.model }),
+        h('span', {
+          class: 'aiaas-job-model',
+          text: job.version ? `${job.model} v${job.version}` : job.model
+        }),
         h('span', { class: 'aiaas-job-status', text: trans.__(job.status) }),
-        h('span', { class: 'aiaas-job-duration', text: formatDuration(job.duration_s, trans) })
+        h('span', {
+          class: 'aiaas-job-duration',
+          text: formatDuration(job.duration_s, trans)
+        })
       ),
-      job.error ? h('div', { class: 'aiaas-job-error-text', text: job.error }) : null,
+      job.error
+        ? h('div', { class: 'aiaas-job-error-text', text: job.error })
+        : null,
       h(
         'div',
         { class: 'aiaas-job-meta' },
         job.id,
         job.finished ? ' · ' : null,
-        job.finished ? timeSpan('aiaas-job-finished-at', job.finished, 'ago', trans) : null
+        job.finished
+          ? timeSpan('aiaas-job-finished-at', job.finished, 'ago', trans)
+          : null
       )
     );
   }

@@ -15,7 +15,12 @@
 import { caretDownIcon, caretRightIcon } from '@jupyterlab/ui-components';
 
 import { button, h, KeyedList, IRowState, setText, timeSpan } from '../dom';
-import { defaultSnippet, formatAliases, formatMetric, matchesFilter } from '../format';
+import {
+  defaultSnippet,
+  formatAliases,
+  formatMetric,
+  matchesFilter
+} from '../format';
 import { IModelsAnswer, IModelSummary } from '../types';
 import { CommandIDs, IViewOptions, SectionView } from './base';
 import { makeDraggable } from './drag';
@@ -43,20 +48,29 @@ export class ModelsView extends SectionView {
     this.filterInput = h('input', {
       class: 'aiaas-filter jp-mod-styled',
       type: 'search',
-      placeholder: trans.__('Filter models (name, framework, @alias, deployed)'),
+      placeholder: trans.__(
+        'Filter models (name, framework, @alias, deployed)'
+      ),
       'aria-label': trans.__('Filter models')
     });
     this.filterInput.addEventListener('input', () => {
       this.pages = 1;
       this.renderData();
     });
-    this.summaryNode = h('div', { class: 'aiaas-summary', 'aria-live': 'polite' });
+    this.summaryNode = h('div', {
+      class: 'aiaas-summary',
+      'aria-live': 'polite'
+    });
     this.messageNode = h('div', { class: 'aiaas-message' });
-    this.listNode = h('ul', { class: 'aiaas-list aiaas-models', 'aria-label': trans.__('Models') });
+    this.listNode = h('ul', {
+      class: 'aiaas-list aiaas-models',
+      'aria-label': trans.__('Models')
+    });
     this.moreButton = button('aiaas-more', '', () => this.showMore());
     this.list = new KeyedList<IModelSummary>(this.listNode, {
       key: m => m.name,
-      sig: m => JSON.stringify([m, this.expanded.has(m.name), this.detailSig(m.name)]),
+      sig: m =>
+        JSON.stringify([m, this.expanded.has(m.name), this.detailSig(m.name)]),
       render: state => this.renderRow(state)
     });
     this.node.append(
@@ -98,7 +112,10 @@ export class ModelsView extends SectionView {
     if (answer === null) {
       this.setMessage(this.error ? 'none' : 'loading');
     } else if (!all.length) {
-      this.setMessage(`empty:${answer.registry?.exists === false}:${answer.registry?.home ?? ''}`, answer);
+      this.setMessage(
+        `empty:${answer.registry?.exists === false}:${answer.registry?.home ?? ''}`,
+        answer
+      );
     } else {
       this.setMessage('none');
     }
@@ -118,7 +135,10 @@ export class ModelsView extends SectionView {
     }
     this.list.sync(shown);
     this.moreButton.hidden = matching.length <= shown.length;
-    setText(this.moreButton, trans.__('Show more (%1 of %2 shown)', shown.length, matching.length));
+    setText(
+      this.moreButton,
+      trans.__('Show more (%1 of %2 shown)', shown.length, matching.length)
+    );
   }
 
   /** Replace the message (loading / empty state) only when what it says changes. */
@@ -128,9 +148,20 @@ export class ModelsView extends SectionView {
     }
     this.messageKey = key;
     if (key === 'loading') {
-      this.messageNode.replaceChildren(h('div', { class: 'aiaas-loading', text: this.trans.__('Loading models…') }));
+      this.messageNode.replaceChildren(
+        h('div', {
+          class: 'aiaas-loading',
+          text: this.trans.__('Loading models…')
+        })
+      );
     } else if (key.startsWith('empty') && answer) {
-      this.messageNode.replaceChildren(emptyState(this.trans, answer.registry?.exists === false, answer.registry?.home));
+      this.messageNode.replaceChildren(
+        emptyState(
+          this.trans,
+          answer.registry?.exists === false,
+          answer.registry?.home
+        )
+      );
     } else {
       this.messageNode.replaceChildren();
     }
@@ -154,7 +185,10 @@ export class ModelsView extends SectionView {
   private loadDetails(model: IModelSummary): void {
     const key = detailKey(model);
     const name = model.name;
-    if (this.details.get(name)?.key === key || this.requested.get(name)?.key === key) {
+    if (
+      this.details.get(name)?.key === key ||
+      this.requested.get(name)?.key === key
+    ) {
       return;
     }
     const seq = ++this.seq;
@@ -169,7 +203,12 @@ export class ModelsView extends SectionView {
     };
     this.model.modelDetail(name).then(
       detail => done({ key, detail, error: null }),
-      error => done({ key, detail: null, error: String(error?.line || error?.message || error) })
+      error =>
+        done({
+          key,
+          detail: null,
+          error: String(error?.line || error?.message || error)
+        })
     );
   }
 
@@ -178,7 +217,10 @@ export class ModelsView extends SectionView {
     const model = state.item;
     const name = () => state.item.name;
     const open = this.expanded.has(model.name);
-    const caret = (open ? caretDownIcon : caretRightIcon).element({ tag: 'span', className: 'aiaas-caret' });
+    const caret = (open ? caretDownIcon : caretRightIcon).element({
+      tag: 'span',
+      className: 'aiaas-caret'
+    });
     const head = h(
       'div',
       { class: 'aiaas-model-head' },
@@ -189,15 +231,27 @@ export class ModelsView extends SectionView {
           : trans.__('Show the versions of %1', model.name),
         title: open ? trans.__('Hide versions') : trans.__('Show versions')
       }),
-      button('aiaas-model-name', model.name, () => this.execute(CommandIDs.insertSnippet, { name: name() }), {
-        title: trans.__('Insert a snippet for %1 into the notebook (or drag it into the notebook)', model.name)
-      }),
+      button(
+        'aiaas-model-name',
+        model.name,
+        () => this.execute(CommandIDs.insertSnippet, { name: name() }),
+        {
+          title: trans.__(
+            'Insert a snippet for %1 into the notebook (or drag it into the notebook)',
+            model.name
+          )
+        }
+      ),
       h('span', { class: 'aiaas-model-version', text: `v${model.latest}` }),
       model.deployed
         ? h('span', {
             class: 'aiaas-badge aiaas-badge-deployed',
             text: trans.__('deployed'),
-            title: trans.__('serving v%1 at %2', model.deployed_version ?? '?', model.endpoint ?? '')
+            title: trans.__(
+              'serving v%1 at %2',
+              model.deployed_version ?? '?',
+              model.endpoint ?? ''
+            )
           })
         : null
     );
@@ -205,41 +259,72 @@ export class ModelsView extends SectionView {
       'div',
       { class: 'aiaas-model-meta' },
       h('span', { class: 'aiaas-model-framework', text: model.framework }),
-      h('span', { class: 'aiaas-model-metric', text: formatMetric(model.metric) }),
-      h('span', { class: 'aiaas-model-aliases', text: formatAliases(model.aliases) }),
+      h('span', {
+        class: 'aiaas-model-metric',
+        text: formatMetric(model.metric)
+      }),
+      h('span', {
+        class: 'aiaas-model-aliases',
+        text: formatAliases(model.aliases)
+      }),
       timeSpan('aiaas-model-created', model.created, 'ago', trans)
     );
     const actions = h(
       'div',
       { class: 'aiaas-model-actions' },
-      button('aiaas-insert-load', 'load_model', () => this.execute(CommandIDs.loadModel, { name: name() }), {
-        title: trans.__('Insert load_model(...) into the notebook'),
-        'aria-label': trans.__('Insert load_model for %1', model.name)
-      }),
+      button(
+        'aiaas-insert-load',
+        'load_model',
+        () => this.execute(CommandIDs.loadModel, { name: name() }),
+        {
+          title: trans.__('Insert load_model(...) into the notebook'),
+          'aria-label': trans.__('Insert load_model for %1', model.name)
+        }
+      ),
       button(
         'aiaas-insert-predict',
         'predict',
-        () => this.execute(CommandIDs.insertSnippet, { name: name(), kind: 'predict' }),
+        () =>
+          this.execute(CommandIDs.insertSnippet, {
+            name: name(),
+            kind: 'predict'
+          }),
         {
           title: trans.__('Insert %aiaas predict into the notebook'),
           'aria-label': trans.__('Insert a prediction with %1', model.name)
         }
       ),
       model.deployed
-        ? button('aiaas-undeploy', trans.__('Undeploy'), () => this.execute(CommandIDs.undeploy, { name: name() }), {
-            title: trans.__('Stop serving %1', model.name),
-            'aria-label': trans.__('Undeploy %1', model.name)
-          })
-        : button('aiaas-deploy', trans.__('Deploy'), () => this.execute(CommandIDs.deploy, { name: name() }), {
-            title: trans.__('Serve the latest version of %1', model.name),
-            'aria-label': trans.__('Deploy %1', model.name)
-          }),
+        ? button(
+            'aiaas-undeploy',
+            trans.__('Undeploy'),
+            () => this.execute(CommandIDs.undeploy, { name: name() }),
+            {
+              title: trans.__('Stop serving %1', model.name),
+              'aria-label': trans.__('Undeploy %1', model.name)
+            }
+          )
+        : button(
+            'aiaas-deploy',
+            trans.__('Deploy'),
+            () => this.execute(CommandIDs.deploy, { name: name() }),
+            {
+              title: trans.__('Serve the latest version of %1', model.name),
+              'aria-label': trans.__('Deploy %1', model.name)
+            }
+          ),
       model.deployed && model.endpoint
         ? button(
             'aiaas-copy',
             trans.__('Copy URL'),
-            () => this.execute(CommandIDs.copyUrl, { url: state.item.endpoint ?? '' }),
-            { title: trans.__('Copy %1', model.endpoint), 'aria-label': trans.__('Copy the URL of %1', model.name) }
+            () =>
+              this.execute(CommandIDs.copyUrl, {
+                url: state.item.endpoint ?? ''
+              }),
+            {
+              title: trans.__('Copy %1', model.endpoint),
+              'aria-label': trans.__('Copy the URL of %1', model.name)
+            }
           )
         : null
     );
@@ -249,7 +334,14 @@ export class ModelsView extends SectionView {
       head,
       meta,
       actions,
-      open ? renderVersions(model, this.details.get(model.name), this.trans, (id, args) => this.execute(id, args)) : null
+      open
+        ? renderVersions(
+            model,
+            this.details.get(model.name),
+            this.trans,
+            (id, args) => this.execute(id, args)
+          )
+        : null
     );
     makeDraggable(
       row,
@@ -258,6 +350,4 @@ export class ModelsView extends SectionView {
     );
     return row;
   }
-
 }
-

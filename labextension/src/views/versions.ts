@@ -25,7 +25,13 @@ export interface IDetailEntry {
  * alias on its old version forever).
  */
 export function detailKey(model: IModelSummary): string {
-  return JSON.stringify([model.latest, model.versions, model.aliases, model.deployed, model.deployed_version]);
+  return JSON.stringify([
+    model.latest,
+    model.versions,
+    model.aliases,
+    model.deployed,
+    model.deployed_version
+  ]);
 }
 
 export function renderVersions(
@@ -35,13 +41,20 @@ export function renderVersions(
   execute: (id: string, args: ReadonlyPartialJSONObject) => void
 ): HTMLElement {
   const name = () => model.name; // the row's key: the same in every rendering
-  const list = h('ul', { class: 'aiaas-model-versions', 'aria-label': trans.__('Versions of %1', model.name) });
+  const list = h('ul', {
+    class: 'aiaas-model-versions',
+    'aria-label': trans.__('Versions of %1', model.name)
+  });
   if (!cached) {
-    list.appendChild(h('li', { class: 'aiaas-loading', text: trans.__('Loading versions…') }));
+    list.appendChild(
+      h('li', { class: 'aiaas-loading', text: trans.__('Loading versions…') })
+    );
     return list;
   }
   if (cached.error !== null || !cached.detail) {
-    list.appendChild(h('li', { class: 'aiaas-version-error', text: cached.error ?? '' }));
+    list.appendChild(
+      h('li', { class: 'aiaas-version-error', text: cached.error ?? '' })
+    );
     return list;
   }
   for (const v of cached.detail.versions) {
@@ -49,25 +62,45 @@ export function renderVersions(
     list.appendChild(
       h(
         'li',
-        { class: 'aiaas-version', 'data-version': v.version, 'data-ref': v.ref },
+        {
+          class: 'aiaas-version',
+          'data-version': v.version,
+          'data-ref': v.ref
+        },
         h('span', { class: 'aiaas-version-number', text: `v${v.version}` }),
-        h('span', { class: 'aiaas-version-aliases', text: v.aliases.map(a => `@${a}`).join(' ') }),
+        h('span', {
+          class: 'aiaas-version-aliases',
+          text: v.aliases.map(a => `@${a}`).join(' ')
+        }),
         h('span', {
           class: 'aiaas-version-metric',
-          text: metric ? formatMetric({ name: metric[0], value: metric[1] }) : ''
+          text: metric
+            ? formatMetric({ name: metric[0], value: metric[1] })
+            : ''
         }),
         timeSpan('aiaas-version-created', v.created, 'ago', trans),
         button(
           'aiaas-load-version',
           trans.__('Load'),
-          el => execute(CommandIDs.loadModel, { name: name(), ref: versionRef(el) }),
-          { title: trans.__('Insert load_model("%1") into the notebook', v.ref), 'aria-label': trans.__('Load %1', v.ref) }
+          el =>
+            execute(CommandIDs.loadModel, {
+              name: name(),
+              ref: versionRef(el)
+            }),
+          {
+            title: trans.__('Insert load_model("%1") into the notebook', v.ref),
+            'aria-label': trans.__('Load %1', v.ref)
+          }
         ),
         button(
           'aiaas-deploy-version',
           trans.__('Deploy'),
-          el => execute(CommandIDs.deploy, { name: name(), ref: versionRef(el) }),
-          { title: trans.__('Serve %1 as %2', v.ref, model.name), 'aria-label': trans.__('Deploy %1', v.ref) }
+          el =>
+            execute(CommandIDs.deploy, { name: name(), ref: versionRef(el) }),
+          {
+            title: trans.__('Serve %1 as %2', v.ref, model.name),
+            'aria-label': trans.__('Deploy %1', v.ref)
+          }
         )
       )
     );
