@@ -18,9 +18,10 @@ import type { ICommandPalette } from '@jupyterlab/apputils';
 import type { INotebookTracker } from '@jupyterlab/notebook';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import type { LabIcon } from '@jupyterlab/ui-components';
-import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
+import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { errorText } from './api';
+import { DESCRIBED_BY } from './commandargs';
 import { defaultSnippet, snippet, SnippetKind } from './format';
 import { insertIntoNotebook, loadSnippet } from './notebook';
 import { IAiaasModel } from './tokens';
@@ -181,6 +182,7 @@ export function addCommands(
   };
 
   commands.addCommand(CommandIDs.open, {
+    describedBy: DESCRIBED_BY[CommandIDs.open],
     label: trans.__('AIaaS: Open the models sidebar'),
     caption: trans.__('Show the AIaaS models, endpoints, jobs and cluster'),
     icon: options.icon,
@@ -188,12 +190,14 @@ export function addCommands(
   });
 
   commands.addCommand(CommandIDs.refresh, {
+    describedBy: DESCRIBED_BY[CommandIDs.refresh],
     label: trans.__('AIaaS: Refresh the models sidebar'),
     caption: trans.__('Read models, endpoints, jobs and cluster again'),
     execute: () => model.refresh()
   });
 
   commands.addCommand(CommandIDs.deploy, {
+    describedBy: DESCRIBED_BY[CommandIDs.deploy],
     label: args =>
       named(
         args,
@@ -266,6 +270,7 @@ export function addCommands(
   });
 
   commands.addCommand(CommandIDs.undeploy, {
+    describedBy: DESCRIBED_BY[CommandIDs.undeploy],
     label: args =>
       named(
         args,
@@ -316,6 +321,7 @@ export function addCommands(
   });
 
   commands.addCommand(CommandIDs.insertSnippet, {
+    describedBy: DESCRIBED_BY[CommandIDs.insertSnippet],
     label: args =>
       named(
         args,
@@ -354,6 +360,7 @@ export function addCommands(
   });
 
   commands.addCommand(CommandIDs.loadModel, {
+    describedBy: DESCRIBED_BY[CommandIDs.loadModel],
     label: args =>
       named(
         args,
@@ -386,6 +393,7 @@ export function addCommands(
   });
 
   commands.addCommand(CommandIDs.copyUrl, {
+    describedBy: DESCRIBED_BY[CommandIDs.copyUrl],
     label: args =>
       args.prompt
         ? trans.__('AIaaS: Copy an endpoint URL…')

@@ -22,6 +22,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { AiaasApi } from './api';
 import { addCommands, addToPalette, CommandIDs } from './commands';
 import { modelPlugin } from './modelplugin';
+// eslint-disable-next-line jupyter/prefer-lazy-imports -- the sidebar tab is added at activation, so the panel is needed at once
 import { AiaasPanel } from './panel';
 import { serverRequester } from './request';
 import { RunningJobsItem } from './statusbar';

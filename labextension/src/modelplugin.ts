@@ -10,6 +10,7 @@ import type {
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { AiaasApi } from './api';
+// eslint-disable-next-line jupyter/prefer-lazy-imports -- the model is the token this plugin provides at activation
 import { AiaasModel } from './model';
 import { serverRequester } from './request';
 import { SETTINGS_ID } from './settings';

@@ -110,7 +110,10 @@ export class JobsView extends SectionView {
         'div',
         { class: 'aiaas-job-head' },
         h('span', { class: 'aiaas-job-model', text: job.model }),
-        h('span', { class: 'aiaas-job-status', text: trans.__(job.status) }),
+        h('span', {
+          class: 'aiaas-job-status',
+          text: statusLabel(job.status, trans)
+        }),
         h('span', { class: 'aiaas-job-percent', text: percent })
       ),
       h('progress', {
@@ -156,7 +159,10 @@ export class JobsView extends SectionView {
           class: 'aiaas-job-model',
           text: job.version ? `${job.model} v${job.version}` : job.model
         }),
-        h('span', { class: 'aiaas-job-status', text: trans.__(job.status) }),
+        h('span', {
+          class: 'aiaas-job-status',
+          text: statusLabel(job.status, trans)
+        }),
         h('span', {
           class: 'aiaas-job-duration',
           text: formatDuration(job.duration_s, trans)
@@ -175,5 +181,28 @@ export class JobsView extends SectionView {
           : null
       )
     );
+  }
+}
+
+/** A job status in the user's language: literal strings, so translation tooling finds them. */
+function statusLabel(
+  status: string,
+  trans: { __: (msg: string) => string }
+): string {
+  switch (status) {
+    case 'pending':
+      return trans.__('pending');
+    case 'running':
+      return trans.__('running');
+    case 'finished':
+      return trans.__('finished');
+    case 'error':
+      return trans.__('error');
+    case 'cancelled':
+      return trans.__('cancelled');
+    case 'lost':
+      return trans.__('lost');
+    default:
+      return status;
   }
 }
