@@ -154,13 +154,18 @@ def test_status_bar_shows_running_jobs_with_the_panel_closed(lab, page, requests
     assert status.inner_text().strip() == "AIaaS: 1 running"
     assert not panel_open(page)
     # the item keeps the data polled while it is shown: the job's end reaches it, panel closed
+    # first: jobs are still polled with the panel closed (a request sent after the item showed;
+    # asserting this before the update, not after, so a request already in flight cannot race it)
     seen = len(requests_seen)
+    deadline = time.monotonic() + HIDDEN_POLL_S
+    while not any(url.split("?")[0].endswith("/aiaas/api/jobs") for url in requests_seen[seen:]):
+        assert time.monotonic() < deadline, "no jobs request while the panel was closed"
+        page.wait_for_timeout(250)
     reg.update_job("e2e-status-1", status="finished", progress=1.0)
     t0 = time.monotonic()
     status.wait_for(state="hidden", timeout=HIDDEN_POLL_S * 1000)
     print(f"status bar cleared {time.monotonic() - t0:.1f} s after the job ended, panel closed")
     assert not panel_open(page)
-    assert any(url.split("?")[0].endswith("/aiaas/api/jobs") for url in requests_seen[seen:])
     # and a click on it opens the panel (shown again for a second job)
     reg.record_job(JobRecord(id="e2e-status-2", model=MODEL, status="pending"))
     page.evaluate("() => window.jupyterapp.commands.execute('aiaas:refresh')")

@@ -11,8 +11,8 @@
  * - Signals fire only when a section's JSON changed; error lines only when the line changed,
  *   so screen readers hear an error once, not every poll.
  * - Polling (a lumino `Poll`, standby when the browser tab is hidden) starts only when the
- *   panel is first shown; while the panel is hidden it stops unless `pollWhileHidden` is set
- *   or a visible consumer (the status bar) holds `addConsumer()`.
+ *   panel is first shown or a visible consumer (the status bar) holds `addConsumer()`; while
+ *   the panel is hidden it stops unless such a consumer holds it or `pollWhileHidden` is set.
  */
 
 import { IDisposable, DisposableDelegate } from '@lumino/disposable';
@@ -154,11 +154,16 @@ export class AiaasModel implements IAiaasModel {
   get isVisible(): boolean {
     return this._visible;
   }
-  /** Should the poll run now (shown once, and visible, or a consumer, or `pollWhileHidden`)? */
+  /**
+   * Should the poll run now? While the panel is visible, or while a visible consumer (the
+   * status bar showing running jobs) uses the data — even if the panel was never opened —
+   * or, once the panel has been shown, when `pollWhileHidden` says so.
+   */
   get isPolling(): boolean {
     return (
-      this._shownOnce &&
-      (this._visible || this._consumers > 0 || this._settings.pollWhileHidden)
+      this._visible ||
+      this._consumers > 0 ||
+      (this._shownOnce && this._settings.pollWhileHidden)
     );
   }
 

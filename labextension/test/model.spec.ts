@@ -196,10 +196,19 @@ describe('AiaasModel polling', () => {
   it('makes no request until the panel is first shown', async () => {
     await jest.advanceTimersByTimeAsync(60000);
     expect(source.calls).toEqual([]);
-    m.addConsumer(); // a consumer alone does not start it either
-    m.setVisible(false);
+    m.setVisible(false); // told "hidden" before ever being shown: still nothing
     await jest.advanceTimersByTimeAsync(60000);
     expect(source.calls).toEqual([]);
+  });
+
+  it('a visible consumer (the status bar) keeps its data fresh even if the panel was never opened', async () => {
+    const consumer = m.addConsumer();
+    await jest.advanceTimersByTimeAsync(25000);
+    expect(source.count('jobs')).toBeGreaterThanOrEqual(2);
+    consumer.dispose();
+    const after = source.calls.length;
+    await jest.advanceTimersByTimeAsync(60000);
+    expect(source.calls.length).toBe(after);
   });
 
   it('visible: everything at once, then models/jobs every interval and endpoints/cluster every 5th tick', async () => {
