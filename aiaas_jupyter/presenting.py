@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 if TYPE_CHECKING:  # pragma: no cover
     from .job_handle import Job
     from .map_job import MapJob
+    from .sweep_handle import Sweep
 
 
 class Presenter(Protocol):
@@ -28,6 +29,9 @@ class Presenter(Protocol):
 
     def show_map(self, map_job: "MapJob", block: bool) -> None:
         """Show a map's progress (``map(progress=True)``); *block*: the caller waits for it."""
+
+    def show_sweep(self, sweep: "Sweep", block: bool) -> None:
+        """Show a sweep's leaderboard as it runs (``sweep(display=True)``); *block*: the caller waits."""
 
 
 class TextMapView:
@@ -79,6 +83,11 @@ class PlainPresenter:
         if block:  # no text from a background map outside a kernel
             TextMapView(map_job, interval=self._interval())
 
+    def show_sweep(self, sweep: "Sweep", block: bool) -> None:
+        if block:  # one line when it ends, as a blocking map's: a script's log stays readable
+            stream = sys.stderr
+            sweep.add_listener(lambda s, event: event is None and stream.write(f"{s!r}\n"))
+
 
 #: the front-end's presenter factory ``(client) -> Presenter``, installed from the top layer
 _installed: "Callable[[object], Presenter] | None" = None
@@ -105,6 +114,9 @@ class InstalledPresenter:
 
     def show_map(self, map_job: "MapJob", block: bool) -> None:
         self.current().show_map(map_job, block)
+
+    def show_sweep(self, sweep: "Sweep", block: bool) -> None:
+        self.current().show_sweep(sweep, block)
 
 
 __all__ = ["Presenter", "PlainPresenter", "TextMapView", "InstalledPresenter", "install"]

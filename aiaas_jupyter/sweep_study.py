@@ -1,0 +1,119 @@
+"""The search maths of a sweep, which are Optuna's: samplers, pruners, ask/tell.
+
+Why a module: the dispatcher should read as dispatch (submit, follow, record), and everything
+that knows Optuna's API stays here, driven through ask/tell from the sweep's one driver thread
+(Optuna's in-memory storage is never touched from two threads at once by us).
+
+* grid   — every point enqueued (``enqueue_trial``) in a seeded shuffled order; Optuna's
+  ``GridSampler`` cannot be driven to its end through ask/tell (it stops the study from ``tell``);
+* random — ``RandomSampler(seed)``;
+* tpe    — ``TPESampler(seed, constant_liar=True)``: with trials in flight, the liar keeps TPE from
+  proposing the same point to every free worker;
+* asha   — ``SuccessiveHalvingPruner`` (asynchronous successive halving), rungs at 1, 4, 16, ... epochs;
+* hyperband — ``HyperbandPruner`` over 1..max epochs (brackets of successive halving).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import SweepError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .registry import TrialRecord
+    from .sweep_space import SearchSpace
+
+EARLY_STOPS = ("none", "asha", "hyperband")
+#: Optuna's and Ray's default: keep the best quarter at each rung
+REDUCTION_FACTOR = 4
+
+
+def _quiet_optuna():
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no per-trial log lines in the cell
+    return optuna
+
+
+def pruner(early_stop: str, max_resource: int):
+    optuna = _quiet_optuna()
+    if early_stop == "none":
+        return optuna.pruners.NopPruner()
+    if early_stop == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=REDUCTION_FACTOR)
+    if early_stop == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, max_resource),
+                                              reduction_factor=REDUCTION_FACTOR)
+    raise SweepError(f"--early-stop must be one of {', '.join(EARLY_STOPS)}, got {early_stop!r}")
+
+
+def sampler(search: str, seed: int, n_trials: int):
+    optuna = _quiet_optuna()
+    if search == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True,
+                                          n_startup_trials=max(4, min(10, n_trials // 3)))
+    return optuna.samplers.RandomSampler(seed=seed)  # grid points are enqueued, never sampled
+
+
+class Study:
+    """One sweep's Optuna study, with our trial numbers mapped to Optuna's trials."""
+
+    def __init__(self, space: "SearchSpace", *, search: str, early_stop: str, direction: str, seed: int,
+                 n_trials: int, max_resource: int, done_points: list[dict] | None = None):
+        optuna = _quiet_optuna()
+        self.space = space
+        self.distributions = space.distributions()
+        self.study = optuna.create_study(
+            direction="maximize" if direction == "max" else "minimize",
+            sampler=sampler(search, seed, n_trials), pruner=pruner(early_stop, max_resource))
+        self._live: dict[int, object] = {}   # our number -> optuna Trial still being run
+        if search == "grid":
+            for point in space.grid(seed, limit=n_trials):
+                if point not in (done_points or ()):  # re-attached: a point already run is not run again
+                    self.study.enqueue_trial(point)
+
+    def ask(self) -> tuple[int, dict]:
+        trial = self.study.ask(self.distributions)
+        self._live[trial.number] = trial
+        return trial.number, dict(trial.params)
+
+    def report(self, number: int, value: float, step: int) -> bool:
+        """Tell the pruner one epoch's value; True when the trial should stop now."""
+        trial = self._live.get(number)
+        if trial is None or value is None:
+            return False
+        trial.report(float(value), step)
+        return trial.should_prune()
+
+    def tell(self, number: int, status: str, value: float | None) -> None:
+        """The trial ended: finished (with its value), pruned, or failed (anything else)."""
+        optuna = _quiet_optuna()
+        trial = self._live.pop(number, None)
+        if trial is None:
+            return
+        state = optuna.trial.TrialState
+        if status == "finished" and value is not None:
+            self.study.tell(trial, float(value))
+        elif status == "pruned":
+            self.study.tell(trial, state=state.PRUNED)
+        else:
+            self.study.tell(trial, state=state.FAIL)
+
+    def add_ended(self, trials: "list[TrialRecord]") -> None:
+        """Rebuild from the registry (``%aiaas sweep attach``): ended trials become Optuna's
+        history, so the sampler and the pruner's rungs go on from where they were."""
+        optuna = _quiet_optuna()
+        state = optuna.trial.TrialState
+        for t in trials:
+            if t.status not in ("finished", "pruned") or not set(t.params) >= set(self.distributions):
+                continue
+            inter = {int(h["epoch"]): float(h["value"]) for h in t.history
+                     if h.get("value") is not None and h.get("epoch") is not None}
+            frozen = optuna.trial.create_trial(
+                params={k: t.params[k] for k in self.distributions}, distributions=self.distributions,
+                value=t.value if t.status == "finished" else None, intermediate_values=inter,
+                state=state.COMPLETE if t.status == "finished" else state.PRUNED)
+            self.study.add_trial(frozen)
+
+
+__all__ = ["Study", "EARLY_STOPS", "pruner", "sampler", "REDUCTION_FACTOR"]

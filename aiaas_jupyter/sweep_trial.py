@@ -1,0 +1,158 @@
+"""The worker side of a sweep: one trial per task, a stop flag per trial, the best model kept here.
+
+Functions that run on Dask workers live in the package (every process of the cluster imports it;
+see :mod:`.remote`). Why each piece is shaped as it is:
+
+* **Stop flags are worker-local** (:func:`stop_trial`, run on the trial's worker with
+  ``client.run``): the trial checks a ``threading.Event`` after each epoch, which costs nothing —
+  no scheduler round trip per epoch, no client inside the task.
+* **Only the best model of each worker is kept** (:data:`_BEST`), as the fitted object, not as
+  bytes: serialising every trial's model (skops for a forest, ONNX export for a network) would cost
+  more than many fits. At the end the kernel asks the worker that holds the overall best to
+  package it (:func:`export_trial`); if that worker died, the best parameters are fitted again.
+* **One event topic per sweep** (:func:`sweep_topic`): one subscription, whatever the trial count.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import threading
+import time
+from typing import Any, Callable
+
+#: the keys of a space that set the training loop rather than the model (torch, and partial_fit)
+TRAIN_KEYS = ("lr", "batch_size", "epochs")
+
+_lock = threading.Lock()
+_STOP: dict[tuple[str, int], threading.Event] = {}
+_BEST: dict[str, tuple[float, int, Any]] = {}  # sweep id -> (value, trial number, Fitted)
+
+
+def sweep_topic(sweep_id: str) -> str:
+    return f"aiaas-sweep-{sweep_id}"
+
+
+def trial_key(sweep_id: str, number: int) -> str:
+    return f"aiaas-trial-{sweep_id}-{number}"
+
+
+@dataclasses.dataclass
+class TrialPlan:
+    """What every trial of one sweep shares (shipped to the workers once, as a Dask future)."""
+
+    sweep_id: str
+    spec: Any                       # a TrainSpec: model, target, loss, test_size, seed, epochs, ...
+    make_model: Callable | None     # torch: make_model(params) -> nn.Module (the cell's function)
+    metric: str
+    direction: str
+    keep_best: bool = True
+
+
+def _stop_event(sweep_id: str, number: int) -> threading.Event:
+    with _lock:
+        return _STOP.setdefault((sweep_id, number), threading.Event())
+
+
+def stop_trial(sweep_id: str, number: int) -> bool:
+    """Run on a worker (``client.run``): ask the trial to stop after its current epoch."""
+    _stop_event(sweep_id, number).set()
+    return True
+
+
+def drop_sweep(sweep_id: str) -> int:
+    """Run on every worker when a sweep ends: forget its stop flags and kept model."""
+    with _lock:
+        for key in [k for k in _STOP if k[0] == sweep_id]:
+            del _STOP[key]
+        return int(_BEST.pop(sweep_id, None) is not None)
+
+
+def build_spec(plan: TrialPlan, params: dict):
+    """The trial's TrainSpec: the plan's, with the trial's parameters put where they belong."""
+    from .training import detect_framework
+
+    spec = copy.copy(plan.spec)
+    train = {k: v for k, v in params.items() if k in TRAIN_KEYS}
+    rest = {k: v for k, v in params.items() if k not in TRAIN_KEYS}
+    if plan.make_model is not None:
+        import torch
+
+        torch.manual_seed(spec.seed)  # the trial's network starts from the seed, as a train job's
+        spec.model = plan.make_model(dict(params))
+    elif detect_framework(spec.model) == "sklearn":
+        from sklearn.base import clone
+
+        spec.model = clone(spec.model).set_params(**rest)
+        rest = {}
+    else:
+        spec.model = copy.deepcopy(spec.model)
+    if rest:  # a torch space that reaches into the network needs make_model
+        from .errors import SweepError
+
+        raise SweepError(f"parameters {', '.join(sorted(rest))} are not training options "
+                         f"({', '.join(TRAIN_KEYS)})", hint="define make_model(params) in the cell to build "
+                                                           "the network from them")
+    for key, value in train.items():
+        setattr(spec, key, value)
+    return spec
+
+
+def trial_task(plan: TrialPlan, data, number: int, params: dict) -> dict:
+    """Fit one trial on this worker; stream each epoch's metrics to the kernel; keep the model
+    if it is the best this worker has seen in this sweep. Returns plain data only."""
+    from distributed import get_worker
+
+    from .training import fit
+
+    worker = get_worker()
+    topic = sweep_topic(plan.sweep_id)
+    stop = _stop_event(plan.sweep_id, number)
+    started = time.time()
+
+    def emit(event: dict) -> None:
+        if event.get("stage") == "epoch":
+            worker.log_event(topic, {"number": number, "epoch": event.get("epoch"),
+                                     "metrics": event.get("metrics") or {}, "worker": worker.address,
+                                     "seconds": round(time.time() - started, 3)})
+
+    worker.log_event(topic, {"number": number, "stage": "start", "worker": worker.address})
+    torch = __import__("sys").modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(max(1, worker.state.nthreads))
+    spec = build_spec(plan, params)
+    fitted = fit(spec, data, emit, should_stop=stop.is_set)
+    value = fitted.metrics.get(plan.metric)
+    if not fitted.stopped and plan.keep_best and value is not None:
+        _keep_if_best(plan, number, float(value), fitted)
+    return {"number": number, "stopped": bool(fitted.stopped), "value": value, "metrics": fitted.metrics,
+            "epochs_run": fitted.epochs_run, "worker": worker.address, "seconds": time.time() - started}
+
+
+def _keep_if_best(plan: TrialPlan, number: int, value: float, fitted) -> None:
+    with _lock:
+        held = _BEST.get(plan.sweep_id)
+        if held is None or (value > held[0] if plan.direction == "max" else value < held[0]):
+            _BEST[plan.sweep_id] = (value, number, fitted)
+
+
+def export_trial(plan: TrialPlan, data, number: int, params: dict):
+    """Package the kept model of trial *number* (skops / safetensors + ONNX) for registration;
+    fit it again from *params* if this worker does not hold it (it restarted). Returns
+    ``(TrainResult, "kept" | "retrained")``."""
+    from distributed import get_worker
+
+    from .training import fit, package
+
+    with _lock:
+        held = _BEST.get(plan.sweep_id)
+    if held is not None and held[1] == number:
+        result, how = package(held[2], data), "kept"
+    else:
+        result, how = package(fit(build_spec(plan, params), data, lambda event: None), data), "retrained"
+    result.extra.update(worker=get_worker().address)
+    return result, how
+
+
+__all__ = ["TrialPlan", "trial_task", "export_trial", "stop_trial", "drop_sweep", "sweep_topic", "trial_key",
+           "build_spec", "TRAIN_KEYS"]
