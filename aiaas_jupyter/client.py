@@ -189,7 +189,7 @@ class AiaasClient:
               metric: str | None = None, direction: str | None = None, search: str | None = None,
               trials: int | None = None, early_stop: str = "none", max_concurrent: int | None = None,
               gpus_per_trial: int = 0, seed: int = _D["seed"], register: str = "best", make_model=None,
-              loss=None, epochs: int = _D["epochs"], batch_size: int = _D["batch_size"],
+              loss=None, optimizer=None, epochs: int = _D["epochs"], batch_size: int = _D["batch_size"],
               lr: float | None = _D["lr"], test_size: float = _D["test_size"], source: str = "",
               namespace: dict | None = None, block: bool = False, display: bool = False) -> Sweep:
         """Search *space* for the best hyper-parameters of *model* (or of ``make_model(params)``),
@@ -211,7 +211,7 @@ class AiaasClient:
                           slots=self.sweeper.slots(gpus_per_trial), gpus_per_trial=gpus_per_trial, seed=seed,
                           register=register, make_model=make_model, loss=loss,
                           train_options={"epochs": epochs, "batch_size": batch_size, "lr": lr,
-                                         "test_size": test_size},
+                                         "test_size": test_size, "optimizer": optimizer},
                           source=source, data_name=data if isinstance(data, str) else None,
                           scheduler=dask_client.scheduler.address, embedded=self.session.embedded)
         self.session.ensure_versions(plan.record.info["framework"])

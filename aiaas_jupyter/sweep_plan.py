@@ -17,7 +17,7 @@ from typing import Any, Callable
 from .errors import SweepError
 from .registry import SweepRecord, validate_name
 from .sweep_space import SearchSpace
-from .sweep_study import EARLY_STOPS
+from .sweep_options import EARLY_STOPS, REGISTER
 from .sweep_trial import TRAIN_KEYS, TrialPlan
 
 #: the held-out metrics each trainer reports, by framework and task (the names of TrainResult.metrics)
@@ -33,7 +33,6 @@ LOWER_IS_BETTER = frozenset({"loss", "val_loss", "mse", "mae", "rmse"})
 SKLEARN_STEPS = 8
 #: random/TPE trial count when --trials is not given
 DEFAULT_TRIALS = 20
-REGISTER = ("best", "none")
 
 
 @dataclasses.dataclass
@@ -105,7 +104,7 @@ def plan_sweep(model, frame, target: str, *, space: Any, name: str | None, metri
         if extra:
             raise SweepError(f"space keys {', '.join(extra)} are not training options ({', '.join(TRAIN_KEYS)})",
                              hint="define make_model(params) in the cell to build the network from them")
-    if framework == "torch" and train_options.get("optimizer") is not None:
+    if train_options.get("optimizer") is not None:
         raise SweepError("a sweep builds each trial's optimizer (AdamW with the trial's lr); the cell's "
                          "`optimizer` would hold another network's parameters", hint="remove `optimizer`")
     task = _task(framework, model, loss, _target_sample(frame, target))

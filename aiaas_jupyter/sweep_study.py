@@ -18,12 +18,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import SweepError
+from .sweep_options import EARLY_STOPS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .registry import TrialRecord
     from .sweep_space import SearchSpace
 
-EARLY_STOPS = ("none", "asha", "hyperband")
 #: Optuna's and Ray's default: keep the best quarter at each rung
 REDUCTION_FACTOR = 4
 
