@@ -55,8 +55,8 @@ class Table:
             widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(self.columns)]
             pad = "" if self.highlight is None else "  "
             lines.append(pad + "  ".join(c.ljust(w) for c, w in zip(self.columns, widths)).rstrip())
-            lines.extend(("* " if i == self.highlight else pad) + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip()
-                         for i, r in enumerate(cells))
+            lines.extend(("* " if i == self.highlight else pad)
+                         + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for i, r in enumerate(cells))
         if self.note:
             lines.append(self.note)
         return "\n".join(lines)

@@ -13,7 +13,7 @@ import math
 from typing import Any, Sequence
 
 from .clock import parse_iso
-from .display import Table, fmt
+from .display import Table
 
 #: leaderboard order of trial statuses: ranked ones first (finished, then pruned by their last
 #: value), then the ones still going, then those that produced nothing. Covers every status of
@@ -100,7 +100,9 @@ def _param_cell(params: dict | None, name: str, text: bool) -> Any:
     """A param's cell: in a Table, one left at None reads "None" and one the trial lacks is blank."""
     params = params or {}
     if text:
-        return fmt(params[name], inner=True) if name in params else ""
+        if name not in params:
+            return ""
+        return "None" if params[name] is None else params[name]
     return params.get(name)
 
 
