@@ -42,7 +42,6 @@ from .sweep_trial import drop_sweep, export_trial, stop_trial, sweep_topic, tria
 from .tracebacks import one_line
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .cluster_session import ClusterSession
     from .registry import Registry
 
 _log = logging.getLogger(__name__)
@@ -58,7 +57,7 @@ def dataset_name(sweep_id: str, what: str) -> str:
 class SweepDriver(threading.Thread):
     """Drives one sweep; see the module docstring."""
 
-    def __init__(self, registry: "Registry", session: "ClusterSession", state: SweepState, study: Study, *,
+    def __init__(self, registry: "Registry", session, state: SweepState, study: Study, *,
                  plan_future, data_future, gpus: int, register: str, next_number: int = 0, reattached=()):
         super().__init__(name=f"aiaas-sweep-{state.id}", daemon=True)
         self.registry, self.session = registry, session
@@ -142,7 +141,7 @@ class SweepDriver(threading.Thread):
             if msg.get("stage") == "start":
                 self.state.trial_running(number, worker)
                 if self.cancelled:  # it started while we were cancelling
-                    self._stop(number)
+                    self._stop_trial(number)
                 return
             value = (msg.get("metrics") or {}).get(self.state.record.metric)
             entry = {"epoch": msg.get("epoch"), "metrics": msg.get("metrics") or {}, "value": value,
@@ -151,14 +150,14 @@ class SweepDriver(threading.Thread):
         except SweepError:  # raced its end
             return
         if msg.get("epoch") is not None and self.study.report(number, value, int(msg["epoch"])):
-            self._stop(number)
+            self._stop_trial(number)
 
-    def _stop(self, number: int) -> None:
+    def _stop_trial(self, number: int) -> None:
         worker = self.workers.get(number)
         if number in self.stopping or worker is None:
             return
         self.stopping.add(number)
-        self.client.run(stop_trial, self.state.id, number, workers=[worker], wait=False)
+        self.client.run(stop_trial, self.state.id, number, workers=[worker], on_error="ignore")
 
     def _on_done(self, number: int, future) -> None:
         if self.futures.pop(number, None) is None:
@@ -202,7 +201,7 @@ class SweepDriver(threading.Thread):
         self.cancelled = True
         for number, future in list(self.futures.items()):
             if number in self.workers:
-                self._stop(number)      # running: ends after its epoch, as "cancelled"
+                self._stop_trial(number)      # running: ends after its epoch, as "cancelled"
             else:
                 future.cancel()         # not started: dropped
 
