@@ -144,12 +144,14 @@ class SweepDriver(threading.Thread):
                     self._stop_trial(number)
                 return
             value = (msg.get("metrics") or {}).get(self.state.record.metric)
-            entry = {"epoch": msg.get("epoch"), "metrics": msg.get("metrics") or {}, "value": value,
-                     "seconds": msg.get("seconds")}
+            epoch = msg.get("epoch")
+            stop = epoch is not None and number not in self.stopping and self.study.report(number, value, int(epoch))
+            entry = {"epoch": epoch, "metrics": msg.get("metrics") or {}, "value": value,
+                     "seconds": msg.get("seconds"), **({"stop": True} if stop else {})}
             self.state.trial_epoch(number, entry, value, worker)
         except SweepError:  # raced its end
             return
-        if msg.get("epoch") is not None and self.study.report(number, value, int(msg["epoch"])):
+        if stop:
             self._stop_trial(number)
 
     def _stop_trial(self, number: int) -> None:
