@@ -17,6 +17,9 @@ Python API (one default client per kernel)::
     aiaas.endpoint("iris-rf")                         # .predict_url, .headers for requests/curl
     aiaas.add_endpoint("gpt", "https://api.openai.com/v1", "openai", api_key_env="OPENAI_API_KEY")
     aiaas.ask("gpt", "Summarise these metrics")       # Markdown answer
+    sweep = aiaas.sweep(model, clean, "label", name="iris-rf",
+                        space={"max_depth": [4, 8], "n_estimators": aiaas.randint(50, 200)})
+    sweep.result(); sweep.trials                      # best version; the leaderboard as a DataFrame
 """
 
 import sys
@@ -26,10 +29,14 @@ from ._version import __version__
 _API = ("connect", "disconnect", "status", "preprocess", "train", "jobs", "job", "cancel", "result",
         "attach", "models", "model", "show", "alias", "delete", "load_model",
         "deploy", "undeploy", "deployments", "endpoints", "add_endpoint", "remove_endpoint",
-        "predict", "ask", "embed", "stop_server", "endpoint", "map")
+        "predict", "ask", "embed", "stop_server", "endpoint", "map",
+        "sweep", "sweeps", "get_sweep", "attach_sweep", "cancel_sweep", "compare")
+#: a sweep's search-space helpers: ``aiaas.loguniform(1e-4, 1e-1)``
+_SPACE = ("loguniform", "uniform", "randint", "choice")
 
 # ``map`` stays out of ``from aiaas_jupyter import *``: it would shadow the builtin
-__all__ = ["__version__", "load_ipython_extension", "get_client", "AiaasClient", *(n for n in _API if n != "map")]
+__all__ = ["__version__", "load_ipython_extension", "get_client", "AiaasClient", *(n for n in _API if n != "map"),
+           *_SPACE]
 
 
 def load_ipython_extension(ipython) -> None:
@@ -94,6 +101,10 @@ def __getattr__(name: str):
         from . import client
 
         return getattr(client, name)
+    if name in _SPACE:
+        from . import sweep_space
+
+        return getattr(sweep_space, name)
     if name in _API:
         from .client import get_client
 

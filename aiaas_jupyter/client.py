@@ -6,6 +6,7 @@
 * ``session`` — the connection to a Dask cluster (:class:`~.cluster_session.ClusterSession`);
 * ``dispatcher`` — the jobs of this kernel and their way through Dask
   (:class:`~.job_dispatch.JobDispatcher`);
+* ``sweeper`` — the hyper-parameter sweeps of this kernel (:class:`~.sweep_dispatch.SweepDispatcher`);
 * ``serving`` — deploy, endpoints, predict, ask, embed (:class:`~.serving_service.ServingService`);
 * ``presenter`` — how a job or a map it starts is shown (:mod:`.presenting`): by default the one
   the front-end installed (the notebook's live views in IPython; never imported here), else the
@@ -36,6 +37,8 @@ from .job_handle import Job
 from .presenting import InstalledPresenter, Presenter
 from .registry import Registry, validate_name
 from .serving_service import ServingService
+from .sweep_dispatch import SweepDispatcher
+from .sweep_handle import Sweep
 from .train_defaults import TRAIN_DEFAULTS
 from .tracebacks import index_of
 from .views import cluster_table, jobs_table, model_card, models_table
@@ -49,6 +52,7 @@ class AiaasClient:
         self.registry = registry if registry is not None else Registry(home)
         self.session = ClusterSession(self.registry.home)
         self.dispatcher = JobDispatcher(self.registry, self.session)
+        self.sweeper = SweepDispatcher(self.registry, self.session)
         self.serving = ServingService(self.registry)
         # by default what the front-end installed (the notebook's views in IPython), else plain
         self.presenter = presenter if presenter is not None else InstalledPresenter(self)
@@ -180,7 +184,77 @@ class AiaasClient:
         """Re-attach a job started by another kernel that is still on an external cluster."""
         return self.dispatcher.attach(job_id)
 
+    # -- sweeps (see :mod:`.sweep_plan`, :mod:`.sweep_dispatch`) ----------------------------
+    def sweep(self, model=None, data=None, target: str | None = None, *, space, name: str | None = None,
+              metric: str | None = None, direction: str | None = None, search: str | None = None,
+              trials: int | None = None, early_stop: str = "none", max_concurrent: int | None = None,
+              gpus_per_trial: int = 0, seed: int = _D["seed"], register: str = "best", make_model=None,
+              loss=None, optimizer=None, epochs: int = _D["epochs"], batch_size: int = _D["batch_size"],
+              lr: float | None = _D["lr"], test_size: float = _D["test_size"], source: str = "",
+              namespace: dict | None = None, block: bool = False, display: bool = False) -> Sweep:
+        """Search *space* for the best hyper-parameters of *model* (or of ``make_model(params)``),
+        one Dask task per trial; the best trial is registered as a version of *name*. Returns the
+        :class:`~.sweep_handle.Sweep` at once (or when done, with *block*)."""
+        from .sweep_plan import plan_sweep
+
+        dask_client = self.require_dask()
+        if target is None:
+            raise AiaasError("a sweep needs the target column", hint="--target COL")
+        frame = resolve_frame(data, namespace)
+        check_target(frame, target)
+        if not 0.0 < test_size < 1.0:
+            raise AiaasError(f"--test-size must be between 0 and 1, got {test_size}")
+        if gpus_per_trial:
+            self.session.check_gpu_capacity(gpus_per_trial)
+        plan = plan_sweep(model, frame, target, space=space, name=name, metric=metric, direction=direction,
+                          search=search, trials=trials, early_stop=early_stop, max_concurrent=max_concurrent,
+                          slots=self.sweeper.slots(gpus_per_trial), gpus_per_trial=gpus_per_trial, seed=seed,
+                          register=register, make_model=make_model, loss=loss,
+                          train_options={"epochs": epochs, "batch_size": batch_size, "lr": lr,
+                                         "test_size": test_size, "optimizer": optimizer},
+                          source=source, data_name=data if isinstance(data, str) else None,
+                          scheduler=dask_client.scheduler.address, embedded=self.session.embedded)
+        self.session.ensure_versions(plan.record.info["framework"])
+        sweep = self.sweeper.submit(plan, frame)
+        if display:
+            self.presenter.show_sweep(sweep, block)
+        if block:
+            sweep.wait()
+        return sweep
+
+    def sweeps(self, limit: int = 50) -> Table:
+        from .sweep_views import sweeps_table
+
+        live = self.sweeper.live_records()
+        return sweeps_table([live.get(r.id, r) for r in self.registry.list_sweeps(limit)])
+
+    def get_sweep(self, sweep_id: str) -> Sweep:
+        return self.sweeper.sweep(sweep_id)
+
+    def sweep_board(self, sweep_id: str) -> Table:
+        """The leaderboard of a sweep as a table (``%aiaas sweep show ID``)."""
+        from .sweep_views import leaderboard_table
+
+        sweep = self.sweeper.sweep(sweep_id)
+        return leaderboard_table(sweep.record, sweep.trial_records())
+
+    def attach_sweep(self, sweep_id: str) -> Sweep:
+        """Drive a sweep another kernel started on this external cluster (``%aiaas sweep attach``)."""
+        return self.sweeper.attach(sweep_id)
+
+    def cancel_sweep(self, sweep_id: str) -> Sweep:
+        return self.sweeper.cancel(sweep_id)
+
     # -- models --------------------------------------------------------------------------
+    def compare(self, name: str, versions: list[int] | None = None) -> Table:
+        """Versions of *name* side by side: the params that differ, every metric, lineage
+        (default: every version)."""
+        from .sweep_views import compare_table
+
+        chosen = self.registry.versions(name) if not versions else \
+            [self.registry.get(f"{name}:{int(v)}") for v in versions]
+        return compare_table(chosen)
+
     def models(self) -> Table:
         return models_table(self.registry.list_models())
 

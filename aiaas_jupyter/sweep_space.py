@@ -24,8 +24,8 @@ import random
 from typing import Any
 
 from .errors import SweepError
+from .sweep_options import SEARCHES
 
-SEARCHES = ("grid", "random", "tpe")
 #: a grid larger than this is a mistake (the product of the axes), not a plan
 MAX_GRID = 100_000
 

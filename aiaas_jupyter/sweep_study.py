@@ -18,12 +18,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import SweepError
+from .sweep_options import EARLY_STOPS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .registry import TrialRecord
     from .sweep_space import SearchSpace
 
-EARLY_STOPS = ("none", "asha", "hyperband")
 #: Optuna's and Ray's default: keep the best quarter at each rung
 REDUCTION_FACTOR = 4
 
@@ -72,10 +72,12 @@ class Study:
                 if point not in (done_points or ()):  # re-attached: a point already run is not run again
                     self.study.enqueue_trial(point)
 
-    def ask(self) -> tuple[int, dict]:
+    def ask(self, number: int) -> dict:
+        """The parameters of our trial *number* (our numbers are the sweep's own: a re-attached
+        sweep's Optuna history lacks the trials that were still running, so the two may differ)."""
         trial = self.study.ask(self.distributions)
-        self._live[trial.number] = trial
-        return trial.number, dict(trial.params)
+        self._live[number] = trial
+        return dict(trial.params)
 
     def report(self, number: int, value: float, step: int) -> bool:
         """Tell the pruner one epoch's value; True when the trial should stop now."""
@@ -89,7 +91,7 @@ class Study:
         """The trial ended: finished (with its value), pruned, or failed (anything else)."""
         optuna = _quiet_optuna()
         trial = self._live.pop(number, None)
-        if trial is None:
+        if trial is None:  # not asked here (re-attached while running): add_ended tells Optuna
             return
         state = optuna.trial.TrialState
         if status == "finished" and value is not None:

@@ -15,7 +15,7 @@ import pytest
 
 from aiaas_jupyter.errors import (DataError, EndpointAuthError, EndpointError, EndpointNotFoundError,
                                   InvalidNameError)
-from aiaas_jupyter.registry import Registry
+from aiaas_jupyter.registry import Registry, db
 from support.standin_server import CHAT_MODEL, EMBED_MODEL, running, vector
 
 SECRET = "sk-test-5f3a9c1e7d2b4a6f8e0c"
@@ -102,7 +102,7 @@ def test_a_version_1_database_gets_the_endpoints_table(tmp_path):
     assert reg.list_endpoints() == []
     reg.add_endpoint("e", "http://h", "rest")
     with sqlite3.connect(home / "registry.sqlite3") as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
         assert conn.execute("SELECT name FROM model_names").fetchall() == [("kept",)]
     assert [e.name for e in Registry(home).list_endpoints()] == ["e"]
 

@@ -148,7 +148,7 @@ async def test_cluster_route_never_connects_to_a_recorded_scheduler(hostile_sche
     cluster_snapshot.record(home, {"scheduler": address, "workers": [], "n_workers": 0, "threads": 0,
                                    "memory_gb": 0, "gpus": 0, "dashboard": "javascript:alert(1)"})
     answer = await get_json(jp_fetch, "cluster")
-    for path in (("models",), ("jobs",), ("endpoints",), ("cluster",)):  # every route the sidebar polls
+    for path in (("models",), ("jobs",), ("endpoints",), ("cluster",), ("sweeps",)):  # every route the sidebar polls
         await jp_fetch(*API, *path)
     await asyncio.sleep(0.3)
     assert server.connections == 0 and not marker.exists()
@@ -281,7 +281,7 @@ async def test_a_set_key_appears_in_no_answer_file_or_log(home, recorder, jp_fet
     reg = Registry(home)
     reg.add_endpoint("llm", f"{url}/v1", "openai", api_key_env=KEY_VAR)
     reg.record_job(JobRecord(id="j", model="m", status="finished"))
-    bodies = [(await jp_fetch(*API, *p)).body for p in (("models",), ("jobs",), ("endpoints",), ("cluster",))]
+    bodies = [(await jp_fetch(*API, *p)).body for p in (("models",), ("jobs",), ("endpoints",), ("cluster",), ("sweeps",))]
     from aiaas_jupyter.client import AiaasClient
 
     table = AiaasClient(home).endpoints()

@@ -16,6 +16,7 @@ from ..tracebacks import format_remote_traceback, one_line
 from .parser import CELL_SUBCOMMANDS, HelpShown, full_help, parse
 
 _TRAIN_NAMES = ("model", "optimizer", "loss")
+_SWEEP_NAMES = ("model", "space", "make_model", "loss", "optimizer")
 
 
 def _remember_source(source: str) -> str:
@@ -122,8 +123,9 @@ class AiaasMagics(Magics):
                          test_size=args.test_size, gpus=args.gpus, epochs=args.epochs,
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed)
 
-    def _run_model_cell(self, cell: str) -> dict:
-        """Run the cell like any other (its names stay in the notebook); pick up model/optimizer/loss.
+    def _run_model_cell(self, cell: str, names: tuple = _TRAIN_NAMES, kind: str = "train") -> dict:
+        """Run the cell like any other (its names stay in the notebook); pick up *names*
+        (model/optimizer/loss; a sweep cell's space and make_model too).
 
         Earlier values of those names are set aside first, so a cell that forgets to define
         ``model`` fails clearly instead of silently re-training a previous cell's model. A cell
@@ -135,9 +137,9 @@ class AiaasMagics(Magics):
         try:
             code = compile(cell, filename, "exec")
         except SyntaxError as exc:
-            raise TrainCellError(f"the train cell has a syntax error: {exc.msg} (line {exc.lineno})",
+            raise TrainCellError(f"the {kind} cell has a syntax error: {exc.msg} (line {exc.lineno})",
                                  "".join(traceback.format_exception_only(type(exc), exc))) from None
-        stash = {k: ns.pop(k) for k in _TRAIN_NAMES if k in ns}
+        stash = {k: ns.pop(k) for k in names if k in ns}
 
         def restore() -> None:
             for k, v in stash.items():
@@ -147,17 +149,83 @@ class AiaasMagics(Magics):
             exec(code, ns)  # the user's own cell, in their namespace, as IPython would run it
         except Exception as exc:  # the user's code: any error it raises is reported as theirs
             restore()
-            raise TrainCellError(f"the train cell raised {one_line(exc)}",
+            raise TrainCellError(f"the {kind} cell raised {one_line(exc)}",
                                  format_remote_traceback(exc, exc.__traceback__, user_only=True)) from None
         except BaseException:  # KeyboardInterrupt and the like: not an error of the cell's
             restore()
             raise
-        found = {k: ns[k] for k in _TRAIN_NAMES if k in ns}
+        found = {k: ns[k] for k in names if k in ns}
         restore()
-        if "model" not in found:
+        if kind == "train" and "model" not in found:
             raise ModelSpecError("the cell defines no `model`",
                                  hint="assign a scikit-learn estimator or a torch.nn.Module to `model`")
         return found
+
+    # -- sweeps ----------------------------------------------------------------------------
+    def _do_sweep(self, args, cell):
+        if args.action is not None:
+            return self._sweep_action(args, cell)
+        if cell is None:
+            raise UsageError("%aiaas sweep runs a cell: write it as %%aiaas sweep ... "
+                             "(or %aiaas sweep show|attach|cancel ID)")
+        missing = [flag for dest, flag in (("data", "--data"), ("target", "--target")) if getattr(args, dest) is None]
+        if missing:
+            raise UsageError(f"%aiaas sweep: the following arguments are required: {', '.join(missing)} "
+                             "(see %aiaas sweep --help)")
+        if args.sweep_id is not None:
+            raise UsageError(f"%aiaas sweep: unexpected argument {args.sweep_id!r} (see %aiaas sweep --help)")
+        from ..sweep_space import CELL_HELPERS
+
+        for key, helper in CELL_HELPERS.items():  # loguniform(...) etc. without an import
+            self.shell.user_ns.setdefault(key, helper)
+        objects = self._run_model_cell(cell, _SWEEP_NAMES, "sweep")
+        if "space" not in objects:
+            raise ModelSpecError("the sweep cell defines no `space`",
+                                 hint="e.g. space = {'max_depth': [4, 8, 16]} or {'lr': loguniform(1e-4, 1e-1)}")
+        sweep = self.client.sweep(
+            objects.get("model"), args.data, args.target, space=objects["space"], name=args.name,
+            metric=args.metric, direction=args.direction, search=args.search, trials=args.trials,
+            early_stop=args.early_stop, max_concurrent=args.max_concurrent, gpus_per_trial=args.gpus_per_trial,
+            seed=args.seed, register=args.register, make_model=objects.get("make_model"),
+            loss=objects.get("loss"), optimizer=objects.get("optimizer"), epochs=args.epochs,
+            batch_size=args.batch_size, lr=args.lr, test_size=args.test_size, source=cell,
+            namespace=self.shell.user_ns)
+        return self._follow_sweep(sweep, args.out, args.block)
+
+    def _follow_sweep(self, sweep, out, block: bool):
+        if out:
+            self.shell.user_ns[out] = sweep
+        live = _in_kernel(self.shell)
+        if live:  # the leaderboard, updating in place
+            from ..widgets.live_views import show_sweep
+
+            show_sweep(sweep, self.client)
+        if block:
+            sweep.wait()
+        if not live:
+            from IPython.display import display
+
+            display(sweep)
+        if block and sweep.error is not None:
+            raise sweep.error
+        return None
+
+    def _sweep_action(self, args, cell):
+        if cell is not None and cell.strip():
+            raise UsageError(f"%aiaas sweep {args.action} takes no cell")
+        if args.sweep_id is None:
+            raise UsageError(f"%aiaas sweep {args.action}: the sweep ID is required (see %aiaas sweeps)")
+        if args.action == "show":
+            return self.client.sweep_board(args.sweep_id)
+        if args.action == "cancel":
+            sweep = self.client.cancel_sweep(args.sweep_id)
+            print(f"sweep {sweep.id}: {sweep.status}")
+            return None
+        sweep = self.client.attach_sweep(args.sweep_id)
+        return self._follow_sweep(sweep, args.out, args.block)
+
+    def _do_sweeps(self, args, cell):
+        return self.client.sweeps(args.limit)
 
     # -- plain functions -------------------------------------------------------------------
     def _do_map(self, args, cell):
@@ -205,6 +273,8 @@ class AiaasMagics(Magics):
             return self.client.models()
         if action == "show":
             return self.client.show(args.ref)
+        if action == "compare":
+            return self.client.compare(args.name, args.versions or None)
         if action == "alias":
             self.client.alias(args.name, args.version, args.alias)
             print(f"{args.name}@{args.alias} → version {args.version}")

@@ -71,6 +71,24 @@ SUBCOMMAND_EXAMPLES = {
   %aiaas deploy all-minilm-l6-v2          # once: the built-in model, loaded into the running server
   %aiaas embed all-minilm-l6-v2 --input '["a text", "another"]' -o vectors
   %aiaas embed all-minilm-l6-v2 --input '"one text"'""",
+    "sweep": """
+  %%aiaas sweep --data df --target label --name iris-rf --block
+  from sklearn.ensemble import RandomForestClassifier
+  model = RandomForestClassifier(random_state=0)
+  space = {"n_estimators": [50, 100], "max_depth": [4, 8, 16]}
+
+  %%aiaas sweep --data df --target label --name mlp --search tpe --trials 16 --early-stop asha -o sweep
+  import torch
+  def make_model(params):                 # a torch space may reach into the network
+      return torch.nn.Sequential(torch.nn.Linear(4, params["width"]), torch.nn.ReLU(),
+                                 torch.nn.Linear(params["width"], 3))
+  space = {"lr": loguniform(1e-4, 1e-1), "width": [16, 64, 256]}
+
+  %aiaas sweeps                           # every sweep, its progress and best score
+  %aiaas sweep show 1a2b3c4d5e            # its leaderboard
+  %aiaas sweep cancel 1a2b3c4d5e
+  %aiaas sweep attach 1a2b3c4d5e -o sweep # after a kernel restart (external cluster)
+  %aiaas models compare iris-rf 1 2""",
     "ask": """
   %%aiaas ask gpt -o answer               # the answer shows as Markdown; its text also goes to `answer`
   Write one sentence about gradient boosting.
@@ -189,10 +207,58 @@ def build_parser() -> _Parser:
     q = msubs.add_parser("delete", help="delete one version or a whole model")
     q.add_argument("ref", metavar="NAME[:VERSION]")
 
+    q = msubs.add_parser("compare", help="versions side by side: the params that differ, every metric, lineage")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("versions", nargs="*", type=b.whole(1, b.MAX_VERSION), metavar="V",
+                   help="version numbers (default: all)")
+
+    _add_sweep(subs)
     _add_serving(subs)
     _add_map(subs)
     subs.add_parser("help", help="show this help")
     return parser
+
+
+def _add_sweep(subs) -> None:
+    from ..sweep_options import DIRECTIONS, EARLY_STOPS, REGISTER, SEARCHES  # stdlib-only leaf
+
+    p = subs.add_parser("sweep", help="(cell) search hyper-parameters of the cell's `model` over its `space` on the "
+                                      "cluster; register the best. Or: show|attach|cancel ID",
+                        **_examples("sweep"))
+    p.add_argument("action", nargs="?", choices=("show", "attach", "cancel"),
+                   help="(line) show the leaderboard of sweep ID, attach to it (external cluster), or cancel it")
+    p.add_argument("sweep_id", nargs="?", metavar="ID")
+    p.add_argument("--data", metavar="NAME", help="DataFrame variable")
+    p.add_argument("--target", metavar="COL", help="column to predict")
+    p.add_argument("--name", metavar="MODEL", help="registry name of the best model (default: the model's class)")
+    p.add_argument("--metric", metavar="M", help="held-out metric to optimise (default accuracy / r2)")
+    p.add_argument("--direction", choices=DIRECTIONS, help="max or min (default: from the metric)")
+    p.add_argument("--search", choices=SEARCHES,
+                   help="grid (every list combination), random or tpe (default: grid when every axis is a list)")
+    p.add_argument("--trials", type=b.whole(1, b.MAX_COUNT), metavar="N",
+                   help="number of trials (default: the whole grid; 20 for random/tpe)")
+    p.add_argument("--early-stop", choices=EARLY_STOPS, default="none",
+                   help="stop weak trials by their per-epoch metric (%(default)s)")
+    p.add_argument("--max-concurrent", type=b.whole(1, b.MAX_COUNT), metavar="K",
+                   help="trials in flight at most (default: every worker thread / GPU)")
+    p.add_argument("--gpus-per-trial", type=b.whole(0, b.MAX_GPUS), default=0, metavar="G",
+                   help="GPUs each trial needs (%(default)s)")
+    p.add_argument("--register", choices=REGISTER, default="best",
+                   help="register the best trial as a version of MODEL (%(default)s)")
+    p.add_argument("--test-size", type=b.fraction, default=D["test_size"], metavar="F",
+                   help="held-out fraction (%(default)s)")
+    p.add_argument("--epochs", type=b.whole(1, b.MAX_COUNT), default=D["epochs"], metavar="E",
+                   help="PyTorch / partial_fit: epochs per trial (%(default)s; `epochs` in the space overrides)")
+    p.add_argument("--batch-size", type=b.whole(1, b.MAX_COUNT), default=D["batch_size"], metavar="B",
+                   help="PyTorch: batch size (%(default)s)")
+    p.add_argument("--lr", type=b.learning_rate, default=D["lr"], metavar="LR", help="PyTorch: learning rate")
+    p.add_argument("--seed", type=b.whole(0, b.MAX_SEED), default=D["seed"],
+                   help="seed of the sampler, the split and every trial (%(default)s)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--block", action="store_true", help="wait for the sweep to finish")
+    mode.add_argument("-o", "--out", type=b.identifier, metavar="VAR", help="store the Sweep in this variable")
+    p = subs.add_parser("sweeps", help="list sweeps (id, model, status, trials, best, version)")
+    p.add_argument("--limit", type=b.whole(1, b.MAX_COUNT), default=50, metavar="N")
 
 
 def _add_serving(subs) -> None:

@@ -87,6 +87,8 @@ SWEEP_UPDATABLE = frozenset(SWEEP_COLUMNS) - {"id"}
 TRIAL_UPDATABLE = frozenset(TRIAL_COLUMNS) - {"sweep_id", "number"}
 _JSON = {"params": dict, "metrics": dict, "history": list, "counts": dict, "info": dict}
 _REAL = ("value", "best_value", "seconds", "duration_s")
+_REQUIRED = frozenset({"model", "status", "metric", "direction", "search", "early_stop", "n_trials",
+                       "max_concurrent", "seed", "submitted"})   # NOT NULL, besides the JSON columns
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sweeps (
@@ -160,6 +162,9 @@ def _check_fields(fields: dict[str, Any], updatable: frozenset, statuses: tuple,
     if unknown:
         raise ValueError(f"unknown or read-only {kind} field(s): {', '.join(unknown)}; "
                          f"updatable: {', '.join(sorted(updatable))}")
+    required = sorted(c for c in _REQUIRED & set(fields) if fields[c] is None)
+    if required:
+        raise ValueError(f"{kind} field(s) {', '.join(required)} cannot be None")
     if "status" in fields and fields["status"] not in statuses:
         raise ValueError(f"invalid {kind} status {fields['status']!r}; expected one of {', '.join(statuses)}")
     if "direction" in fields and fields["direction"] not in DIRECTIONS:

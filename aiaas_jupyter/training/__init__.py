@@ -1,6 +1,8 @@
 """Training entry points: which framework a ``model`` belongs to, and running its trainer.
 
-``run_training`` is what the Dask task calls on a worker. The framework trainers are imported
+``run_training`` is what the Dask task calls on a worker: ``package(fit(...))``. A sweep calls
+the two halves itself: ``fit`` every trial (asking it to stop early through ``should_stop``)
+and ``package`` only the one it keeps. The framework trainers are imported
 lazily so that a scikit-learn job never imports torch (slow, and maybe not installed), and
 ``detect_framework`` only looks for torch when the user's cell already imported it: a
 ``torch.nn.Module`` cannot exist unless ``torch`` is in ``sys.modules``.
@@ -12,11 +14,11 @@ import sys
 from typing import Any
 
 from ..errors import ModelSpecError
-from .base import Emit, TrainResult, TrainSpec
+from .base import Emit, Fitted, StopCheck, TrainResult, TrainSpec
 from .common import data_fingerprint
 
-__all__ = ["detect_framework", "run_training", "data_fingerprint",
-           "TrainSpec", "TrainResult", "Emit"]
+__all__ = ["detect_framework", "run_training", "fit", "package", "is_iterative",
+           "data_fingerprint", "TrainSpec", "TrainResult", "Fitted", "Emit", "StopCheck"]
 
 
 def detect_framework(model: Any) -> str:
@@ -36,11 +38,39 @@ def detect_framework(model: Any) -> str:
         hint="assign the estimator or module to a variable named `model` in the cell")
 
 
+def is_iterative(model: Any) -> bool:
+    """Whether a fit of ``model`` reports per-epoch/step metrics (so a pruner can cut it short).
+
+    A torch module always trains in epochs; a scikit-learn estimator (or Pipeline ending in
+    one) when it can be grown with ``warm_start`` + ``n_estimators`` or has ``partial_fit``,
+    and then only with ``TrainSpec.steps > 0``.
+    """
+    if detect_framework(model) == "torch":
+        return True
+    from .sklearn_steps import step_kind
+
+    return step_kind(model) is not None
+
+
+def fit(spec: TrainSpec, data, emit: Emit, should_stop: StopCheck | None = None) -> Fitted:
+    """Fit ``spec.model`` on ``data`` with the trainer of its framework; the model stays live."""
+    if detect_framework(spec.model) == "torch":
+        from .torch import fit as framework_fit
+    else:
+        from .sklearn import fit as framework_fit
+    return framework_fit(spec, data, emit, should_stop)
+
+
+def package(fitted: Fitted, data) -> TrainResult:
+    """Export a :class:`Fitted` model as safe artifact bytes (``data``: what it was fitted on,
+    for the fingerprint)."""
+    if fitted.framework == "torch":
+        from .torch_export import package as framework_package
+    else:
+        from .sklearn import package as framework_package
+    return framework_package(fitted, data)
+
+
 def run_training(spec: TrainSpec, data, emit: Emit) -> TrainResult:
     """Train ``spec.model`` on ``data`` with the trainer of its framework."""
-    framework = detect_framework(spec.model)
-    if framework == "torch":
-        from .torch import train
-    else:
-        from .sklearn import train
-    return train(spec, data, emit)
+    return package(fit(spec, data, emit), data)

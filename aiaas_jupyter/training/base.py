@@ -5,6 +5,10 @@ and options, shipped by Dask from the kernel) and the training data as a pandas 
 and returns a :class:`TrainResult` holding only plain data: JSON-able dicts and artifact
 *bytes* already in a safe format (skops / safetensors / ONNX). The kernel never receives a
 live model object from a worker, so registering never unpickles a model.
+
+Training is two steps, ``fit`` (-> :class:`Fitted`, the live model on the worker) and
+``package`` (-> :class:`TrainResult`, the safe bytes), because a sweep fits many trials and
+exports only the best: exporting ONNX for every pruned trial would waste most of its time.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ from ..train_defaults import TRAIN_DEFAULTS as D
 
 #: ``emit(event)`` sends a progress event (a JSON-able dict) to the kernel.
 Emit = Callable[[dict], None]
+
+#: ``should_stop()`` is asked between epochs/steps (and at the ~1 s progress tick of a torch
+#: epoch); True ends the fit early with the model as it is (a pruned or cancelled trial).
+StopCheck = Callable[[], bool]
 
 
 @dataclasses.dataclass
@@ -30,6 +38,9 @@ class TrainSpec:
     batch_size: int = D["batch_size"]
     lr: float | None = D["lr"]
     gpus: int = D["gpus"]
+    #: > 0: fit an iterative scikit-learn estimator in increments, scoring after each (sweeps
+    #: prune on those scores); 0 or a non-iterative estimator: one plain fit
+    steps: int = 0
 
 
 @dataclasses.dataclass
@@ -45,3 +56,24 @@ class TrainResult:
     device: str = "cpu"
     history: list[dict] = dataclasses.field(default_factory=list)  # per-epoch events
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # task type, classes, ...
+
+
+@dataclasses.dataclass
+class Fitted:
+    """A fitted model still alive on the worker, with everything ``package`` needs to export it.
+
+    ``metrics`` describe the model as it is (the last complete epoch/step, or an evaluation
+    of the partly trained model when a stop came mid-epoch before any epoch completed).
+    """
+    framework: str                      # "sklearn" | "torch"
+    model: Any                          # the live fitted estimator / module (torch: on the CPU)
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    n_train: int
+    n_test: int
+    device: str = "cpu"
+    history: list[dict] = dataclasses.field(default_factory=list)  # per-epoch/step events
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    stopped: bool = False               # should_stop() ended the fit early
+    epochs_run: int = 0                 # complete epochs (torch) / steps (sklearn; 1 for a plain fit)
+    export: dict[str, Any] = dataclasses.field(default_factory=dict)  # framework-private inputs of package()

@@ -1,7 +1,7 @@
 """The scikit-learn trainer: fit on the train split, score on the held-out split, skops out.
 
-Runs on a Dask worker. The result carries the fitted estimator only as skops bytes, so the
-kernel registers it without unpickling anything.
+Runs on a Dask worker. ``fit`` leaves the estimator live (a sweep may drop it); ``package``
+turns it into skops bytes, so the kernel registers it without unpickling anything.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..errors import ModelSpecError
 from . import common
-from .base import Emit, TrainResult, TrainSpec
+from .base import Emit, Fitted, StopCheck, TrainResult, TrainSpec
 
 
 def is_classification(model, y: pd.Series) -> bool:
@@ -55,9 +55,16 @@ def _metrics(classification: bool, y_true, y_pred) -> dict[str, float]:
             "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred)))}
 
 
-def train(spec: TrainSpec, data: pd.DataFrame, emit: Emit) -> TrainResult:
-    from ..artifacts.codec import SKOPS_FILE, dump_sklearn
+def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
+        should_stop: StopCheck | None = None) -> Fitted:
+    """Fit on the train split and score the held-out split; the estimator stays live.
+
+    ``spec.steps > 0`` grows an iterative estimator in steps (see :mod:`.sklearn_steps`),
+    reporting each step's metrics and asking ``should_stop`` between steps; otherwise (and
+    for any other estimator) it is today's single ``fit``, which ``should_stop`` cannot cut.
+    """
     from ..artifacts.text_model import takes_text
+    from .sklearn_steps import fit_in_steps, step_kind
 
     model = spec.model
     if spec.optimizer is not None or spec.loss is not None:
@@ -70,14 +77,22 @@ def train(spec: TrainSpec, data: pd.DataFrame, emit: Emit) -> TrainResult:
     classification = is_classification(model, y)
     X_train, X_test, y_train, y_test = common.split(spec, X, y, classification)
     seeded = _seed_random_states(model, spec.seed)
+    kind = step_kind(model) if spec.steps and spec.steps > 0 else None
 
     emit({"stage": "fit", "progress": 0.0, "n_train": len(X_train)})
     t0 = time.perf_counter()
-    model.fit(X_train, y_train)
-    fit_seconds = time.perf_counter() - t0
-
-    emit({"stage": "evaluate", "progress": 0.9})
-    metrics = _metrics(classification, y_test, model.predict(X_test))
+    run = None
+    if kind is None:
+        model.fit(X_train, y_train)
+        fit_seconds = time.perf_counter() - t0
+        emit({"stage": "evaluate", "progress": 0.9})
+        metrics = _metrics(classification, y_test, model.predict(X_test))
+    else:  # the last step's model is the final one: its metrics are the final metrics
+        run = fit_in_steps(model, kind, spec, X_train, y_train, X_test, y_test,
+                           lambda y_true, y_pred: _metrics(classification, y_true, y_pred),
+                           emit, should_stop)
+        fit_seconds = run.seconds
+        metrics = dict(run.history[-1]["metrics"])
 
     params = {k: common.jsonable(v) for k, v in model.get_params(deep=False).items()}
     extra = {
@@ -92,14 +107,29 @@ def train(spec: TrainSpec, data: pd.DataFrame, emit: Emit) -> TrainResult:
         extra["input_kind"] = "text"
     if seeded:
         extra["seeded_random_state"] = sorted(seeded)
+    if run is not None:
+        extra["steps"] = {"kind": run.kind, "planned": run.planned, "run": run.steps_run,
+                          "stopped": run.stopped}
     if classification:
         classes = getattr(model, "classes_", None)
         extra["classes"] = common.jsonable_list(classes if classes is not None
                                                 else np.unique(y.dropna()))
-    artifacts = {SKOPS_FILE: dump_sklearn(model)}
     emit({"stage": "done", "progress": 1.0, "metrics": metrics})
+    return Fitted(
+        framework="sklearn", model=model, params=params, metrics=metrics,
+        n_train=len(X_train), n_test=len(X_test), device="cpu",
+        history=run.history if run is not None else [], extra=extra,
+        stopped=bool(run and run.stopped), epochs_run=run.steps_run if run is not None else 1)
+
+
+def package(fitted: Fitted, data: pd.DataFrame) -> TrainResult:
+    """The fitted estimator as skops bytes, with what the registry records beside it."""
+    from ..artifacts.codec import SKOPS_FILE, dump_sklearn
+
     return TrainResult(
-        framework="sklearn", params=params, metrics=metrics, artifacts=artifacts,
+        framework="sklearn", params=fitted.params, metrics=fitted.metrics,
+        artifacts={SKOPS_FILE: dump_sklearn(fitted.model)},
         library_versions=common.library_versions(),
         data_fingerprint=common.data_fingerprint(data),
-        n_train=len(X_train), n_test=len(X_test), device="cpu", extra=extra)
+        n_train=fitted.n_train, n_test=fitted.n_test, device=fitted.device,
+        history=fitted.history, extra=fitted.extra)

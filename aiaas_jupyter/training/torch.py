@@ -6,13 +6,13 @@ device and index slices (no DataLoader, no per-batch copies from the host), and 
 summed on the device and read back once per epoch (no per-batch host sync). Progress inside
 an epoch is a ~1 s wall-clock check, which costs nothing on the device.
 
-Artifacts are safe formats only: the weights as safetensors, the network as ONNX (usable
-without the user's class), and a small JSON describing inputs, outputs and classes.
+``fit`` trains and returns the live module; :mod:`.torch_export` packages it in safe formats
+only: the weights as safetensors, the network as ONNX (usable without the user's class), and
+a small JSON describing inputs, outputs and classes.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 
@@ -23,7 +23,7 @@ from torch import nn
 
 from ..errors import DataError, ModelSpecError, ResourceError
 from . import common
-from .base import Emit, TrainResult, TrainSpec
+from .base import Emit, Fitted, StopCheck, TrainSpec
 
 CLASS_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
 BINARY_LOSSES = (nn.BCELoss, nn.BCEWithLogitsLoss)
@@ -57,7 +57,7 @@ def _integer_like(y: pd.Series) -> bool:
     return bool(np.all(np.mod(y.to_numpy(dtype=np.float64), 1) == 0))
 
 
-def _last_leaf(model: nn.Module) -> nn.Module | None:
+def last_leaf(model: nn.Module) -> nn.Module | None:
     leaves = [m for m in model.modules() if not any(True for _ in m.children())]
     return leaves[-1] if leaves else None
 
@@ -74,7 +74,7 @@ def _choose_loss(spec: TrainSpec, model: nn.Module, y: pd.Series, out_units: int
     if _integer_like(y) and n_classes >= 2 and out_units >= 2:
         return nn.CrossEntropyLoss()
     if _integer_like(y) and n_classes == 2 and out_units == 1:
-        return nn.BCELoss() if isinstance(_last_leaf(model), nn.Sigmoid) else nn.BCEWithLogitsLoss()
+        return nn.BCELoss() if isinstance(last_leaf(model), nn.Sigmoid) else nn.BCEWithLogitsLoss()
     return nn.MSELoss()
 
 
@@ -177,11 +177,24 @@ def _evaluate(model, loss_fn, X, y, task, threshold, batch_size):
     return val_loss / n, {"val_r2": 1.0 - s / sst if sst > 0 else float("nan"), "val_mse": s / n}
 
 
-def train(spec: TrainSpec, data: pd.DataFrame, emit: Emit) -> TrainResult:
-    from ..artifacts.codec import (ONNX_FILE, SAFETENSORS_FILE, TORCH_META_FILE,
-                                   dump_onnx, dump_state_dict)
-    from ..artifacts.onnx_model import outputs_are
+def _final_metrics(task: str, train_loss: float, val_loss: float, val: dict) -> dict[str, float]:
+    """The final metrics' names for one epoch: a sweep reads metric M from every epoch event."""
+    if task == "classification":
+        metrics = {"accuracy": val["val_accuracy"]}
+    else:
+        metrics = {"r2": val["val_r2"], "mse": val["val_mse"]}
+    metrics.update(loss=train_loss, val_loss=val_loss)
+    return metrics
 
+
+def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
+        should_stop: StopCheck | None = None) -> Fitted:
+    """Train ``spec.model``; it ends on the CPU, in eval mode, ready for :mod:`.torch_export`.
+
+    ``should_stop`` is asked after each epoch's event and at the ~1 s progress tick, never per
+    batch (the loop is benchmarked against a hand-written one). A stop at the tick drops the
+    partial epoch from the history; the metrics then describe the model as it is.
+    """
     model: nn.Module = spec.model
     if spec.epochs < 1 or spec.batch_size < 1:
         raise ModelSpecError(f"epochs and batch_size must be >= 1 (got {spec.epochs}, {spec.batch_size})")
@@ -223,12 +236,15 @@ def train(spec: TrainSpec, data: pd.DataFrame, emit: Emit) -> TrainResult:
     gen.manual_seed(spec.seed)
 
     emit({"stage": "fit", "progress": 0.0, "device": str(device), "n_train": n})
-    history = []
+    history: list[dict] = []
+    metrics: dict[str, float] = {}
+    stopped = False
     model.train()
     for epoch in range(1, epochs + 1):
         t0 = last = time.perf_counter()
         perm = torch.randperm(n, device=device, generator=gen)
         loss_sum = torch.zeros((), device=device)
+        done = 0
         for start in range(0, stop, bs):
             idx = perm[start:start + bs]
             loss = loss_fn(model(X_tr[idx]), y_tr[idx])
@@ -241,45 +257,40 @@ def train(spec: TrainSpec, data: pd.DataFrame, emit: Emit) -> TrainResult:
                 last = now
                 emit({"stage": "train", "epoch": epoch, "epochs": epochs,
                       "progress": (epoch - 1 + start / n) / epochs})
+                if should_stop is not None and should_stop():
+                    stopped, done = True, min(start + bs, stop)
+                    break
+        if stopped:  # mid-epoch: no epoch event; measure the model we hand back
+            val_loss, val = _evaluate(model, loss_fn, X_te, y_te, task, threshold, eval_bs)
+            metrics = _final_metrics(task, loss_sum.item() / done, val_loss, val)
+            break
         train_loss = loss_sum.item() / stop
         seconds = time.perf_counter() - t0
         val_loss, val = _evaluate(model, loss_fn, X_te, y_te, task, threshold, eval_bs)
+        metrics = _final_metrics(task, train_loss, val_loss, val)
         event = {"stage": "epoch", "epoch": epoch, "epochs": epochs, "loss": train_loss,
-                 "val_loss": val_loss, **val, "progress": epoch / epochs,
-                 "samples_per_s": stop / seconds if seconds > 0 else float("inf")}
+                 "val_loss": val_loss, **val, "metrics": metrics, "progress": epoch / epochs,
+                 "seconds": seconds, "samples_per_s": stop / seconds if seconds > 0 else float("inf")}
         history.append(event)
         emit(event)
-
-    last_event = history[-1]
-    if task == "classification":
-        metrics = {"accuracy": last_event["val_accuracy"]}
-    else:
-        metrics = {"r2": last_event["val_r2"], "mse": last_event["val_mse"]}
-    metrics.update(loss=last_event["loss"], val_loss=last_event["val_loss"])
+        if should_stop is not None and epoch < epochs and should_stop():
+            stopped = True
+            break
 
     model.to("cpu").eval()
-    feature_names = [str(c) for c in X_df.columns]
-    meta = {"input_dim": X_all.shape[1], "output_dim": out_units, "output_shape": list(out_shape),
-            "task": task, "classes": classes, "loss": type(loss_fn).__name__,
-            "threshold": threshold, "module_class": type(model).__name__,
-            "feature_names": feature_names, "target": spec.target}
-    if task == "classification":  # how predict_proba reads the outputs: a fact of training, not a guess
-        meta["outputs_are"] = outputs_are(type(loss_fn).__name__, type(_last_leaf(model)).__name__)
-    extra = {"task": task, "classes": classes, "feature_names": feature_names,
-             "target": spec.target, "module_class": f"{type(model).__module__}.{type(model).__qualname__}"}
-    artifacts = {SAFETENSORS_FILE: dump_state_dict(model.state_dict())}
-    try:
-        artifacts[ONNX_FILE] = dump_onnx(model, (X_te if len(X_te) else X_tr)[:5].cpu())
-    except RuntimeError as e:
-        extra["onnx_error"] = meta["onnx_error"] = str(e)
-    artifacts[TORCH_META_FILE] = json.dumps(meta).encode()
-
     params = {"epochs": epochs, "batch_size": bs, "lr": common.jsonable(opt.param_groups[0].get("lr")),
               "optimizer": type(opt).__name__, "loss": type(loss_fn).__name__,
               "n_parameters": sum(p.numel() for p in model.parameters()),
               "module": type(model).__name__, "seed": spec.seed}
+    feature_names = [str(c) for c in X_df.columns]
+    extra = {"task": task, "classes": classes, "feature_names": feature_names,
+             "target": spec.target, "module_class": f"{type(model).__module__}.{type(model).__qualname__}"}
+    if stopped:
+        extra.update(stopped=True, epochs_run=len(history))
+    export = {"input_dim": X_all.shape[1], "out_units": out_units, "out_shape": out_shape,
+              "loss_name": type(loss_fn).__name__, "threshold": threshold,
+              "sample": (X_te if len(X_te) else X_tr)[:5].cpu()}
     emit({"stage": "done", "progress": 1.0, "metrics": metrics})
-    return TrainResult(
-        framework="torch", params=params, metrics=metrics, artifacts=artifacts,
-        library_versions=common.library_versions(), data_fingerprint=common.data_fingerprint(data),
-        n_train=n, n_test=len(idx_test), device=str(device), history=history, extra=extra)
+    return Fitted(framework="torch", model=model, params=params, metrics=metrics, n_train=n,
+                  n_test=len(idx_test), device=str(device), history=history, extra=extra,
+                  stopped=stopped, epochs_run=len(history), export=export)

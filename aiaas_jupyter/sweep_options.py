@@ -1,0 +1,11 @@
+"""The choices of a sweep's options, in one place: the magic's parser (which must stay light:
+``%load_ext`` builds it), the plan checks and the study read them from here. Stdlib only."""
+
+from __future__ import annotations
+
+SEARCHES = ("grid", "random", "tpe")
+EARLY_STOPS = ("none", "asha", "hyperband")
+DIRECTIONS = ("max", "min")
+REGISTER = ("best", "none")
+
+__all__ = ["SEARCHES", "EARLY_STOPS", "DIRECTIONS", "REGISTER"]
