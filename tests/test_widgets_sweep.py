@@ -144,6 +144,20 @@ def test_only_the_top_rows_are_listed():
     board.close()
 
 
+def test_a_trial_without_a_recorded_value_ranks_by_its_last_epoch():
+    state, sweep = _sweep()
+    board = SweepBoard(sweep, plot_interval=60)
+    trials = [({"lr": 1e-3, "depth": 2}, [0.40, 0.50], "pruned", {"value": None}),
+              ({"lr": 1e-2, "depth": 4}, [0.60], "pruned", {"value": None}),
+              ({"lr": 1e-1, "depth": 8}, [0.55], "pruned", {"value": None})]
+    _in_thread(_drive, state, trials)
+    _in_thread(state.finished, None)
+    assert [(c[1], c[3]) for _, c, _ in _rows(board.table.value)] == [("1", "0.6000"), ("2", "0.5500"),
+                                                                      ("0", "0.5000")]
+    assert sweep.best is None and "aiaas-best" not in board.table.value  # pruned trials never win
+    board.close()
+
+
 # ------------------------------------------------------------------------------- the end
 def _version(ref_version=3):
     return ModelVersion(name="board-m", version=ref_version, framework="torch", params={"lr": 1e-3},

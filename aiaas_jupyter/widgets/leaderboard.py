@@ -47,12 +47,20 @@ def _finite(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def ranked(trials: list, direction: str) -> list:
+def value(trial, metric: str) -> float | None:
+    """The trial's value of the metric: its recorded ``value``, else the last epoch's."""
+    if _finite(trial.value):
+        return float(trial.value)
+    ys = curve(trial, metric)[1]
+    return ys[-1] if ys else None
+
+
+def ranked(trials: list, direction: str, metric: str = "") -> list:
     """Finished trials best first, then pruned, then running/pending, then failed; by value
-    within each group (missing values last), then by trial number."""
+    within each group (missing values last), then by trial number (the order of ``%aiaas sweep show``)."""
     def key(t):
-        ok = _finite(t.value)
-        return (_GROUP.get(t.status, 4), not ok, (-t.value if direction == "max" else t.value) if ok else 0,
+        v = value(t, metric)
+        return (_GROUP.get(t.status, 4), v is None, (-v if direction == "max" else v) if v is not None else 0,
                 t.number)
 
     return sorted(trials, key=key)
@@ -87,11 +95,12 @@ def table_html(sweep, trials: list, best: int | None, top: int = TOP, live: bool
     cols = ["", "trial", "status", sweep.metric or "value", *params, "epochs"] + (["worker", "seconds"] if live else [])
     head = "".join(f"<th style='{_CELL}'>{html.escape(c)}</th>" for c in cols + ["error"])
     rows = []
-    order = ranked(trials, sweep.direction)
+    order = ranked(trials, sweep.direction, sweep.metric)
     for t in order[:top]:
+        v = value(t, sweep.metric)
         kind = "best" if t.number == best else t.status
         status = f"pruned @ epoch {len(t.history)}" if t.status == "pruned" and t.history else t.status
-        cells = ["★" if kind == "best" else "", str(t.number), status, num(t.value) if _finite(t.value) else "",
+        cells = ["★" if kind == "best" else "", str(t.number), status, num(v) if v is not None else "",
                  *(_param(t.params[p]) if p in t.params else "" for p in params),
                  str(len(t.history)) if t.history else ""]
         if live:
@@ -127,7 +136,8 @@ def render_figure(sweep, trials: list, best: int | None):
     from matplotlib.ticker import MaxNLocator
 
     metric = sweep.metric or "value"
-    scored = [t for t in trials if _finite(t.value) and t.status in ("finished", "pruned", "running")]
+    scored = [(t, value(t, metric)) for t in trials if t.status in ("finished", "pruned", "running")]
+    scored = [(t, v) for t, v in scored if v is not None]
     curves = [(t, *curve(t, metric)) for t in trials]
     curves = [c for c in curves if c[1]]
     with_curves = any(len(xs) > 1 for _, xs, _ in curves)
@@ -140,14 +150,14 @@ def render_figure(sweep, trials: list, best: int | None):
     fig = Figure(figsize=(3.0 * ncols, 2.4 * nrows), dpi=80)
     for i, p in enumerate(params, start=1):
         ax = fig.add_subplot(nrows, ncols, i)
-        pts = [t for t in scored if p in t.params]
-        xs, scale, labels = _axis([t.params[p] for t in pts])
+        pts = [(t, v) for t, v in scored if p in t.params]
+        xs, scale, labels = _axis([t.params[p] for t, _ in pts])
         for status, style in (("finished", {"color": "#1565c0"}), ("running", {"color": "#ef6c00", "marker": "x"}),
                               ("pruned", {"facecolors": "none", "edgecolors": "#9e9e9e"})):
-            sel = [(x, t.value) for x, t in zip(xs, pts) if t.status == status]
+            sel = [(x, v) for x, (t, v) in zip(xs, pts) if t.status == status]
             if sel:
                 ax.scatter(*zip(*sel), s=20, label=status, **style)
-        mark = [(x, t.value) for x, t in zip(xs, pts) if t.number == best]
+        mark = [(x, v) for x, (t, v) in zip(xs, pts) if t.number == best]
         if mark:
             ax.scatter(*zip(*mark), s=140, marker="*", color="#c62828", zorder=3, label="best")
         ax.set_xscale(scale)
@@ -355,4 +365,4 @@ class SweepBoard(w.VBox):
         return data
 
 
-__all__ = ["SweepBoard", "ranked", "counts_text", "table_html", "render_figure", "render_png"]
+__all__ = ["SweepBoard", "value", "ranked", "counts_text", "table_html", "render_figure", "render_png"]
