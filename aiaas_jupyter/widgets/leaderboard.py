@@ -163,6 +163,7 @@ def render_figure(sweep, trials: list, best: int | None):
         ax.set_xscale(scale)
         if labels:
             ax.set_xticks(range(len(labels)), labels, fontsize=8)
+            ax.set_xlim(-0.5, len(labels) - 0.5)
         ax.set_title(p, fontsize=10)
         ax.grid(alpha=0.3)
         if (i - 1) % ncols == 0:
