@@ -63,12 +63,15 @@ def test_run_training_is_package_of_fit_sklearn():
     from sklearn.ensemble import RandomForestClassifier
 
     df = classification_frame()
-    a = run_training(TrainSpec(model=RandomForestClassifier(n_estimators=15), target="y"), df, lambda e: None)
+    run_events = []
+    a = run_training(TrainSpec(model=RandomForestClassifier(n_estimators=15), target="y"), df, run_events.append)
     fitted, events = _fit(RandomForestClassifier(n_estimators=15), df)
     assert isinstance(fitted, Fitted) and fitted.framework == "sklearn"
     assert (fitted.stopped, fitted.epochs_run, fitted.history) == (False, 1, [])
     b = package(fitted, df)
-    assert [e["stage"] for e in events] == ["fit", "evaluate", "done"]
+    assert [e["stage"] for e in events] == ["fit", "evaluate"]  # "done" is run_training's, after packaging
+    assert [e["stage"] for e in run_events] == ["fit", "evaluate", "done"]
+    assert run_events[-1]["metrics"] == a.metrics
     assert a.metrics == b.metrics == fitted.metrics and a.metrics["accuracy"] > 0.8
     assert a.params == b.params and a.data_fingerprint == b.data_fingerprint
     assert {k: v for k, v in a.extra.items() if k != "fit_seconds"} == \
@@ -112,7 +115,8 @@ def test_torch_epoch_events_carry_the_final_metric_names():
     assert last["metrics"]["mse"] == last["val_mse"]
 
 
-def test_torch_should_stop_after_an_epoch():
+def test_torch_should_stop_after_an_epoch(monkeypatch):
+    monkeypatch.setattr(torch_trainer, "PROGRESS_INTERVAL_S", 1e9)  # no tick: only the epoch-end asks
     df = classification_frame()
     events = []
     asked = []
@@ -124,8 +128,8 @@ def test_torch_should_stop_after_an_epoch():
     fitted = fit(TrainSpec(model=mlp(), target="y", epochs=6, batch_size=32, lr=1e-2), df,
                  events.append, after_two_epochs)
     assert fitted.stopped and fitted.epochs_run == 2 and len(fitted.history) == 2
-    assert asked == [1, 2]  # asked once per epoch, after its event (the epochs run in < 1 s)
-    assert [e["epoch"] for e in _epochs(events)] == [1, 2] and events[-1]["stage"] == "done"
+    assert asked == [1, 2]  # asked once per epoch, after its event
+    assert [e["epoch"] for e in _epochs(events)] == [1, 2] and events[-1]["stage"] == "epoch"
     assert fitted.metrics == fitted.history[-1]["metrics"]
     assert fitted.params["epochs"] == 6 and fitted.extra["epochs_run"] == 2
     # the first two epochs are those of an uninterrupted run with the same seed
@@ -145,7 +149,7 @@ def test_torch_should_stop_at_the_progress_tick(monkeypatch):
     before = [p.detach().clone() for p in model.parameters()]
     fitted, events = _fit(model, df, should_stop=lambda: True, epochs=5, batch_size=32, lr=1e-2)
     assert fitted.stopped and fitted.epochs_run == 0 and fitted.history == [] and not _epochs(events)
-    assert [e["stage"] for e in events] == ["fit", "train", "done"]
+    assert [e["stage"] for e in events] == ["fit", "train"]
     assert set(fitted.metrics) == {"accuracy", "loss", "val_loss"}
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))  # one batch ran
 
@@ -174,7 +178,11 @@ def test_is_iterative():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from sklearn.ensemble import BaggingClassifier
+
     assert is_iterative(RandomForestClassifier()) and is_iterative(GradientBoostingRegressor())
+    assert is_iterative(RandomForestClassifier(oob_score=True)) and is_iterative(BaggingClassifier())
+    assert not is_iterative(BaggingClassifier(oob_score=True))  # sklearn refuses oob with warm_start
     assert is_iterative(SGDClassifier()) and is_iterative(MLPClassifier())
     assert not is_iterative(MLPClassifier(solver="lbfgs"))  # no partial_fit with lbfgs
     assert not is_iterative(LogisticRegression())
@@ -204,11 +212,12 @@ def test_warm_start_forest_in_steps_equals_one_fit():
     df = classification_frame()
     stepped, events = _fit(RandomForestClassifier(n_estimators=20), df, steps=4)
     epochs = _epochs(events)
-    assert [e["stage"] for e in events] == ["fit"] + ["epoch"] * 4 + ["done"]
+    assert [e["stage"] for e in events] == ["fit"] + ["epoch"] * 4
     assert [(e["epoch"], e["epochs"], e["n_estimators"]) for e in epochs] == \
         [(1, 4, 5), (2, 4, 10), (3, 4, 15), (4, 4, 20)]
     assert [e["progress"] for e in epochs] == [0.25, 0.5, 0.75, 1.0]
     assert all(set(e["metrics"]) == {"accuracy", "f1_macro"} for e in epochs)
+    assert all(e["val_accuracy"] == e["metrics"]["accuracy"] for e in epochs)  # what the job plot draws
     assert stepped.metrics == epochs[-1]["metrics"] and stepped.history == epochs
     assert not stepped.stopped and stepped.epochs_run == 4
     assert stepped.params["warm_start"] is False and stepped.params["n_estimators"] == 20
@@ -315,7 +324,7 @@ def test_steps_are_ignored_by_a_non_iterative_estimator():
     plain, plain_events = _fit(LogisticRegression(), df)
     asked = []
     stepped, events = _fit(LogisticRegression(), df, should_stop=lambda: asked.append(1) or True, steps=5)
-    assert [e["stage"] for e in events] == [e["stage"] for e in plain_events] == ["fit", "evaluate", "done"]
+    assert [e["stage"] for e in events] == [e["stage"] for e in plain_events] == ["fit", "evaluate"]
     assert asked == [] and not stepped.stopped and stepped.epochs_run == 1 and stepped.history == []
     assert stepped.metrics == plain.metrics and stepped.params == plain.params
     assert "steps" not in stepped.extra
@@ -330,7 +339,7 @@ def test_steps_zero_is_the_plain_fit():
 
     df = classification_frame()
     fitted, events = _fit(RandomForestClassifier(n_estimators=10), df, steps=0)
-    assert [e["stage"] for e in events] == ["fit", "evaluate", "done"] and fitted.history == []
+    assert [e["stage"] for e in events] == ["fit", "evaluate"] and fitted.history == []
     X, y = df.drop(columns=["y"]), df["y"]
     X_tr, X_te, y_tr, _ = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
     ref = RandomForestClassifier(n_estimators=10, random_state=0).fit(X_tr, y_tr)
