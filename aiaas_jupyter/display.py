@@ -25,13 +25,17 @@ def fmt(value: Any, inner: bool = False) -> str:
 
 
 class Table:
-    """Rows of values under column names, with an optional title and footer note."""
+    """Rows of values under column names, with an optional title and footer note.
+
+    ``highlight``: the index of one row to mark (a sweep's best trial): bold in HTML, a ``*``
+    in front of it in text."""
 
     def __init__(self, columns: Sequence[str], rows: Iterable[Sequence[Any]],
-                 title: str = "", note: str = "", empty: str = "(none)"):
+                 title: str = "", note: str = "", empty: str = "(none)", highlight: int | None = None):
         self.columns = list(columns)
         self.rows = [list(r) for r in rows]
         self.title, self.note, self.empty = title, note, empty
+        self.highlight = highlight
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -49,8 +53,10 @@ class Table:
         else:
             cells = [[fmt(v) for v in r] for r in self.rows]
             widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(self.columns)]
-            lines.append("  ".join(c.ljust(w) for c, w in zip(self.columns, widths)).rstrip())
-            lines.extend("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells)
+            pad = "" if self.highlight is None else "  "
+            lines.append(pad + "  ".join(c.ljust(w) for c, w in zip(self.columns, widths)).rstrip())
+            lines.extend(("* " if i == self.highlight else pad) + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip()
+                         for i, r in enumerate(cells))
         if self.note:
             lines.append(self.note)
         return "\n".join(lines)
@@ -64,8 +70,9 @@ class Table:
             out.append("<table><thead><tr>")
             out.extend(f"<th style='text-align:left'>{esc(c)}</th>" for c in self.columns)
             out.append("</tr></thead><tbody>")
-            for r in self.rows:
-                out.append("<tr>" + "".join(f"<td style='text-align:left'>{esc(fmt(v))}</td>" for v in r) + "</tr>")
+            for i, r in enumerate(self.rows):
+                tr = "<tr style='font-weight:bold'>" if i == self.highlight else "<tr>"
+                out.append(tr + "".join(f"<td style='text-align:left'>{esc(fmt(v))}</td>" for v in r) + "</tr>")
             out.append("</tbody></table>")
         if self.note:
             out.append(f"<p>{esc(self.note)}</p>")

@@ -21,6 +21,9 @@ Tree::
     │   ├── JobFailedError     the remote task raised: carries the remote traceback
     │   │   └── MapError       an item of ``aiaas_jupyter.map`` raised: names the item's index
     │   └── JobCancelledError  the job was cancelled
+    ├── SweepError             hyper-parameter sweep problems (a bad search space, ...)
+    │   └── SweepNotFoundError unknown sweep id or trial number (also a RegistryError: the
+    │                          registry raises it, like the other "not found" errors it raises)
     ├── ServingError           the local model server could not start, or failed (see server.log)
     │   └── ServerNotRunningError  no server runs for this registry home (no token / server.json)
     ├── RegistryError          registry problems
@@ -143,6 +146,15 @@ class MapError(JobFailedError):
 
 class RegistryError(AiaasError):
     pass
+
+
+class SweepError(AiaasError):
+    """A hyper-parameter sweep cannot run as asked (bad space, metric, option); one line + hint."""
+
+
+class SweepNotFoundError(SweepError, RegistryError):
+    """Unknown sweep id (or trial number). Both a SweepError (what a sweep user catches) and
+    a RegistryError (what a caller of the registry catches, like ModelNotFoundError)."""
 
 
 class InvalidNameError(RegistryError, ValueError):

@@ -15,7 +15,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from support import serving_models as sm
-from aiaas_jupyter.registry import JobRecord, Registry
+from aiaas_jupyter.registry import JobRecord, Registry, SweepRecord, TrialRecord
 from aiaas_jupyter.server.manager import SidebarManager
 from aiaas_jupyter.serving import state
 
@@ -43,7 +43,20 @@ def module_home(tmp_path_factory, iris_result):
     reg.record_job(JobRecord(id="job1", model="iris", status="finished", progress=1.0, worker="w-0",
                              gpus=0, scheduler=DEAD, key="aiaas-train-job1", version=2, duration_s=1.5))
     reg.add_endpoint("remote", "http://127.0.0.1:9/v1", "openai", api_key_env="EXT_TEST_API_KEY")
+    _record_sweeps(reg)
     return home
+
+
+def _record_sweeps(reg: Registry) -> None:
+    """An older finished sweep (registered iris:2) and a newer running one with a diverged trial."""
+    reg.record_sweep(SweepRecord(id="sw-old", model="iris", status="finished", metric="accuracy", n_trials=2,
+                                 submitted="2026-01-01T00:00:00+00:00", finished="2026-01-01T00:01:00+00:00",
+                                 best_trial=1, best_value=0.97, version=2, counts={"finished": 2}))
+    reg.record_sweep(SweepRecord(id="sw-new", model="iris", status="running", metric="val_loss", direction="min",
+                                 search="tpe", early_stop="asha", n_trials=4, submitted="2026-01-02T00:00:00+00:00"))
+    reg.record_trial(TrialRecord("sw-new", 0, "pruned", value=float("nan")),
+                     sweep_fields={"counts": {"pruned": 1, "running": 1}, "best_value": float("inf")})
+    reg.record_trial(TrialRecord("sw-new", 1, "running"))
 
 
 @pytest.fixture
@@ -116,6 +129,7 @@ async def test_models_without_registry(empty_home, jp_fetch):
     body = await get(jp_fetch, "models")
     assert body == {"models": [], "registry": {"home": str(empty_home), "exists": False}}
     assert (await get(jp_fetch, "jobs")) == {"jobs": []}
+    assert (await get(jp_fetch, "sweeps")) == {"sweeps": []}
     assert not empty_home.exists()
 
 
@@ -136,6 +150,30 @@ async def test_jobs(jp_fetch, home):
         == {"id": "job1", "model": "iris", "status": "finished", "progress": 1.0, "worker": "w-0", "gpus": 0,
             "version": 2, "duration_s": 1.5}
     assert job["submitted"] and "started" in job and "finished" in job
+
+
+async def test_sweeps(jp_fetch, home):
+    """Newest first, progress = ended trials / planned, and strict JSON (a NaN/inf best is null)."""
+    response = await jp_fetch(*API, "sweeps")
+    body = json.loads(response.body, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert [s["id"] for s in body["sweeps"]] == ["sw-new", "sw-old"]
+    new, old = body["sweeps"]
+    assert new == {"id": "sw-new", "model": "iris", "status": "running", "progress": 0.25,
+                   "counts": {"pruned": 1, "running": 1}, "n_trials": 4, "metric": "val_loss", "direction": "min",
+                   "best_value": None, "best_trial": None, "version": None,
+                   "submitted": "2026-01-02T00:00:00+00:00", "finished": None}
+    assert (old["status"], old["progress"], old["best_value"], old["best_trial"], old["version"]) \
+        == ("finished", 1.0, 0.97, 1, 2)
+
+
+def test_sweeps_progress_is_ended_trials_over_planned(tmp_path):
+    reg = Registry(tmp_path)
+    reg.record_sweep(SweepRecord(id="none-planned", model="m", n_trials=0))
+    reg.record_sweep(SweepRecord(id="mixed", model="m", n_trials=5, submitted="2099-01-01T00:00:00+00:00",
+                                 counts={"finished": 1, "pruned": 1, "error": 1, "cancelled": 1, "running": 1}))
+    sweeps = SidebarManager(tmp_path).sweeps()["sweeps"]
+    assert [(s["id"], s["progress"]) for s in sweeps] == [("mixed", 0.8), ("none-planned", 0.0)]
+    assert [s["id"] for s in SidebarManager(tmp_path).sweeps(limit=1)["sweeps"]] == ["mixed"]
 
 
 async def test_endpoints_never_show_keys(jp_fetch, home):
@@ -205,7 +243,7 @@ async def test_bad_requests_400(jp_fetch, home):
 # ---- auth, three ways ----------------------------------------------------------------------
 
 AUTH_MODES = pytest.mark.parametrize("jp_server_config", ["default", "strict", "env"], indirect=True)
-GETS = [("models",), ("models", "iris"), ("endpoints",), ("jobs",), ("cluster",)]
+GETS = [("models",), ("models", "iris"), ("endpoints",), ("jobs",), ("sweeps",), ("cluster",)]
 POSTS = [("models", "iris", "deploy"), ("models", "iris", "undeploy")]
 
 

@@ -18,14 +18,15 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import ConfigError, IntegrityError
-from . import endpoints_table, jobs_table, versions_table
+from . import endpoints_table, jobs_table, sweeps_table, versions_table
 from .private_files import FILE_MODE, create_private_file, make_private_dir, tighten
 
 BUSY_TIMEOUT_MS = 30_000
-#: 2 added the ``endpoints`` table. Every statement in SCHEMA is ``IF NOT EXISTS``, so a database
-#: of an older version is upgraded by running it again (see :meth:`Database._ensure_schema`).
-SCHEMA_VERSION = 2
-SCHEMA = versions_table.SCHEMA + jobs_table.SCHEMA + endpoints_table.SCHEMA
+#: 2 added the ``endpoints`` table, 3 the ``sweeps`` and ``trials`` tables. Every statement in
+#: SCHEMA is ``IF NOT EXISTS``, so a database of an older version is upgraded by running it again
+#: (see :meth:`Database._ensure_schema`).
+SCHEMA_VERSION = 3
+SCHEMA = versions_table.SCHEMA + jobs_table.SCHEMA + endpoints_table.SCHEMA + sweeps_table.SCHEMA
 _WRITABLE_HINT = "set AIAAS_HOME to a writable directory"
 
 

@@ -1,15 +1,15 @@
-"""The model registry: immutable, numbered model versions with aliases, plus the jobs and
-endpoints tables.
+"""The model registry: immutable, numbered model versions with aliases, plus the jobs,
+sweeps (with their trials) and endpoints tables.
 
 Layout under ``home``::
 
-    registry.sqlite3            metadata (WAL mode): versions, aliases, counters, jobs, endpoints
+    registry.sqlite3            metadata (WAL mode): versions, aliases, counters, jobs, sweeps, trials, endpoints
     artifacts/ab/ab12...        content-addressed blobs (see :mod:`.blobs`)
 
 Blobs are written durably *before* the row that references them, so a crash can at worst
 leave an unreferenced blob, never a version with missing artifacts. Concurrency rules are
-in :mod:`.db`; the SQL is in :mod:`.versions_table`, :mod:`.jobs_table` and
-:mod:`.endpoints_table`.
+in :mod:`.db`; the SQL is in :mod:`.versions_table`, :mod:`.jobs_table`, :mod:`.sweeps_table`
+and :mod:`.endpoints_table`.
 
 Only the standard library is imported here (``jupyter_core`` lazily): this module loads
 with the Jupyter extension and must stay cheap.
@@ -23,12 +23,13 @@ from typing import Any, Mapping
 
 from ..clock import now_iso
 from ..errors import IntegrityError, RegistryError
-from . import endpoints_table, jobs_table, versions_table
+from . import endpoints_table, jobs_table, sweeps_table, versions_table
 from .blobs import BlobStore, sha256_hex
 from .db import Database
 from .endpoints_table import Endpoint
 from .jobs_table import JobRecord
 from .names import parse_ref, validate_name, validate_version
+from .sweeps_table import SweepRecord, TrialRecord
 from .versions_table import ModelVersion
 
 
@@ -183,13 +184,62 @@ class Registry:
             return jobs_table.get(conn, job_id)
 
     def list_jobs(self, limit: int = 50) -> list[JobRecord]:
-        """The ``limit`` most recently submitted jobs, newest first (1 ≤ limit ≤ 10**6: a
-        bigger int would reach SQLite as an OverflowError)."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10**6:
-            raise RegistryError(f"limit must be a whole number from 1 to 1000000, got {str(limit)[:40]}",
-                                hint="e.g. jobs(limit=50)")
+        """The ``limit`` most recently submitted jobs, newest first (1 ≤ limit ≤ 10**6)."""
+        _check_limit(limit, "jobs")
         with self.db.read() as conn:
             return jobs_table.latest(conn, limit)
+
+    # ---- sweeps (SQL, validation and the NaN rule in :mod:`.sweeps_table`) -------------
+
+    def record_sweep(self, rec: SweepRecord) -> None:
+        """Insert a new sweep (RegistryError if its id is already recorded)."""
+        row = sweeps_table.check_sweep(rec)
+        with self.db.write() as conn:
+            sweeps_table.insert_sweep(conn, row)
+
+    def update_sweep(self, sweep_id: str, **fields: Any) -> SweepRecord:
+        """Partial update; returns the updated record (ValueError: unknown field or status)."""
+        sweeps_table.validate_id(sweep_id)
+        fields = sweeps_table.check_sweep_update(fields)
+        with self.db.write() as conn:
+            sweeps_table.update_sweep(conn, sweep_id, fields)
+            return sweeps_table.get_sweep(conn, sweep_id)
+
+    def get_sweep(self, sweep_id: str) -> SweepRecord:
+        with self.db.read() as conn:
+            return sweeps_table.get_sweep(conn, sweep_id)
+
+    def list_sweeps(self, limit: int = 50) -> list[SweepRecord]:
+        """The ``limit`` most recently submitted sweeps, newest first."""
+        _check_limit(limit, "sweeps")
+        with self.db.read() as conn:
+            return sweeps_table.latest_sweeps(conn, limit)
+
+    def record_trial(self, rec: TrialRecord, sweep_fields: dict[str, Any] | None = None) -> None:
+        """Insert or replace trial ``(rec.sweep_id, rec.number)`` and apply ``sweep_fields`` to its
+        sweep in the same transaction, so a reader never sees a trial and counts that disagree."""
+        row = sweeps_table.check_trial(rec)
+        sweep = sweeps_table.check_sweep_update(sweep_fields or {})
+        with self.db.write() as conn:
+            sweeps_table.upsert_trial(conn, row)
+            sweeps_table.update_sweep(conn, rec.sweep_id, sweep)
+
+    def update_trial(self, sweep_id: str, number: int, sweep_fields: dict[str, Any] | None = None,
+                     **fields: Any) -> TrialRecord:
+        """Partial update of one trial (+ ``sweep_fields`` in the same transaction); returns it."""
+        sweeps_table.validate_id(sweep_id)
+        sweeps_table.validate_number(number)
+        fields = sweeps_table.check_trial_update(fields)
+        sweep = sweeps_table.check_sweep_update(sweep_fields or {})
+        with self.db.write() as conn:
+            sweeps_table.update_trial(conn, sweep_id, number, fields)
+            sweeps_table.update_sweep(conn, sweep_id, sweep)
+            return sweeps_table.get_trial(conn, sweep_id, number)
+
+    def list_trials(self, sweep_id: str) -> list[TrialRecord]:
+        """Every trial of the sweep, by number (SweepNotFoundError if there is no such sweep)."""
+        with self.db.read() as conn:
+            return sweeps_table.trials(conn, sweep_id)
 
     # ---- endpoints -------------------------------------------------------------------
 
@@ -245,3 +295,10 @@ class Registry:
             for sha in shas:
                 if not versions_table.is_referenced(conn, sha):
                     self.blobs.remove(sha)
+
+
+def _check_limit(limit: object, what: str) -> None:
+    """1 <= limit <= 10**6: a bigger int would reach SQLite as an OverflowError."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10**6:
+        raise RegistryError(f"limit must be a whole number from 1 to 1000000, got {str(limit)[:40]}",
+                            hint=f"e.g. {what}(limit=50)")

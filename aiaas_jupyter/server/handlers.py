@@ -17,7 +17,8 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from ..errors import (AiaasError, ConfigError, DataError, EndpointError, EndpointNotFoundError, IntegrityError,
-                      InvalidNameError, JobNotFoundError, ModelNotFoundError, ServingError, UnsafeArtifactError)
+                      InvalidNameError, JobNotFoundError, ModelNotFoundError, ServingError, SweepNotFoundError,
+                      UnsafeArtifactError)
 from .manager import BadRequestError, SidebarManager, parse_deploy_body
 
 API_PREFIX = ("aiaas", "api")
@@ -25,7 +26,7 @@ _NAME = r"([^/]+)"
 
 #: domain error -> HTTP status, first match wins (subclasses before their bases)
 ERROR_STATUS = (
-    ((ModelNotFoundError, EndpointNotFoundError, JobNotFoundError), 404),
+    ((ModelNotFoundError, EndpointNotFoundError, JobNotFoundError, SweepNotFoundError), 404),
     ((InvalidNameError, BadRequestError, DataError), 400),
     ((UnsafeArtifactError,), 422),  # the model exists but will not be loaded
     ((ServingError, EndpointError), 502),
@@ -92,6 +93,12 @@ class JobsHandler(AiaasHandler):
         await self.respond(lambda: {"jobs": self.manager.jobs()})
 
 
+class SweepsHandler(AiaasHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self.respond(self.manager.sweeps)
+
+
 class ClusterHandler(AiaasHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
@@ -109,7 +116,7 @@ class NoRouteHandler(AiaasHandler):
         self.set_status(404)
         self.finish(json.dumps({"message": "no such aiaas API route", "error": "NotFound",
                                 "hint": "routes: models, models/NAME, models/NAME/deploy, "
-                                        "models/NAME/undeploy, endpoints, jobs, cluster"}))
+                                        "models/NAME/undeploy, endpoints, jobs, sweeps, cluster"}))
 
 
 ROUTES = (
@@ -119,6 +126,7 @@ ROUTES = (
     (f"models/{_NAME}/undeploy", UndeployHandler),
     ("endpoints", EndpointsHandler),
     ("jobs", JobsHandler),
+    ("sweeps", SweepsHandler),
     ("cluster", ClusterHandler),
     (".*", NoRouteHandler),  # last: tornado takes the first pattern that matches
 )

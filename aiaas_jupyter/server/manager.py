@@ -16,12 +16,14 @@ import os
 from typing import Any
 
 from ..errors import AiaasError, InvalidNameError
-from ..registry import Registry, parse_ref, validate_name
+from ..registry import TRIAL_TERMINAL, Registry, parse_ref, validate_name
 from ..serving.state import server_info_problem
 from ..views import headline
 
 #: how many jobs ``GET jobs`` lists
 JOBS_LIMIT = 200
+#: how many sweeps ``GET sweeps`` lists (newest first)
+SWEEPS_LIMIT = 50
 
 
 class BadRequestError(AiaasError):
@@ -141,6 +143,20 @@ class SidebarManager:
                  "finished": r.finished, "duration_s": r.duration_s, "version": r.version,
                  "error": r.error}
                 for r in self.registry.list_jobs(limit)]
+
+    def sweeps(self, limit: int = SWEEPS_LIMIT) -> dict[str, Any]:
+        """The answer of ``GET sweeps``: one entry per sweep, newest first. ``progress`` is the
+        fraction of planned trials that ended (finished, pruned or failed), 0..1. Best values
+        are plain JSON: the registry stores a NaN/inf metric as null."""
+        out = []
+        for r in self.registry.list_sweeps(limit):
+            ended = sum(int(r.counts.get(s, 0)) for s in TRIAL_TERMINAL)
+            out.append({"id": r.id, "model": r.model, "status": r.status,
+                        "progress": min(1.0, ended / r.n_trials) if r.n_trials > 0 else 0.0,
+                        "counts": r.counts, "n_trials": r.n_trials, "metric": r.metric,
+                        "direction": r.direction, "best_value": r.best_value, "best_trial": r.best_trial,
+                        "version": r.version, "submitted": r.submitted, "finished": r.finished})
+        return {"sweeps": out}
 
     def cluster(self) -> dict[str, Any]:
         """The cluster as its kernel last recorded it (:mod:`aiaas_jupyter.cluster_snapshot`),
