@@ -188,6 +188,11 @@ export class AiaasModel implements IAiaasModel {
     );
   }
 
+  /** Is a sweep of the last answer still pending or running (its row still moves)? */
+  get hasLiveSweep(): boolean {
+    return (this.sweeps ?? []).some(s => !TERMINAL_STATES.includes(s.status));
+  }
+
   error(section: SectionName): string | null {
     return this.errors[section];
   }
@@ -276,11 +281,6 @@ export class AiaasModel implements IAiaasModel {
       this._forceFull = true;
       void this.poll.refresh();
     }
-  }
-
-  /** Is a sweep of the last answer still pending or running (its row still moves)? */
-  get hasLiveSweep(): boolean {
-    return (this.sweeps ?? []).some(s => !TERMINAL_STATES.includes(s.status));
   }
 
   /**
