@@ -124,14 +124,14 @@ class SweepState:
         return best
 
     def sweep_fields(self) -> dict:
-        """What the registry's sweep row should say now (counts and best), from the trials."""
+        """What the registry's sweep row should say now (status, counts, best), from the trials."""
         with self._lock:
             return self._sweep_fields()
 
     def _sweep_fields(self) -> dict:
         best = self._best()
-        return {"counts": self._counts(), "best_trial": best.number if best else None,
-                "best_value": best.value if best else None}
+        return {"status": self.record.status, "counts": self._counts(),
+                "best_trial": best.number if best else None, "best_value": best.value if best else None}
 
     # -- trial transitions -------------------------------------------------------------------
     # Each returns the sweep row's new derived fields (counts, best), for the dispatcher to write.

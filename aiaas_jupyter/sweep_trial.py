@@ -122,7 +122,11 @@ def trial_task(plan: TrialPlan, data, number: int, params: dict) -> dict:
     if torch is not None:
         torch.set_num_threads(max(1, worker.state.nthreads))
     try:
-        fitted = fit(build_spec(plan, params), data, emit, should_stop=stop.is_set)
+        spec = build_spec(plan, params)
+        if stop.is_set():  # stopped (cancelled) while the worker was still importing / building
+            return {"number": number, "stopped": True, "value": None, "metrics": {}, "epochs_run": 0,
+                    "worker": worker.address, "seconds": time.time() - started}
+        fitted = fit(spec, data, emit, should_stop=stop.is_set)
     except Exception as exc:  # noqa: BLE001 - the trial's outcome, one line; the sweep goes on
         from .errors import AiaasError
         from .tracebacks import one_line

@@ -170,17 +170,19 @@ def test_cancel_stops_pending_and_running_trials_and_registers_nothing(aiaas, fr
 
     sweep = aiaas.sweep(None, frame, "label", space={"lr": [1e-3, 2e-3, 3e-3, 4e-3, 5e-3, 6e-3]},
                         make_model=slow_mlp, name="sw-cancel", epochs=50, batch_size=64, max_concurrent=2)
-    deadline = time.time() + 60
-    while sweep.counts.get("running", 0) < 2 and time.time() < deadline:
-        time.sleep(0.05)
+    deadline = time.time() + 90
+    while sum(1 for t in sweep.trial_records() if t.history) < 2 and time.time() < deadline:
+        time.sleep(0.05)  # both trials are past their first epoch (torch imported, warm)
+    epochs_then = {t.number: len(t.history) for t in sweep.trial_records()}
     started = time.time()
     sweep.cancel()
     assert sweep.wait(30), "cancel did not end the sweep"
     # each running trial stops after its current epoch (~0.5 s here), not after its 50
     assert time.time() - started < 15
+    assert all(len(t.history) <= epochs_then[t.number] + 2 for t in sweep.trial_records())
     assert sweep.status == "cancelled" and sweep.version is None
-    counts = sweep.counts
-    assert counts.get("cancelled", 0) == 6 - counts.get("finished", 0) and counts.get("finished", 0) == 0
+    # the two running trials stopped as cancelled; the four not yet asked for are never started
+    assert sweep.counts == {"cancelled": 2} and sweep.record.n_trials == 6
     assert all(len(t.history) < 50 for t in sweep.trial_records())
     assert aiaas.registry.get_sweep(sweep.id).status == "cancelled"
     assert "sw-cancel" not in {m["name"] for m in aiaas.registry.list_models()}
@@ -234,3 +236,33 @@ def test_magic_sweep_show_sweeps_and_compare(shell, aiaas, frame, capsys):
                          "space = {'max_depth': [1]}\n")
     compared = str(shell.run_line_magic("aiaas", "models compare sw-magic 1 2"))
     assert "max_depth" in compared and "accuracy" in compared and "v1" in compared and "v2" in compared
+
+
+@pytest.mark.parametrize("line, cell, message", [
+    ("sweep --data sweep_df --target label", None, "runs a cell: write it as %%aiaas sweep"),
+    ("sweep --target label", "space = {}", "the following arguments are required: --data"),
+    ("sweep show", None, "the sweep ID is required"),
+    ("sweep show abc", "x = 1", "takes no cell"),
+    ("sweep --data sweep_df --target label --search bayes", "x = 1", "invalid choice: 'bayes'"),
+    ("sweep --data sweep_df --target label --trials 0", "x = 1", "--trials"),
+    ("sweep --data sweep_df --target label --block -o s", "x = 1", "not allowed with argument"),
+])
+def test_magic_usage_errors_are_one_line(shell, frame, line, cell, message):
+    from IPython.core.error import UsageError
+
+    shell.user_ns["sweep_df"] = frame
+    with pytest.raises(UsageError, match=message) as info:
+        if cell is None:
+            shell.run_line_magic("aiaas", line)
+        else:
+            shell.run_cell_magic("aiaas", line, cell)
+    assert "\n" not in str(info.value)
+
+
+def test_a_sweep_cell_without_space_says_so(shell, frame):
+    from aiaas_jupyter.errors import ModelSpecError
+
+    shell.user_ns["sweep_df"] = frame
+    with pytest.raises(ModelSpecError, match="defines no `space`"):
+        shell.run_cell_magic("aiaas", "sweep --data sweep_df --target label",
+                             "from sklearn.tree import DecisionTreeClassifier\nmodel = DecisionTreeClassifier()\n")
