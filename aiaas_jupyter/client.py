@@ -231,10 +231,16 @@ class AiaasClient:
     def get_sweep(self, sweep_id: str) -> Sweep:
         return self.sweeper.sweep(sweep_id)
 
-    def sweep_board(self, sweep_id: str) -> Table:
-        """The leaderboard of a sweep as a table (``%aiaas sweep show ID``)."""
+    def sweep_board(self, sweep_id: str | None = None) -> Table:
+        """The leaderboard of a sweep (default: the latest) as a table (``%aiaas sweep show [ID]``)."""
+        from .errors import SweepNotFoundError
         from .sweep_views import leaderboard_table
 
+        if sweep_id is None:
+            latest = self.registry.list_sweeps(1)
+            if not latest:
+                raise SweepNotFoundError("no sweep in this registry yet", hint="%%aiaas sweep --help")
+            sweep_id = latest[0].id
         sweep = self.sweeper.sweep(sweep_id)
         return leaderboard_table(sweep.record, sweep.trial_records())
 

@@ -241,7 +241,7 @@ def test_magic_sweep_show_sweeps_and_compare(shell, aiaas, frame, capsys):
 @pytest.mark.parametrize("line, cell, message", [
     ("sweep --data sweep_df --target label", None, "runs a cell: write it as %%aiaas sweep"),
     ("sweep --target label", "space = {}", "the following arguments are required: --data"),
-    ("sweep show", None, "the sweep ID is required"),
+    ("sweep cancel", None, "the sweep ID is required"),
     ("sweep show abc", "x = 1", "takes no cell"),
     ("sweep --data sweep_df --target label --search bayes", "x = 1", "invalid choice: 'bayes'"),
     ("sweep --data sweep_df --target label --trials 0", "x = 1", "--trials"),

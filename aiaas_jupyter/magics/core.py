@@ -213,10 +213,10 @@ class AiaasMagics(Magics):
     def _sweep_action(self, args, cell):
         if cell is not None and cell.strip():
             raise UsageError(f"%aiaas sweep {args.action} takes no cell")
-        if args.sweep_id is None:
-            raise UsageError(f"%aiaas sweep {args.action}: the sweep ID is required (see %aiaas sweeps)")
         if args.action == "show":
             return self.client.sweep_board(args.sweep_id)
+        if args.sweep_id is None:
+            raise UsageError(f"%aiaas sweep {args.action}: the sweep ID is required (see %aiaas sweeps)")
         if args.action == "cancel":
             sweep = self.client.cancel_sweep(args.sweep_id)
             print(f"sweep {sweep.id}: {sweep.status}")

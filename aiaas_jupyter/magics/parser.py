@@ -48,6 +48,7 @@ EPILOG = """examples (each runs as written; a %%aiaas line's cell follows it; te
   %aiaas endpoints
   %aiaas undeploy iris-rf
   %aiaas map abs range(-3, 3) -o values   # a function of the notebook over items, on the workers
+  %aiaas sweeps                           # hyper-parameter sweeps (%%aiaas sweep --help)
 a NAME that is deployed means the deployment; add --endpoint to call a remote endpoint of that name.
 run `%aiaas SUBCOMMAND --help` for the options of one subcommand."""
 
@@ -72,23 +73,21 @@ SUBCOMMAND_EXAMPLES = {
   %aiaas embed all-minilm-l6-v2 --input '["a text", "another"]' -o vectors
   %aiaas embed all-minilm-l6-v2 --input '"one text"'""",
     "sweep": """
-  %%aiaas sweep --data df --target label --name iris-rf --block
+  %%aiaas sweep --data clean --target label --name iris-rf --block
   from sklearn.ensemble import RandomForestClassifier
   model = RandomForestClassifier(random_state=0)
-  space = {"n_estimators": [50, 100], "max_depth": [4, 8, 16]}
+  space = {"n_estimators": [20, 50], "max_depth": [2, 4, 8]}
 
-  %%aiaas sweep --data df --target label --name mlp --search tpe --trials 16 --early-stop asha -o sweep
+  %aiaas sweep show                       # the leaderboard of the latest sweep (or: show ID)
+  %%aiaas sweep --data clean --target label --name iris-mlp --search tpe --trials 6 --early-stop asha -o sweep
   import torch
   def make_model(params):                 # a torch space may reach into the network
       return torch.nn.Sequential(torch.nn.Linear(4, params["width"]), torch.nn.ReLU(),
                                  torch.nn.Linear(params["width"], 3))
-  space = {"lr": loguniform(1e-4, 1e-1), "width": [16, 64, 256]}
+  space = {"lr": loguniform(1e-3, 1e-1), "width": [16, 64]}
 
   %aiaas sweeps                           # every sweep, its progress and best score
-  %aiaas sweep show 1a2b3c4d5e            # its leaderboard
-  %aiaas sweep cancel 1a2b3c4d5e
-  %aiaas sweep attach 1a2b3c4d5e -o sweep # after a kernel restart (external cluster)
-  %aiaas models compare iris-rf 1 2""",
+  %aiaas models compare iris-rf 1 2       # what differs between two versions, metrics side by side""",
     "ask": """
   %%aiaas ask gpt -o answer               # the answer shows as Markdown; its text also goes to `answer`
   Write one sentence about gradient boosting.
@@ -226,7 +225,8 @@ def _add_sweep(subs) -> None:
                                       "cluster; register the best. Or: show|attach|cancel ID",
                         **_examples("sweep"))
     p.add_argument("action", nargs="?", choices=("show", "attach", "cancel"),
-                   help="(line) show the leaderboard of sweep ID, attach to it (external cluster), or cancel it")
+                   help="(line) show the leaderboard of sweep ID (default: the latest), attach to it after a "
+                        "kernel restart (external cluster), or cancel it")
     p.add_argument("sweep_id", nargs="?", metavar="ID")
     p.add_argument("--data", metavar="NAME", help="DataFrame variable")
     p.add_argument("--target", metavar="COL", help="column to predict")

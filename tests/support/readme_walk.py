@@ -94,6 +94,40 @@ slow2 = aiaas_jupyter.train(nn.Sequential(nn.Linear(4, 2)), big, "y", name="read
 assert aiaas_jupyter.cancel(slow2.id).status == "cancelled"
 assert "readme-slow" not in [r["model"] for r in aiaas_jupyter.models().records()]
 """),
+    (("magic:sweep", "magic:sweep show", "magic:sweeps", "api:sweep", "api:sweeps", "api:get_sweep",
+      "magic:models compare", "api:compare"), """
+%%aiaas sweep --data clean --target target --name readme-rf --max-concurrent 1 --block
+model = RandomForestClassifier(n_estimators=10, random_state=0)
+space = {"max_depth": [1, 4]}
+"""),
+    ((), """
+board = %aiaas sweep show
+rows = board.records()
+assert len(rows) == 2 and rows[0]["max_depth"] == 4 and rows[0]["status"] == "finished"
+s = aiaas_jupyter.sweep(RandomForestClassifier(n_estimators=10, random_state=0), iris, "target", name="readme-rf",
+                        space={"max_depth": aiaas_jupyter.randint(1, 5)}, search="random", trials=3, seed=0,
+                        register="none", block=True)
+assert s.status == "finished" and len(s.trials) == 3 and s.version is None
+assert aiaas_jupyter.get_sweep(s.id).best.value == s.trials["accuracy"].max()
+t = %aiaas sweeps
+assert len(t.rows) == 2 and len(aiaas_jupyter.sweeps().rows) == 2
+c = %aiaas models compare readme-rf 1 2
+assert "max_depth" in dict((r[0], r) for r in c.rows) and aiaas_jupyter.compare("readme-rf").columns[1:] == ["v1", "v2"]
+"""),
+    (("magic:sweep cancel", "api:cancel_sweep", "magic:sweep attach", "api:attach_sweep"), """
+def make_slow(params):
+    return nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 2))
+running = aiaas_jupyter.sweep(None, big, "y", name="readme-slow", space={"lr": [1e-3, 1e-2]}, make_model=make_slow,
+                              epochs=500, max_concurrent=1)
+get_ipython().run_line_magic("aiaas", f"sweep cancel {running.id}")
+assert running.status == "cancelled" and running.version is None
+assert aiaas_jupyter.cancel_sweep is not None and aiaas_jupyter.attach_sweep(s.id).status == "finished"
+get_ipython().run_line_magic("aiaas", f"sweep attach {s.id} -o again")
+assert again.id == s.id and again.best.number == s.best.number
+running2 = aiaas_jupyter.sweep(None, big, "y", name="readme-slow", space={"lr": [1e-3]}, make_model=make_slow,
+                               epochs=500)
+assert aiaas_jupyter.cancel_sweep(running2.id).status == "cancelled"
+"""),
     (("magic:models", "api:models"), """
 t = %aiaas models
 assert {r["model"] for r in t.records()} == {"readme-rf", "readme-lr"} == {r["model"] for r in aiaas_jupyter.models().records()}
