@@ -12,7 +12,8 @@ shuts down, quietly and in about a second; by itself after ``aiaas.cluster.idle-
   handler registered after distributed's own, so it runs first and in the right order; a kernel
   asked to shut down closes it as soon as its shell's ``exit_now`` is set (see below).
 * **Idle**: Dask's own scheduler ``idle_timeout`` (no task running or queued) closes the
-  scheduler; a scheduler plugin then closes our client and cluster on a thread, so nothing
+  scheduler; a scheduler plugin first closes the workers while the scheduler still answers
+  (:func:`close_workers_first`), then closes our client and cluster on a thread, so nothing
   keeps retrying a dead scheduler in the background, and the façade says what happened on the
   next call. The timeout is armed once the cluster is up: counted from the scheduler's start, a
   short one would close a cluster whose workers are still starting.
@@ -155,6 +156,7 @@ def arm_idle_timeout(cluster, seconds: float, on_closed) -> None:
         async def before_close(self) -> None:
             if idle_closing():  # quiet from the scheduler's first goodbye to our last close
                 restore = silence_distributed()
+                await close_workers_first(scheduler)
                 threading.Thread(target=close_quietly, args=(restore,), name="aiaas-idle-close",
                                  daemon=True).start()
 
@@ -164,6 +166,25 @@ def arm_idle_timeout(cluster, seconds: float, on_closed) -> None:
         scheduler.idle_timeout = seconds
 
     cluster.sync(arm)
+
+
+async def close_workers_first(scheduler, timeout: float = 10.0) -> None:
+    """Ask every worker to close (its nanny with it, no restart) and wait until the scheduler
+    has seen them go, before the scheduler closes its comms and server.
+
+    Why: left to itself, a closing scheduler tells the workers to close and shuts its server
+    in the same breath; a worker whose heartbeat was in flight then logs "Failed to
+    communicate with scheduler during heartbeat" with a ``CommClosedError`` traceback on its
+    own stderr (the notebook's, or the script's), which no silencing here can reach. Workers
+    that close while the scheduler still answers have nothing to complain about. Bounded by
+    *timeout*: a worker that does not go is left to the scheduler's own close."""
+    import asyncio
+
+    for address in list(scheduler.workers):
+        scheduler.close_worker(address)
+    deadline = time.monotonic() + timeout
+    while scheduler.workers and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
 
 
 def wait_closed(cluster, timeout: float = 10.0) -> None:

@@ -94,6 +94,9 @@ def run(size: str, repeat: int | None = None) -> dict:
         with capture_output(stdout=True, stderr=False, display=True):
             t_ours, t_base = c.alternate(ours, baseline, n, warmup=WARMUP)
         registered = client.registry.get("w0").version
+        # the worker's share of ours (train_task from start to return, as remote.py records it):
+        # what the trainer adds over the baseline's bare fit lies there, not in the kernel
+        task_s = [v.extra.get("task_seconds") for v in client.registry.versions("w0")[-n:]]
         workers = len(client.dask.scheduler_info(n_workers=-1)["workers"])
     if registered != n + WARMUP:
         raise RuntimeError(f"expected {n + WARMUP} registered versions of w0, found {registered}")
@@ -103,6 +106,7 @@ def run(size: str, repeat: int | None = None) -> dict:
         jobs=n, overhead_ms=1e3 * (ours_s - base_s),
         ours_p90_s=c.percentile(t_ours, 90), baseline_p90_s=c.percentile(t_base, 90),
         ours_min_s=min(t_ours), baseline_min_s=min(t_base),
+        ours_task_s=c.median([t for t in task_s if t is not None]) if any(t is not None for t in task_s) else None,
         rows=ROWS, features=FEATURES, model="DummyClassifier", n_workers=workers,
         threads_per_worker=1, registered_versions=registered)
 

@@ -207,3 +207,48 @@ def test_defaults_come_from_dask_config(session_home):
     with dask.config.set({"aiaas.cluster.connect-timeout": "1s", "aiaas.cluster.address": "tcp://127.0.0.1:9"}):
         with pytest.raises(ClusterError, match="at tcp://127.0.0.1:9 within 1 s"):
             AiaasClient(home=session_home).connect()
+
+
+def test_the_version_and_the_finished_job_are_one_transaction(tmp_path):
+    """The end of a job writes the version row and the job's final fields in ONE transaction
+    (one commit on the W0 path, and never a "finished" job without its version): when the job
+    row cannot be written, no version is registered either — a failed job registers nothing."""
+    from aiaas_jupyter.clock import now_iso
+    from aiaas_jupyter.errors import JobNotFoundError
+    from aiaas_jupyter.registry import JobRecord, Registry
+
+    reg = Registry(tmp_path / "home")
+    reg.record_job(JobRecord(id="a1b2c3d4e5", model="m", submitted=now_iso()))
+    kw = dict(framework="sklearn", artifacts={"model.skops": b"0123456789"}, params={}, metrics={"accuracy": 0.75},
+              library_versions={}, data_fingerprint="0" * 64, source="")
+    with pytest.raises(JobNotFoundError):
+        reg.register("m", job_id="ffffffffff", job_fields={"status": "finished", "progress": 1.0}, **kw)
+    with pytest.raises(ModelNotFoundError):
+        reg.versions("m")
+    with pytest.raises(ValueError, match="unknown or read-only job field"):  # checked before any write
+        reg.register("m", job_id="a1b2c3d4e5", job_fields={"nonsense": 1}, **kw)
+    with pytest.raises(ModelNotFoundError):
+        reg.versions("m")
+    mv = reg.register("m", job_id="a1b2c3d4e5", job_fields={"status": "finished", "progress": 1.0}, **kw)
+    rec = reg.get_job("a1b2c3d4e5")
+    assert (mv.version, rec.status, rec.version, rec.progress) == (1, "finished", 1, 1.0)
+    assert reg.read_artifacts("m:1") == {"model.skops": b"0123456789"}
+
+
+def test_the_small_frame_estimate_follows_pandas():
+    """The submit path sizes a frame without ``memory_usage`` (a few ms a job); the estimate must
+    stay within a small factor of it, or small frames would be scattered / big ones inlined."""
+    import numpy as np
+    import pandas as pd
+
+    from aiaas_jupyter.job_dispatch import SMALL_FRAME_BYTES, _shallow_nbytes
+
+    rng = np.random.default_rng(0)
+    frames = [pd.DataFrame(rng.standard_normal((200, 4))),
+              pd.DataFrame({"a": rng.integers(0, 9, 50_000).astype("int8"), "b": rng.standard_normal(50_000),
+                            "c": pd.Categorical(rng.choice(["x", "y"], 50_000)), "s": ["t"] * 50_000}),
+              pd.DataFrame(rng.standard_normal((200_000, 3)).astype("float32"))]
+    for frame in frames:
+        pandas_says = int(frame.memory_usage(deep=False).sum())
+        assert pandas_says / 2 <= _shallow_nbytes(frame) <= pandas_says * 2, (pandas_says, _shallow_nbytes(frame))
+    assert _shallow_nbytes(frames[0]) < SMALL_FRAME_BYTES < _shallow_nbytes(frames[2])

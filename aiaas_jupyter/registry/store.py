@@ -63,13 +63,22 @@ class Registry:
 
     def register(self, name: str, *, framework: str, artifacts: Mapping[str, bytes],
                  params: dict, metrics: dict, library_versions: dict, data_fingerprint: str,
-                 source: str, job_id: str | None, extra: dict | None = None) -> ModelVersion:
+                 source: str, job_id: str | None, extra: dict | None = None,
+                 job_fields: dict[str, Any] | None = None) -> ModelVersion:
         """Store ``artifacts`` and record them as the next version of ``name``.
 
-        Everything is validated first, then blobs are written, then one transaction
-        allocates the version number and inserts the row.
+        Everything is validated first, then blobs are written, then one durable transaction
+        allocates the version number and inserts the row. *job_fields* (with *job_id*): the
+        job's final fields (status, finished, ...), written to its row in that same
+        transaction together with ``version`` — a job never reads "finished" without its
+        version, and the end of a job costs one transaction, not two.
         """
         name = validate_name(name)
+        if job_fields is not None:
+            if job_id is None:
+                raise ValueError("job_fields need the job_id of the row they update")
+            jobs_table.validate_id(job_id)
+            job_fields = jobs_table.check_update(job_fields)
         files = versions_table.check_artifacts(artifacts)
         shas = {filename: sha256_hex(data) for filename, data in files.items()}
         row = versions_table.encode_row({
@@ -78,11 +87,14 @@ class Registry:
             "source": source, "job_id": job_id, "artifacts": shas, "created": now_iso(),
             "extra": {} if extra is None else extra})
         self._put_blobs(files, shas)  # the slow part, outside the write lock
-        with self.db.write() as conn:
+        with self.db.write(durable=True) as conn:
             # A concurrent delete may have collected a blob we found already present;
             # this re-check is a stat() per file unless that rare race happened.
             self._put_blobs(files, shas)
-            return versions_table.insert(conn, name, row)
+            mv = versions_table.insert(conn, name, row)
+            if job_fields is not None:
+                jobs_table.update(conn, job_id, {**job_fields, "version": mv.version})
+            return mv
 
     def get(self, ref: str) -> ModelVersion:
         """``NAME`` (latest version), ``NAME:VERSION`` or ``NAME@ALIAS``."""
