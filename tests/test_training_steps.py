@@ -344,3 +344,27 @@ def test_steps_zero_is_the_plain_fit():
     X_tr, X_te, y_tr, _ = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
     ref = RandomForestClassifier(n_estimators=10, random_state=0).fit(X_tr, y_tr)
     np.testing.assert_array_equal(fitted.model.predict_proba(X_te), ref.predict_proba(X_te))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_held_out_metrics_equal_scikit_learns(seed):
+    """training/metrics.py computes scikit-learn's accuracy, macro F1, R², MAE and RMSE."""
+    from sklearn import metrics as skm
+
+    from aiaas_jupyter.training import metrics
+
+    rng = np.random.default_rng(seed)
+    labels = np.array(["a", "b", "c", "d"])[: 2 + seed % 3]
+    t = rng.choice(labels, 50)
+    p = rng.choice(labels[:-1] if seed % 2 else labels, 50)  # a class never predicted, sometimes
+    got = metrics.classification(t, p)
+    assert got["accuracy"] == pytest.approx(skm.accuracy_score(t, p))
+    assert got["f1_macro"] == pytest.approx(skm.f1_score(t, p, average="macro", zero_division=0))
+    yt, yp = rng.normal(size=40), rng.normal(size=40)
+    got = metrics.regression(yt, yp)
+    assert got["r2"] == pytest.approx(skm.r2_score(yt, yp))
+    assert got["mae"] == pytest.approx(skm.mean_absolute_error(yt, yp))
+    assert got["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(yt, yp)))
+    const = np.full(5, 2.0)
+    assert metrics.regression(const, const)["r2"] == skm.r2_score(const, const) == 1.0
+    assert metrics.regression(const, const + 1)["r2"] == skm.r2_score(const, const + 1) == 0.0

@@ -66,6 +66,7 @@ def split(spec: TrainSpec, X: pd.DataFrame, y: pd.Series, classification: bool):
     smaller than the number of classes, so we fall back to a plain split then.
     ``test_size <= 0`` evaluates on the training rows (returned as the "test" split too).
     """
+    from sklearn import config_context
     from sklearn.model_selection import train_test_split
 
     if not spec.test_size or spec.test_size <= 0:
@@ -77,9 +78,10 @@ def split(spec: TrainSpec, X: pd.DataFrame, y: pd.Series, classification: bool):
         if len(counts) >= 2 and counts.min() >= 2 and n_test >= len(counts) \
                 and len(y) - n_test >= len(counts):
             stratify = y
-    try:
-        return train_test_split(X, y, test_size=spec.test_size, random_state=spec.seed,
-                                stratify=stratify)
+    try:  # the same rows as with validation on; only scikit-learn's argument checks are skipped
+        with config_context(skip_parameter_validation=True):
+            return train_test_split(X, y, test_size=spec.test_size, random_state=spec.seed,
+                                    stratify=stratify)
     except ValueError as e:
         raise DataError(f"cannot split {len(y)} rows with test_size={spec.test_size}: {e}") from e
 
