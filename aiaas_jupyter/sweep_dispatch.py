@@ -57,6 +57,7 @@ class SweepDispatcher:
             data_future.result()
             client.replicate([data_future])
         plan_future = client.scatter(plan.trial_plan, broadcast=True, hash=False)
+        record.info["keys"] = {"data": str(data_future.key), "plan": str(plan_future.key)}  # every trial's inputs
         if not self.session.embedded:  # another kernel may attach and drive the rest
             client.publish_dataset(plan_future, name=dataset_name(record.id, "plan"))
             client.publish_dataset(data_future, name=dataset_name(record.id, "data"))

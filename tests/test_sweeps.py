@@ -67,10 +67,14 @@ def test_data_travel_once_per_worker_not_once_per_trial(aiaas, frame):
     sweep = aiaas.sweep(rf(), frame, "label", space={"max_depth": [1, 2, 3, 4, 5, 6, 7, 8]}, name="sw-once",
                         register="none", block=True)
     assert sweep.counts == {"finished": 8} and sweep.version is None
-    after = dask.run(lambda dask_worker: list(dask_worker.transfer_incoming_log))
-    # scattered to every worker up front: no worker had to fetch the frame (or anything) from another
-    new = {w: log[before[w]:] for w, log in after.items()}
-    assert all(not entries for entries in new.values()), new
+    after = dask.run(lambda dask_worker: [list(e["keys"]) for e in dask_worker.transfer_incoming_log])
+    keys = set(sweep.record.info["keys"].values())
+    assert len(keys) == 2
+    # scattered to every worker up front: no worker had to fetch the frame or the plan from another
+    fetched = {w: [k for entry in log[before[w]:] for k in entry if str(k) in keys] for w, log in after.items()}
+    assert all(not k for k in fetched.values()), fetched
+    assert len(after) == 2  # and both workers ran trials (8 trials, 2 workers)
+    assert {t.worker for t in sweep.trial_records()} == set(after)
 
 
 def test_max_concurrent_is_never_exceeded(aiaas, frame):

@@ -67,3 +67,24 @@ def test_attach_to_an_ended_or_foreign_sweep_is_one_line(aiaas, cli_cluster, tmp
     with pytest.raises(SweepError, match="no sweep") as info:
         aiaas.attach_sweep("0123456789")
     assert "%aiaas sweeps" in (info.value.hint or "")
+
+
+def test_gpu_trials_use_the_gpu_workers_and_too_many_gpus_is_one_line(cli_cluster, tmp_path, frame):
+    """The CLI workers advertise GPU=1 each: one GPU per trial gives 2 slots; two per trial none."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    from aiaas_jupyter.errors import ResourceError
+
+    c = AiaasClient(tmp_path)
+    c.connect(cli_cluster["address"])
+    try:
+        assert c.sweeper.slots(1) == 2 and c.sweeper.slots(0) == 2
+        with pytest.raises(ResourceError) as info:
+            c.sweep(DecisionTreeClassifier(), frame, "label", space={"max_depth": [2]}, gpus_per_trial=2)
+        assert "\n" not in str(info.value)
+        sweep = c.sweep(DecisionTreeClassifier(random_state=0), frame, "label", space={"max_depth": [1, 2, 3]},
+                        gpus_per_trial=1, register="none", early_stop="hyperband", block=True)
+        assert sweep.record.max_concurrent == 2 and sweep.counts == {"finished": 3}
+        assert {t.worker for t in sweep.trial_records()} <= set(c.dask.scheduler_info()["workers"])
+    finally:
+        c.disconnect()

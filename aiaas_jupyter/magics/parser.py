@@ -80,10 +80,8 @@ SUBCOMMAND_EXAMPLES = {
 
   %aiaas sweep show                       # the leaderboard of the latest sweep (or: show ID)
   %%aiaas sweep --data clean --target label --name iris-mlp --search tpe --trials 6 --early-stop asha -o sweep
-  import torch
-  def make_model(params):                 # a torch space may reach into the network
-      return torch.nn.Sequential(torch.nn.Linear(4, params["width"]), torch.nn.ReLU(),
-                                 torch.nn.Linear(params["width"], 3))
+  import torch                            # a torch space may reach into the network: make_model(params)
+  make_model = lambda p: torch.nn.Sequential(torch.nn.Linear(4, p["width"]), torch.nn.ReLU(), torch.nn.Linear(p["width"], 3))
   space = {"lr": loguniform(1e-3, 1e-1), "width": [16, 64]}
 
   %aiaas sweeps                           # every sweep, its progress and best score

@@ -205,6 +205,7 @@ assert aiaas_jupyter.deployments() == []
 """),
     (("magic:models delete", "api:delete"), """
 %aiaas models delete readme-rf:1
+aiaas_jupyter.delete("readme-rf")
 aiaas_jupyter.delete("readme-lr")
 assert aiaas_jupyter.models().rows == []
 """),
