@@ -144,12 +144,14 @@ class SweepDriver(threading.Thread):
                     self._stop_trial(number)
                 return
             value = (msg.get("metrics") or {}).get(self.state.record.metric)
-            entry = {"epoch": msg.get("epoch"), "metrics": msg.get("metrics") or {}, "value": value,
-                     "seconds": msg.get("seconds")}
+            epoch = msg.get("epoch")
+            stop = epoch is not None and number not in self.stopping and self.study.report(number, value, int(epoch))
+            entry = {"epoch": epoch, "metrics": msg.get("metrics") or {}, "value": value,
+                     "seconds": msg.get("seconds"), **({"stop": True} if stop else {})}
             self.state.trial_epoch(number, entry, value, worker)
         except SweepError:  # raced its end
             return
-        if msg.get("epoch") is not None and self.study.report(number, value, int(msg["epoch"])):
+        if stop:
             self._stop_trial(number)
 
     def _stop_trial(self, number: int) -> None:
@@ -167,30 +169,32 @@ class SweepDriver(threading.Thread):
             self.study.add_ended([self._as_ended(number, status, fields)])
         else:
             self.study.tell(number, status, fields.get("value"))
-        self._fill()  # the next trial goes out before the registry write
-        if self.external:
-            self.client.unpublish_dataset(trial_key(self.state.id, number)) \
-                if trial_key(self.state.id, number) in (self.client.list_datasets() or ()) else None
         sweep_fields = self.state.trial_ended(number, status, **fields)
+        self._fill()  # the next trial goes out before the registry write
+        key = trial_key(self.state.id, number)
+        if self.external and key in (self.client.list_datasets() or ()):
+            self.client.unpublish_dataset(key)
         self.registry.record_trial(self.state.trial(number), sweep_fields=sweep_fields)
 
     def _outcome(self, number: int, future) -> tuple[str, dict]:
         metric = self.state.record.metric
-        if future.status == "finished":
-            res = future.result()
-            fields = {"metrics": res["metrics"], "seconds": res["seconds"], "worker": res["worker"]}
-            if res["stopped"]:
-                last = self.state.trial(number).value
-                value = res["value"] if res["value"] is not None else last
-                return ("cancelled" if self.cancelled else "pruned"), {**fields, "value": value}
-            if res["value"] is None:
-                return "error", {**fields, "error": f"the trial reported no {metric} "
-                                                    f"(it reported {', '.join(res['metrics'])})"}
-            return "finished", {**fields, "value": float(res["value"])}
         if future.status == "cancelled":
             return "cancelled", {}
-        exc = future.exception()
-        return "error", {"error": exc.args[0] if isinstance(exc, AiaasError) else one_line(exc)}
+        if future.status != "finished":  # the task itself broke (its worker died, it could not unpickle)
+            exc = future.exception()
+            return "error", {"error": exc.args[0] if isinstance(exc, AiaasError) and exc.args else one_line(exc)}
+        res = future.result()
+        fields = {"metrics": res["metrics"], "seconds": res["seconds"], "worker": res["worker"]}
+        if res.get("error"):
+            return "error", {**fields, "error": res["error"]}
+        if res["stopped"]:
+            last = self.state.trial(number).value
+            value = res["value"] if res["value"] is not None else last
+            return ("cancelled" if self.cancelled else "pruned"), {**fields, "value": value}
+        if res["value"] is None:
+            return "error", {**fields, "error": f"the trial reported no {metric} "
+                                                f"(it reported {', '.join(res['metrics'])})"}
+        return "finished", {**fields, "value": float(res["value"])}
 
     def _as_ended(self, number: int, status: str, fields: dict) -> TrialRecord:
         trial = self.state.trial(number)
@@ -218,11 +222,14 @@ class SweepDriver(threading.Thread):
             self._write_end("cancelled", fields, exc)
             self.state.cancelled(exc, fields)
             return
-        if best is None:
+        if best is None:  # every trial failed (or was pruned): one line, nothing registered
             self._clean_up()
             errors = [t.error for t in self.state.trial_records() if t.error]
             first = f"; first error: {errors[0]}" if errors else ""
-            raise SweepError(f"sweep {record.id}: no trial finished{first}", hint=f"%aiaas sweep show {record.id}")
+            exc = SweepError(f"sweep {record.id}: no trial finished{first}", hint=f"%aiaas sweep show {record.id}")
+            self._write_end("error", fields, exc)
+            self.state.error(exc, fields)
+            return
         if self.register == "best":
             version = self._register(best)
             fields["version"] = version.version

@@ -79,7 +79,8 @@ def build_spec(plan: TrialPlan, params: dict):
         import torch
 
         torch.manual_seed(spec.seed)  # the trial's network starts from the seed, as a train job's
-        spec.model = plan.make_model(dict(params))
+        spec.model = plan.make_model(dict(params))  # it sees every parameter, training ones too
+        rest = {}
     elif detect_framework(spec.model) == "sklearn":
         from sklearn.base import clone
 
@@ -120,8 +121,15 @@ def trial_task(plan: TrialPlan, data, number: int, params: dict) -> dict:
     torch = __import__("sys").modules.get("torch")
     if torch is not None:
         torch.set_num_threads(max(1, worker.state.nthreads))
-    spec = build_spec(plan, params)
-    fitted = fit(spec, data, emit, should_stop=stop.is_set)
+    try:
+        fitted = fit(build_spec(plan, params), data, emit, should_stop=stop.is_set)
+    except Exception as exc:  # noqa: BLE001 - the trial's outcome, one line; the sweep goes on
+        from .errors import AiaasError
+        from .tracebacks import one_line
+
+        return {"number": number, "error": str(exc) if isinstance(exc, AiaasError) else one_line(exc),
+                "stopped": False, "value": None, "metrics": {}, "epochs_run": 0, "worker": worker.address,
+                "seconds": time.time() - started}
     value = fitted.metrics.get(plan.metric)
     if not fitted.stopped and plan.keep_best and value is not None:
         _keep_if_best(plan, number, float(value), fitted)

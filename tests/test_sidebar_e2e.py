@@ -148,7 +148,7 @@ def test_panel_commands_and_empty_state(lab, page, out_dir):
     page.keyboard.press("Escape")
     assert len(labels) >= 2, labels
     open_sidebar(page)
-    for section in ("models", "endpoints", "jobs", "cluster"):
+    for section in ("models", "endpoints", "jobs", "sweeps", "cluster"):
         assert page.locator(f"{PANEL} .aiaas-section-{section}").count() == 1, section
     empty = page.locator(f"{PANEL} .aiaas-section-models .aiaas-empty")
     empty.wait_for(state="visible")
@@ -158,7 +158,7 @@ def test_panel_commands_and_empty_state(lab, page, out_dir):
     assert page.locator(f"{PANEL} {SHOWN_ERROR}").count() == 0
     # a labelled region, one alert line per section
     assert page.locator(f'{PANEL}[role="region"]').get_attribute("aria-label")
-    assert page.locator(f'{PANEL} [role="alert"]').count() == 4
+    assert page.locator(f'{PANEL} [role="alert"]').count() == 5
     shoot(page, out_dir, "sidebar-empty.png")
 
 

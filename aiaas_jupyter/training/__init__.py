@@ -53,7 +53,11 @@ def is_iterative(model: Any) -> bool:
 
 
 def fit(spec: TrainSpec, data, emit: Emit, should_stop: StopCheck | None = None) -> Fitted:
-    """Fit ``spec.model`` on ``data`` with the trainer of its framework; the model stays live."""
+    """Fit ``spec.model`` on ``data`` with the trainer of its framework; the model stays live.
+
+    Events: "fit", then "epoch" (torch, stepped scikit-learn; each with ``metrics`` under the
+    final metrics' names), "train" ticks (torch) or "evaluate" (one-shot scikit-learn). No
+    "done": :func:`run_training` sends it once the artifacts exist; a sweep knows by the return."""
     if detect_framework(spec.model) == "torch":
         from .torch import fit as framework_fit
     else:
@@ -72,5 +76,9 @@ def package(fitted: Fitted, data) -> TrainResult:
 
 
 def run_training(spec: TrainSpec, data, emit: Emit) -> TrainResult:
-    """Train ``spec.model`` on ``data`` with the trainer of its framework."""
-    return package(fit(spec, data, emit), data)
+    """Train ``spec.model`` on ``data`` with the trainer of its framework.
+
+    The "done" event comes once the artifacts exist: a job is done when its result is."""
+    result = package(fit(spec, data, emit), data)
+    emit({"stage": "done", "progress": 1.0, "metrics": result.metrics})
+    return result

@@ -62,8 +62,9 @@ class TrainResult:
 class Fitted:
     """A fitted model still alive on the worker, with everything ``package`` needs to export it.
 
-    ``metrics`` describe the model as it is (the last complete epoch/step, or an evaluation
-    of the partly trained model when a stop came mid-epoch before any epoch completed).
+    ``metrics`` describe the model as it is: the last complete epoch/step's, or, after a stop
+    at a torch progress tick (mid-epoch), an evaluation of the partly trained model, which
+    ``package`` would export (that partial epoch is in neither the events nor ``history``).
     """
     framework: str                      # "sklearn" | "torch"
     model: Any                          # the live fitted estimator / module (torch: on the CPU)

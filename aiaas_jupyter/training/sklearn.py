@@ -114,7 +114,6 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
         classes = getattr(model, "classes_", None)
         extra["classes"] = common.jsonable_list(classes if classes is not None
                                                 else np.unique(y.dropna()))
-    emit({"stage": "done", "progress": 1.0, "metrics": metrics})
     return Fitted(
         framework="sklearn", model=model, params=params, metrics=metrics,
         n_train=len(X_train), n_test=len(X_test), device="cpu",

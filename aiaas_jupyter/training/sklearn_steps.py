@@ -63,12 +63,19 @@ def step_kind(model: Any) -> str | None:
     except (AttributeError, TypeError):
         return None
     n = params.get("n_estimators")
-    if "warm_start" in params and isinstance(n, numbers.Integral) and n >= 1:
+    if "warm_start" in params and isinstance(n, numbers.Integral) and n >= 1 \
+            and not (params.get("oob_score") and _is_bagging(est)):  # bagging refuses oob + warm_start
         return WARM_START
     # available_if hides partial_fit where the configuration lacks it (MLP with lbfgs)
     if callable(getattr(est, "partial_fit", None)):
         return PARTIAL_FIT
     return None
+
+
+def _is_bagging(est: Any) -> bool:
+    from sklearn.ensemble import BaggingClassifier, BaggingRegressor
+
+    return isinstance(est, (BaggingClassifier, BaggingRegressor))
 
 
 def warm_start_sizes(n_final: int, steps: int) -> list[int]:
@@ -141,7 +148,9 @@ def fit_in_steps(model: Any, kind: str, spec: TrainSpec, X_train, y_train, X_tes
                 extra = {"classes": np.unique(y_arr)} if k == 1 and takes_classes else {}
                 est.partial_fit(_rows(Xt_train, perm), y_arr[perm], **extra)
             metrics = score(y_test, est.predict(Xt_test))
+            # val_* beside ``metrics``: the names the job's epoch plot already draws (as torch's)
             event = {"stage": "epoch", "epoch": k, "epochs": planned, "metrics": metrics,
+                     **{f"val_{name}": value for name, value in metrics.items()},
                      "progress": k / planned, "seconds": time.perf_counter() - ts}
             if kind == WARM_START:
                 event["n_estimators"] = sizes[k - 1]

@@ -290,7 +290,6 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
     export = {"input_dim": X_all.shape[1], "out_units": out_units, "out_shape": out_shape,
               "loss_name": type(loss_fn).__name__, "threshold": threshold,
               "sample": (X_te if len(X_te) else X_tr)[:5].cpu()}
-    emit({"stage": "done", "progress": 1.0, "metrics": metrics})
     return Fitted(framework="torch", model=model, params=params, metrics=metrics, n_train=n,
                   n_test=len(idx_test), device=str(device), history=history, extra=extra,
                   stopped=stopped, epochs_run=len(history), export=export)

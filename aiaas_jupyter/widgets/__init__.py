@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {"TrainForm": ".train_form", "JobProgress": ".progress", "PredictForm": ".predict",
-            "ClusterWidget": ".cluster"}
+            "ClusterWidget": ".cluster", "SweepBoard": ".leaderboard"}
 
 __all__ = sorted(_EXPORTS)
 

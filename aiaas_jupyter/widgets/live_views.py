@@ -3,7 +3,8 @@
 In a Jupyter kernel a training job shows the ``JobProgress`` widget (setting
 ``aiaas.jobs.widget``; it updates itself over comm messages), elsewhere — or without the widget —
 its HTML view, redrawn in place through a display id. A map shows a bar redrawn the same way (in
-a kernel) or one line of text on stderr (:class:`~aiaas_jupyter.presenting.TextMapView`). Every
+a kernel) or one line of text on stderr (:class:`~aiaas_jupyter.presenting.TextMapView`). A sweep shows its
+leaderboard (:class:`~.leaderboard.SweepBoard`) in a kernel, its plain repr at the end elsewhere. Every
 view follows its job through ``add_listener``; the job knows nothing of it.
 
 Why the parent-header dance in :func:`_update`: updates come from Dask's threads, which
@@ -120,6 +121,54 @@ class LiveMapView:
         _update(self.handle, self._pub, map_job)
 
 
+def sweep_board(sweep, shell):
+    """A SweepBoard for *sweep* in a Jupyter kernel (setting ``aiaas.jobs.widget``), else None."""
+    if not _in_kernel(shell) or str(config("jobs.widget")).lower() in ("false", "0", "no"):
+        return None
+    try:
+        from .leaderboard import SweepBoard
+
+        return SweepBoard(sweep)
+    except ImportError:  # ipywidgets / matplotlib missing: the HTML view still works
+        return None
+    except Exception:  # noqa: BLE001 - a widget bug must not cost the sweep its live view
+        _log.exception("aiaas: could not build the SweepBoard widget; showing the HTML view")
+        return None
+
+
+class LiveSweepView:
+    """A sweep's leaderboard in the current cell: the SweepBoard (which follows the sweep by
+    itself; its output is rewritten once, at the end, so a saved notebook keeps the final
+    text/html) or, without it, the sweep's HTML summary redrawn in place (throttled)."""
+
+    def __init__(self, sweep, interval: float | None = None):
+        from IPython import get_ipython
+        from IPython.display import display
+
+        shell = get_ipython()
+        self.sweep = sweep
+        self.interval = _interval() if interval is None else interval
+        self._pub = getattr(shell, "display_pub", None)
+        self._last_draw = 0.0
+        self.widget = sweep_board(sweep, shell)
+        self.handle = display(self.widget if self.widget is not None else sweep, display_id=True)
+        self.remove = sweep.add_listener(self._on_sweep)
+
+    def _on_sweep(self, sweep, event) -> None:
+        if self.handle is None or (self.widget is not None and event is not None):
+            return
+        now = time.monotonic()
+        if event is not None and event.get("kind") != "trial" and now - self._last_draw < self.interval:
+            return
+        self._last_draw = now
+        _update(self.handle, self._pub, self.widget if self.widget is not None else sweep)
+
+
+def show_sweep(sweep, client=None) -> LiveSweepView:
+    """Show *sweep*'s live leaderboard in the current cell (see :class:`LiveSweepView`)."""
+    return LiveSweepView(sweep)
+
+
 def show_job(job, client=None) -> LiveJobView:
     """Show *job* live in the current cell (see :class:`LiveJobView`)."""
     return LiveJobView(job, client)
@@ -147,5 +196,14 @@ class NotebookPresenter(PlainPresenter):
         else:
             super().show_map(map_job, block)
 
+    def show_sweep(self, sweep, block: bool) -> None:
+        from IPython import get_ipython
 
-__all__ = ["NotebookPresenter", "LiveJobView", "LiveMapView", "show_job", "progress_widget"]
+        if _in_kernel(get_ipython()):
+            show_sweep(sweep, self.client)
+        else:  # a terminal or a script: the plain repr once it ends
+            super().show_sweep(sweep, block)
+
+
+__all__ = ["NotebookPresenter", "LiveJobView", "LiveMapView", "LiveSweepView", "show_job", "show_sweep",
+           "progress_widget", "sweep_board"]

@@ -9,7 +9,8 @@ import {
   IEndpointsAnswer,
   IJob,
   IModelDetail,
-  IModelsAnswer
+  IModelsAnswer,
+  ISweep
 } from './types';
 
 /** An answer that is not 2xx, with the server's one-line message and hint. */
@@ -54,6 +55,12 @@ export class AiaasApi {
   async jobs(): Promise<IJob[]> {
     const answer = await this.request('jobs');
     return answer.jobs;
+  }
+
+  /** Sweeps, newest first (`{"sweeps": [...]}` on the wire). */
+  async sweeps(): Promise<ISweep[]> {
+    const answer = await this.request('sweeps');
+    return answer.sweeps;
   }
 
   endpoints(): Promise<IEndpointsAnswer> {

@@ -51,6 +51,21 @@ export const DESCRIBED_BY: Record<string, { args: ReadonlyJSONObject }> = {
       }
     }
   },
+  'aiaas:show-sweep': {
+    args: {
+      type: 'object',
+      properties: {
+        id: {
+          type: 'string',
+          description: 'the sweep (default: the right-clicked sweep row)'
+        },
+        prompt: {
+          type: 'boolean',
+          description: 'ask for the sweep (from the palette)'
+        }
+      }
+    }
+  },
   'aiaas:copy-url': {
     args: {
       type: 'object',

@@ -22,7 +22,7 @@ import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { errorText } from './api';
 import { DESCRIBED_BY } from './commandargs';
-import { defaultSnippet, snippet, SnippetKind } from './format';
+import { defaultSnippet, snippet, SnippetKind, sweepSnippet } from './format';
 import { insertIntoNotebook, loadSnippet } from './notebook';
 import { IAiaasModel } from './tokens';
 import { IModelSummary } from './types';
@@ -35,6 +35,7 @@ export namespace CommandIDs {
   export const insertSnippet = 'aiaas:insert-snippet';
   export const copyUrl = 'aiaas:copy-url';
   export const loadModel = 'aiaas:load-model';
+  export const showSweep = 'aiaas:show-sweep';
 }
 
 /** Commands listed in the palette (those needing a name prompt for it there). */
@@ -45,7 +46,8 @@ export const PALETTE_COMMANDS = [
   CommandIDs.undeploy,
   CommandIDs.insertSnippet,
   CommandIDs.loadModel,
-  CommandIDs.copyUrl
+  CommandIDs.copyUrl,
+  CommandIDs.showSweep
 ];
 
 /** The parts of the application the commands use (a fake in the jest tests). */
@@ -389,6 +391,57 @@ export function addCommands(
           ? snippet(found, 'load')
           : loadSnippet(name!);
       return insertIntoNotebook(app, tracker, text, trans);
+    }
+  });
+
+  /** The sweep `aiaas:show-sweep` acts on: args.id, else the right-clicked sweep row. */
+  const sweepId = (args: Args): string | undefined => {
+    if (str(args.id) || args.prompt || 'id' in args) {
+      return str(args.id);
+    }
+    const node = app.contextMenuHitTest(
+      n => n.dataset.aiaasSweep !== undefined
+    );
+    return str(node?.dataset.aiaasSweep);
+  };
+
+  commands.addCommand(CommandIDs.showSweep, {
+    describedBy: DESCRIBED_BY[CommandIDs.showSweep],
+    label: args =>
+      args.prompt
+        ? trans.__('AIaaS: Show a sweep in the notebook…')
+        : str(args.id)
+          ? trans.__('Show sweep %1', str(args.id)!)
+          : trans.__('Show in notebook'),
+    caption: trans.__(
+      "A new notebook cell with the sweep's leaderboard (%%aiaas sweep show ID)"
+    ),
+    isEnabled: args => !!args.prompt || !!sweepId(args),
+    execute: async args => {
+      let id = sweepId(args);
+      if (!id && args.prompt) {
+        const choices = (model.sweeps ?? []).map(s => `${s.id} (${s.model})`);
+        if (!choices.length) {
+          Notification.info(
+            trans.__('No sweeps yet: %%aiaas sweep starts one.'),
+            { autoClose: 4000 }
+          );
+          return false;
+        }
+        const answer = await InputDialog.getItem({
+          title: trans.__('Show which sweep?'),
+          items: choices,
+          okLabel: trans.__('OK')
+        });
+        id =
+          answer.button.accept && answer.value
+            ? answer.value.split(' ')[0]
+            : undefined;
+      }
+      if (!id) {
+        return false;
+      }
+      return insertIntoNotebook(app, tracker, sweepSnippet(id), trans);
     }
   });
 

@@ -5,7 +5,7 @@
 
 import type { TranslationBundle } from '@jupyterlab/translation';
 
-import { IJob, IModelSummary } from './types';
+import { IJob, IModelSummary, ISweep } from './types';
 
 /** Job states that will not change any more (mirrors `aiaas_jupyter.jobs.TERMINAL`). */
 export const TERMINAL_STATES = ['finished', 'error', 'cancelled', 'lost'];
@@ -171,4 +171,92 @@ export function formatAliases(aliases: Record<string, number>): string {
     .sort()
     .map(a => `@${a}→v${aliases[a]}`)
     .join(' ');
+}
+
+/** Trial states that will not change any more (mirrors `registry.sweeps_table.TRIAL_TERMINAL`). */
+export const TRIAL_TERMINAL = [
+  'finished',
+  'pruned',
+  'error',
+  'cancelled',
+  'lost'
+];
+
+/** Trials of a sweep that ended (any terminal state), and how many there are in all. */
+export function sweepTrials(sweep: ISweep): { ended: number; total: number } {
+  const counts = sweep.counts || {};
+  const n = (status: string) => Math.max(0, Number(counts[status]) || 0);
+  const ended = TRIAL_TERMINAL.reduce((sum, status) => sum + n(status), 0);
+  const counted = Object.keys(counts).reduce(
+    (sum, status) => sum + n(status),
+    0
+  );
+  return { ended, total: Math.max(sweep.n_trials || 0, counted) };
+}
+
+/** The share of a sweep's trials that ended, 0..1: the server's `progress`, else from the counts. */
+export function sweepProgress(sweep: ISweep): number {
+  if (typeof sweep.progress === 'number' && isFinite(sweep.progress)) {
+    return Math.max(0, Math.min(1, sweep.progress));
+  }
+  const { ended, total } = sweepTrials(sweep);
+  return total > 0 ? Math.min(1, ended / total) : 0;
+}
+
+/**
+ * `3 running · 12 done · 3 pruned · 1 failed`: the trial states with trials in them, in the
+ * order a trial goes through them; a state the sidebar does not know is listed by its name.
+ */
+export function formatTrialCounts(
+  counts: Record<string, number>,
+  trans: TranslationBundle
+): string {
+  const label = (status: string, n: number): string => {
+    switch (status) {
+      case 'pending':
+        return trans.__('%1 queued', n);
+      case 'running':
+        return trans.__('%1 running', n);
+      case 'finished':
+        return trans.__('%1 done', n);
+      case 'pruned':
+        return trans.__('%1 pruned', n);
+      case 'error':
+        return trans.__('%1 failed', n);
+      case 'cancelled':
+        return trans.__('%1 cancelled', n);
+      case 'lost':
+        return trans.__('%1 lost', n);
+      default:
+        return `${n} ${status}`;
+    }
+  };
+  const known = ['pending', 'running', ...TRIAL_TERMINAL];
+  const order = [
+    ...known,
+    ...Object.keys(counts || {})
+      .filter(s => !known.includes(s))
+      .sort()
+  ];
+  return order
+    .filter(status => (Number(counts?.[status]) || 0) > 0)
+    .map(status => label(status, Number(counts[status])))
+    .join(' · ');
+}
+
+/** `accuracy=0.933 (#4)`: the best value and its trial; '' while no trial has a value. */
+export function formatBest(sweep: ISweep): string {
+  const value = sweep.best_value;
+  if (typeof value !== 'number' || !isFinite(value)) {
+    return '';
+  }
+  const metric = sweep.metric || 'score';
+  const trial =
+    typeof sweep.best_trial === 'number' ? ` (#${sweep.best_trial})` : '';
+  return `${metric}=${formatNumber(value)}${trial}`;
+}
+
+/** The snippet that shows a sweep's leaderboard as a table in the notebook. */
+export function sweepSnippet(id: string): string {
+  return `%aiaas sweep show ${id}`;
 }

@@ -13,6 +13,9 @@
  * - Polling (a lumino `Poll`, standby when the browser tab is hidden) starts only when the
  *   panel is first shown or a visible consumer (the status bar) holds `addConsumer()`; while
  *   the panel is hidden it stops unless such a consumer holds it or `pollWhileHidden` is set.
+ * - Sweeps are read on every tick while one of them is live (pending or running: its progress
+ *   and best score move), otherwise with endpoints and cluster every `FULL_EVERY`-th tick — a
+ *   finished sweep list does not change, and a new sweep shows up within a few ticks.
  */
 
 import { IDisposable, DisposableDelegate } from '@lumino/disposable';
@@ -20,6 +23,7 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { errorText } from './api';
+import { TERMINAL_STATES } from './format';
 import { normalizeSettings } from './settings';
 import { IAiaasModel, IAiaasSettings, SectionName } from './tokens';
 import {
@@ -27,7 +31,8 @@ import {
   IEndpointsAnswer,
   IJob,
   IModelDetail,
-  IModelsAnswer
+  IModelsAnswer,
+  ISweep
 } from './types';
 
 /** What the model needs from the API (`AiaasApi` satisfies it; tests pass a fake). */
@@ -35,6 +40,7 @@ export interface IModelSource {
   models(): Promise<IModelsAnswer>;
   model(name: string): Promise<IModelDetail>;
   jobs(): Promise<IJob[]>;
+  sweeps(): Promise<ISweep[]>;
   endpoints(): Promise<IEndpointsAnswer>;
   cluster(): Promise<IClusterAnswer>;
 }
@@ -50,19 +56,27 @@ export const ALL_SECTIONS: SectionName[] = [
   'models',
   'endpoints',
   'jobs',
+  'sweeps',
   'cluster'
 ];
 const LIGHT_SECTIONS: SectionName[] = ['models', 'jobs'];
 
-/** `{models: value, endpoints: value, jobs: value, cluster: value}` */
+/** `{models: value, endpoints: value, jobs: value, sweeps: value, cluster: value}` */
 function perSection<T>(value: T): Record<SectionName, T> {
-  return { models: value, endpoints: value, jobs: value, cluster: value };
+  return {
+    models: value,
+    endpoints: value,
+    jobs: value,
+    sweeps: value,
+    cluster: value
+  };
 }
 
 type SectionData = {
   models: IModelsAnswer;
   endpoints: IEndpointsAnswer;
   jobs: IJob[];
+  sweeps: ISweep[];
   cluster: IClusterAnswer;
 };
 
@@ -82,6 +96,7 @@ export class AiaasModel implements IAiaasModel {
     models: new Signal<this, IModelsAnswer>(this),
     endpoints: new Signal<this, IEndpointsAnswer>(this),
     jobs: new Signal<this, IJob[]>(this),
+    sweeps: new Signal<this, ISweep[]>(this),
     cluster: new Signal<this, IClusterAnswer>(this)
   };
   private readonly _errorChanged = new Signal<
@@ -120,6 +135,9 @@ export class AiaasModel implements IAiaasModel {
   get jobs(): IJob[] | null {
     return this.data.jobs as IJob[] | null;
   }
+  get sweeps(): ISweep[] | null {
+    return this.data.sweeps as ISweep[] | null;
+  }
   get cluster(): IClusterAnswer | null {
     return this.data.cluster as IClusterAnswer | null;
   }
@@ -131,6 +149,9 @@ export class AiaasModel implements IAiaasModel {
   }
   get jobsChanged(): ISignal<this, IJob[]> {
     return this.signals.jobs;
+  }
+  get sweepsChanged(): ISignal<this, ISweep[]> {
+    return this.signals.sweeps;
   }
   get clusterChanged(): ISignal<this, IClusterAnswer> {
     return this.signals.cluster;
@@ -165,6 +186,11 @@ export class AiaasModel implements IAiaasModel {
       this._consumers > 0 ||
       (this._shownOnce && this._settings.pollWhileHidden)
     );
+  }
+
+  /** Is a sweep of the last answer still pending or running (its row still moves)? */
+  get hasLiveSweep(): boolean {
+    return (this.sweeps ?? []).some(s => !TERMINAL_STATES.includes(s.status));
   }
 
   error(section: SectionName): string | null {
@@ -257,12 +283,18 @@ export class AiaasModel implements IAiaasModel {
     }
   }
 
-  /** One poll tick: models and jobs always, endpoints and cluster every FULL_EVERY-th tick. */
+  /**
+   * One poll tick: models and jobs always, sweeps too while one is live, everything else
+   * every FULL_EVERY-th tick.
+   */
   private async tick(): Promise<void> {
     const full = this._forceFull || this._ticks % FULL_EVERY === 0;
     this._ticks += 1;
     this._forceFull = false;
-    const ok = await this.read(full ? ALL_SECTIONS : LIGHT_SECTIONS);
+    const light: SectionName[] = this.hasLiveSweep
+      ? [...LIGHT_SECTIONS, 'sweeps']
+      : LIGHT_SECTIONS;
+    const ok = await this.read(full ? ALL_SECTIONS : light);
     if (!ok) {
       throw new Error('no section of the AIaaS API could be read'); // the poll backs off
     }
@@ -310,6 +342,8 @@ export class AiaasModel implements IAiaasModel {
         return this.source.endpoints();
       case 'jobs':
         return this.source.jobs();
+      case 'sweeps':
+        return this.source.sweeps();
       case 'cluster':
         return this.source.cluster();
     }

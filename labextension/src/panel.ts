@@ -1,6 +1,6 @@
 /**
- * The sidebar: JupyterLab's `SidePanel` with four accordion sections (Models, Endpoints, Jobs,
- * Cluster) rendered from the shared `IAiaasModel`, and a toolbar refresh button. The panel owns
+ * The sidebar: JupyterLab's `SidePanel` with five accordion sections (Models, Endpoints, Jobs,
+ * Sweeps, Cluster) rendered from the shared `IAiaasModel`, and a toolbar refresh button. The panel owns
  * no data and no polling: it tells the model when it is shown or hidden (the model decides when to
  * poll) and the buttons run commands (the commands do the work).
  */
@@ -21,6 +21,7 @@ import { ClusterView } from './views/cluster';
 import { EndpointsView } from './views/endpoints';
 import { JobsView } from './views/jobs';
 import { ModelsView } from './views/models';
+import { SweepsView } from './views/sweeps';
 
 export const PANEL_ID = 'aiaas-sidebar';
 
@@ -57,6 +58,7 @@ export class AiaasPanel extends SidePanel {
   readonly models: ModelsView;
   readonly endpoints: EndpointsView;
   readonly jobs: JobsView;
+  readonly sweeps: SweepsView;
   readonly cluster: ClusterView;
   private sized = false;
 
@@ -76,6 +78,7 @@ export class AiaasPanel extends SidePanel {
     this.models = new ModelsView(views);
     this.endpoints = new EndpointsView(views);
     this.jobs = new JobsView(views);
+    this.sweeps = new SweepsView(views);
     this.cluster = new ClusterView(views);
     this.addWidget(
       new Section(this.models, trans.__('Models'), 'aiaas-section-models')
@@ -89,6 +92,9 @@ export class AiaasPanel extends SidePanel {
     );
     this.addWidget(
       new Section(this.jobs, trans.__('Jobs'), 'aiaas-section-jobs')
+    );
+    this.addWidget(
+      new Section(this.sweeps, trans.__('Sweeps'), 'aiaas-section-sweeps')
     );
     this.addWidget(
       new Section(this.cluster, trans.__('Cluster'), 'aiaas-section-cluster')
@@ -119,10 +125,16 @@ export class AiaasPanel extends SidePanel {
     if (!this.sized && content instanceof AccordionPanel) {
       // models get most of the height (once, after the first layout); the user may drag the splitters
       this.sized = true;
-      requestAnimationFrame(() => content.setRelativeSizes([5, 2, 2, 1.5]));
+      requestAnimationFrame(() => content.setRelativeSizes([5, 2, 2, 2, 1.5]));
     }
     this.model.setVisible(true);
-    for (const view of [this.models, this.endpoints, this.jobs, this.cluster]) {
+    for (const view of [
+      this.models,
+      this.endpoints,
+      this.jobs,
+      this.sweeps,
+      this.cluster
+    ]) {
       view.tick(); // times are current the moment the panel shows, not up to a tick later
     }
   }

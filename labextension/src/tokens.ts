@@ -13,18 +13,22 @@ import {
   IEndpointsAnswer,
   IJob,
   IModelDetail,
-  IModelsAnswer
+  IModelsAnswer,
+  ISweep
 } from './types';
 
-export type SectionName = 'models' | 'endpoints' | 'jobs' | 'cluster';
+export type SectionName =
+  'models' | 'endpoints' | 'jobs' | 'sweeps' | 'cluster';
 export interface IAiaasModel extends IDisposable {
   readonly models: IModelsAnswer | null; // last good data of each section (null: never read)
   readonly endpoints: IEndpointsAnswer | null;
   readonly jobs: IJob[] | null;
+  readonly sweeps: ISweep[] | null; // newest first
   readonly cluster: IClusterAnswer | null;
   readonly modelsChanged: ISignal<IAiaasModel, IModelsAnswer>;
   readonly endpointsChanged: ISignal<IAiaasModel, IEndpointsAnswer>;
   readonly jobsChanged: ISignal<IAiaasModel, IJob[]>;
+  readonly sweepsChanged: ISignal<IAiaasModel, ISweep[]>;
   readonly clusterChanged: ISignal<IAiaasModel, IClusterAnswer>;
   /** the section's current error line (null: none); errorChanged fires only when it changes */
   error(section: SectionName): string | null;
@@ -52,5 +56,5 @@ export interface IAiaasSettings {
 }
 export const IAiaasModel = new Token<IAiaasModel>(
   'aiaas-jupyter:IAiaasModel',
-  'The AIaaS sidebar data: models, endpoints, jobs and cluster, with change signals.'
+  'The AIaaS sidebar data: models, endpoints, jobs, sweeps and cluster, with change signals.'
 );

@@ -115,3 +115,26 @@ export interface IClusterAnswer {
   /** old, or its kernel is gone: the cluster may have changed since */
   stale?: boolean;
 }
+
+/**
+ * One hyper-parameter sweep as `GET /aiaas/api/sweeps` lists it (newest first). `progress` is
+ * the share of its `n_trials` that ended (any terminal trial status), `counts` the number of
+ * trials in each trial status (pending, running, finished, pruned, error, cancelled, lost).
+ */
+export interface ISweep {
+  id: string;
+  model: string;
+  status: string;
+  progress: number | null;
+  counts: Record<string, number>;
+  n_trials: number;
+  metric: string;
+  direction: 'max' | 'min' | string;
+  best_value: number | null;
+  best_trial: number | null;
+  version: number | null;
+  submitted: string | null;
+  finished: string | null;
+  /** the sweep's one-line error, when the server includes it */
+  error?: string | null;
+}

@@ -14,11 +14,15 @@ describe('AiaasApi', () => {
     const calls: [string, RequestInit | undefined][] = [];
     const api = new AiaasApi(async (path, init) => {
       calls.push([path, init]);
-      return path === 'jobs' ? { jobs: [{ id: 'j1' }] } : { ok: path };
+      if (path === 'jobs') {
+        return { jobs: [{ id: 'j1' }] };
+      }
+      return path === 'sweeps' ? { sweeps: [{ id: 's1' }] } : { ok: path };
     });
     await api.models();
     await api.model('a b/c');
     expect(await api.jobs()).toEqual([{ id: 'j1' }]);
+    expect(await api.sweeps()).toEqual([{ id: 's1' }]);
     await api.endpoints();
     await api.cluster();
     await api.deploy('iris', 'iris@prod');
@@ -28,18 +32,19 @@ describe('AiaasApi', () => {
       'models',
       'models/a%20b%2Fc',
       'jobs',
+      'sweeps',
       'endpoints',
       'cluster',
       'models/iris/deploy',
       'models/iris/deploy',
       'models/iris/undeploy'
     ]);
-    expect(calls[5][1]).toEqual({
+    expect(calls[6][1]).toEqual({
       method: 'POST',
       body: '{"ref":"iris@prod"}'
     });
-    expect(calls[6][1]).toEqual({ method: 'POST', body: '{}' });
-    expect(calls[7][1]?.method).toBe('POST');
+    expect(calls[7][1]).toEqual({ method: 'POST', body: '{}' });
+    expect(calls[8][1]?.method).toBe('POST');
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * The seven commands on a real lumino `CommandRegistry`, a real `AiaasModel` over a fake API
+ * The eight commands on a real lumino `CommandRegistry`, a real `AiaasModel` over a fake API
  * (recording calls), and recording stand-ins for what needs a user or a notebook (dialogs,
  * notifications, clipboard, NotebookActions): `@jupyterlab/*` ship ES modules jest does not load.
  */
@@ -67,7 +67,7 @@ import {
   PALETTE_COMMANDS
 } from '../src/commands';
 import { AiaasModel, IModelSource } from '../src/model';
-import { model } from './fixtures';
+import { model, sweep } from './fixtures';
 
 const trans: any = {
   __: (s: string, ...args: string[]) =>
@@ -90,6 +90,10 @@ function setup(hitNode: HTMLElement | null = null) {
     },
     model: async () => ({}) as any,
     jobs: async () => [],
+    sweeps: async () => [
+      sweep('s-2', { model: 'iris', status: 'running' }),
+      sweep('s-1', { model: 'iris', status: 'finished', version: 2 })
+    ],
     endpoints: async () => ({
       server: { running: true, url: 'http://127.0.0.1:8765' },
       deployments: [
@@ -289,6 +293,42 @@ describe('aiaas commands', () => {
     expect(calls.filter(c => c.startsWith('undeploy'))).toEqual([]);
   });
 
+  it('show-sweep inserts %aiaas sweep show ID: from args, the right-clicked sweep row, or the palette', async () => {
+    const row = document.createElement('li');
+    row.className = 'aiaas-sweep-row';
+    row.dataset.aiaasSweep = 's-1';
+    const inner = document.createElement('span');
+    row.appendChild(inner);
+    const { commands, m, activated } = setup(inner);
+    await m.refresh();
+    expect(commands.label(CommandIDs.showSweep, { id: 's-2' })).toBe(
+      'Show sweep s-2'
+    );
+    expect(commands.label(CommandIDs.showSweep, {})).toBe('Show in notebook');
+    await commands.execute(CommandIDs.showSweep, { id: 's-2' });
+    await commands.execute(CommandIDs.showSweep, {}); // the context menu's row
+    ui.pick = 's-1 (iris)';
+    await commands.execute(CommandIDs.showSweep, { prompt: true });
+    expect(ui.items).toEqual([['s-2 (iris)', 's-1 (iris)']]);
+    expect(ui.inserted).toEqual([
+      '%aiaas sweep show s-2',
+      '%aiaas sweep show s-1',
+      '%aiaas sweep show s-1'
+    ]);
+    expect(activated).toEqual(['nb-1', 'nb-1', 'nb-1']);
+    // a button with an empty id never falls back to the last right-clicked row
+    expect(commands.isEnabled(CommandIDs.showSweep, { id: '' })).toBe(false);
+    expect(await commands.execute(CommandIDs.showSweep, { id: '' })).toBe(
+      false
+    );
+    expect(ui.inserted).toHaveLength(3);
+    const described = await commands.describedBy(CommandIDs.showSweep);
+    expect(Object.keys((described.args as any).properties).sort()).toEqual([
+      'id',
+      'prompt'
+    ]);
+  });
+
   it('open and refresh; every command is in the palette under AIaaS', async () => {
     const { commands, calls, activated } = setup();
     await commands.execute(CommandIDs.open);
@@ -298,7 +338,7 @@ describe('aiaas commands', () => {
     const items: any[] = [];
     addToPalette({ addItem: (o: any) => items.push(o) } as any, trans);
     expect(items.map(i => i.command)).toEqual(PALETTE_COMMANDS);
-    expect(PALETTE_COMMANDS).toHaveLength(7);
+    expect(PALETTE_COMMANDS).toHaveLength(8);
     expect(new Set(items.map(i => i.category))).toEqual(new Set(['AIaaS']));
     expect(items.find(i => i.command === CommandIDs.deploy).args).toEqual({
       prompt: true

@@ -15,7 +15,8 @@ import {
   IEndpointsAnswer,
   IJob,
   IModelDetail,
-  IModelsAnswer
+  IModelsAnswer,
+  ISweep
 } from '../src/types';
 
 export const trans = nullTranslator.load('aiaas_jupyter');
@@ -24,6 +25,7 @@ export class FakeModel implements IAiaasModel {
   models: IModelsAnswer | null = null;
   endpoints: IEndpointsAnswer | null = null;
   jobs: IJob[] | null = null;
+  sweeps: ISweep[] | null = null;
   cluster: IClusterAnswer | null = null;
   readonly modelsChanged: Signal<IAiaasModel, IModelsAnswer> = new Signal<
     IAiaasModel,
@@ -36,6 +38,10 @@ export class FakeModel implements IAiaasModel {
   readonly jobsChanged: Signal<IAiaasModel, IJob[]> = new Signal<
     IAiaasModel,
     IJob[]
+  >(this);
+  readonly sweepsChanged: Signal<IAiaasModel, ISweep[]> = new Signal<
+    IAiaasModel,
+    ISweep[]
   >(this);
   readonly clusterChanged: Signal<IAiaasModel, IClusterAnswer> = new Signal<
     IAiaasModel,
@@ -81,6 +87,10 @@ export class FakeModel implements IAiaasModel {
   setJobs(data: IJob[]): void {
     this.jobs = data;
     this.jobsChanged.emit(data);
+  }
+  setSweeps(data: ISweep[]): void {
+    this.sweeps = data;
+    this.sweepsChanged.emit(data);
   }
   setCluster(data: IClusterAnswer): void {
     this.cluster = data;
@@ -131,6 +141,7 @@ export function recordingCommands(): {
     'aiaas:insert-snippet',
     'aiaas:copy-url',
     'aiaas:load-model',
+    'aiaas:show-sweep',
     'aiaas:refresh'
   ]) {
     commands.addCommand(id, {

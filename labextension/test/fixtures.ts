@@ -1,4 +1,4 @@
-import { IModelSummary } from '../src/types';
+import { IModelSummary, ISweep } from '../src/types';
 
 export function model(
   name: string,
@@ -24,4 +24,24 @@ export function manyModels(n: number): IModelSummary[] {
   return Array.from({ length: n }, (_, i) =>
     model(`model-${String(i).padStart(4, '0')}`, { latest: (i % 5) + 1 })
   );
+}
+
+/** A sweep as `GET /aiaas/api/sweeps` lists it. */
+export function sweep(id: string, extra: Partial<ISweep> = {}): ISweep {
+  return {
+    id,
+    model: `m-${id}`,
+    status: 'running',
+    progress: 0,
+    counts: {},
+    n_trials: 16,
+    metric: 'accuracy',
+    direction: 'max',
+    best_value: null,
+    best_trial: null,
+    version: null,
+    submitted: '2026-12-01T10:00:00+00:00',
+    finished: null,
+    ...extra
+  };
 }

@@ -11,10 +11,11 @@ import {
   IEndpointsAnswer,
   IJob,
   IModelDetail,
-  IModelsAnswer
+  IModelsAnswer,
+  ISweep
 } from '../src/types';
 import schemaJson from '../schema/plugin.json';
-import { model } from './fixtures';
+import { model, sweep } from './fixtures';
 
 type Answer = unknown | Error | Promise<unknown>;
 
@@ -29,6 +30,7 @@ class FakeSource implements IModelSource {
       endpoints: []
     },
     jobs: [],
+    sweeps: [],
     cluster: { scheduler: null }
   };
 
@@ -48,6 +50,9 @@ class FakeSource implements IModelSource {
   }
   jobs(): Promise<IJob[]> {
     return this.answer('jobs');
+  }
+  sweeps(): Promise<ISweep[]> {
+    return this.answer('sweeps');
   }
   endpoints(): Promise<IEndpointsAnswer> {
     return this.answer('endpoints');
@@ -218,7 +223,8 @@ describe('AiaasModel polling', () => {
       'cluster',
       'endpoints',
       'jobs',
-      'models'
+      'models',
+      'sweeps'
     ]);
     source.calls = [];
     await jest.advanceTimersByTimeAsync(2000 * 2 * FULL_EVERY);
@@ -226,6 +232,49 @@ describe('AiaasModel polling', () => {
     expect(source.count('jobs')).toBe(2 * FULL_EVERY);
     expect(source.count('endpoints')).toBe(2);
     expect(source.count('cluster')).toBe(2);
+    expect(source.count('sweeps')).toBe(2); // none live: with the full ticks
+  });
+
+  it('reads sweeps on every tick while one is live, and back to every 5th once all ended', async () => {
+    source.answers.sweeps = [
+      sweep('s-old', { status: 'finished' }),
+      sweep('s-live', { status: 'running' })
+    ];
+    m.setVisible(true);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(m.sweeps?.map(s => s.id)).toEqual(['s-old', 's-live']);
+    expect(m.hasLiveSweep).toBe(true);
+    source.calls = [];
+    await jest.advanceTimersByTimeAsync(2000 * FULL_EVERY);
+    expect(source.count('sweeps')).toBe(FULL_EVERY);
+    expect(source.count('endpoints')).toBe(1);
+    source.answers.sweeps = [
+      sweep('s-old', { status: 'finished' }),
+      sweep('s-live', { status: 'cancelled' })
+    ];
+    await jest.advanceTimersByTimeAsync(2000); // this tick reads the ended sweep
+    expect(m.hasLiveSweep).toBe(false);
+    source.calls = [];
+    await jest.advanceTimersByTimeAsync(2000 * 2 * FULL_EVERY);
+    expect(source.count('models')).toBe(2 * FULL_EVERY);
+    expect(source.count('sweeps')).toBe(2);
+  });
+
+  it('signals sweepsChanged only when the sweeps changed, and keeps them on an error', async () => {
+    const seen: string[] = [];
+    m.sweepsChanged.connect((_, sweeps) =>
+      seen.push(sweeps.map(s => `${s.id}:${s.progress}`).join(','))
+    );
+    source.answers.sweeps = [sweep('s1', { progress: 0.25 })];
+    await m.refresh(['sweeps']);
+    await m.refresh(['sweeps']);
+    source.answers.sweeps = [sweep('s1', { progress: 0.5 })];
+    await m.refresh(['sweeps']);
+    source.answers.sweeps = new Error('no such aiaas API route');
+    await m.refresh(['sweeps']);
+    expect(seen).toEqual(['s1:0.25', 's1:0.5']);
+    expect(m.sweeps?.[0].progress).toBe(0.5);
+    expect(m.error('sweeps')).toBe('no such aiaas API route');
   });
 
   it('hidden: stops, unless pollWhileHidden or a consumer, then at the hidden interval', async () => {
@@ -266,7 +315,8 @@ describe('AiaasModel polling', () => {
       'cluster',
       'endpoints',
       'jobs',
-      'models'
+      'models',
+      'sweeps'
     ]);
   });
 
@@ -298,7 +348,7 @@ describe('AiaasModel polling', () => {
   });
 
   it('backs off while every request fails', async () => {
-    for (const s of ['models', 'jobs', 'endpoints', 'cluster']) {
+    for (const s of ['models', 'jobs', 'sweeps', 'endpoints', 'cluster']) {
       source.answers[s] = new Error('down');
     }
     m.setVisible(true);
@@ -330,7 +380,7 @@ describe('schema/plugin.json', () => {
     }
   });
 
-  it('puts the row commands in the context menu of model and endpoint rows', () => {
+  it('puts the row commands in the context menu of model, endpoint and sweep rows', () => {
     const menu = (selector: string) =>
       schema['jupyter.lab.menus'].context
         .filter((i: any) => i.selector === selector && i.command)
@@ -346,5 +396,6 @@ describe('schema/plugin.json', () => {
       'aiaas:copy-url',
       'aiaas:undeploy'
     ]);
+    expect(menu('.aiaas-sweep-row')).toEqual(['aiaas:show-sweep']);
   });
 });

@@ -5,7 +5,7 @@ import { flush, setup } from './fakeModel';
 import { model } from './fixtures';
 
 describe('AiaasPanel', () => {
-  it('is a labelled region of four sections that render from the model', () => {
+  it('is a labelled region of five sections that render from the model', () => {
     const { model: m, options } = setup();
     const panel = new AiaasPanel(options);
     try {
@@ -20,6 +20,7 @@ describe('AiaasPanel', () => {
         'Models',
         'Endpoints',
         'Jobs',
+        'Sweeps',
         'Cluster'
       ]);
       m.setModels({ models: [model('iris')] });
@@ -63,7 +64,13 @@ describe('AiaasPanel', () => {
     panel.hide();
     panel.show();
     expect(m.visible).toEqual([false, true]);
-    const views = [panel.models, panel.endpoints, panel.jobs, panel.cluster];
+    const views = [
+      panel.models,
+      panel.endpoints,
+      panel.jobs,
+      panel.sweeps,
+      panel.cluster
+    ];
     panel.dispose();
     expect(views.every(v => v.isDisposed)).toBe(true);
     expect(m.modelsChanged).toBeDefined();

@@ -56,6 +56,7 @@ describe('RunningJobsItem', () => {
         jobCalls += 1;
         return jobs;
       },
+      sweeps: async () => [],
       endpoints: async () => ({
         server: { running: false, url: null },
         deployments: [],

@@ -28,6 +28,7 @@ export const CommandIDs = {
   insertSnippet: 'aiaas:insert-snippet',
   copyUrl: 'aiaas:copy-url',
   loadModel: 'aiaas:load-model',
+  showSweep: 'aiaas:show-sweep',
   refresh: 'aiaas:refresh'
 } as const;
 
@@ -59,6 +60,7 @@ export abstract class SectionView implements IDisposable {
       models: m.modelsChanged,
       endpoints: m.endpointsChanged,
       jobs: m.jobsChanged,
+      sweeps: m.sweepsChanged,
       cluster: m.clusterChanged
     }[section] as ISignal<IAiaasModel, unknown>;
     this.node = h('div', { class: `aiaas-view ${cls}` });

@@ -184,8 +184,8 @@ export class JobsView extends SectionView {
   }
 }
 
-/** A job status in the user's language: literal strings, so translation tooling finds them. */
-function statusLabel(
+/** A job or sweep status in the user's language: literal strings, so translation tooling finds them. */
+export function statusLabel(
   status: string,
   trans: { __: (msg: string) => string }
 ): string {

@@ -1,0 +1,369 @@
+"""SweepBoard: the live leaderboard a hyper-parameter sweep shows in its cell.
+
+What a Ray Tune or Optuna user misses in a notebook (ray #4289: pages of log lines, no rich
+output): one quiet picture that updates itself. A header (status, a bar of ended trials,
+counts per status, the best so far), the trials ranked by the sweep's metric with the best row
+highlighted and pruned / failed rows marked as such, and one PNG: the metric against each
+hyper-parameter and, when trials report epochs (torch, stepped scikit-learn), the learning
+curves, pruned ones dashed and ending where they were stopped.
+
+Why it is built this way: the board follows its :class:`~aiaas_jupyter.sweep_handle.Sweep`
+through ``add_listener``, on Dask's threads. Setting widget traits there is what
+:class:`~.progress.JobProgress` does too (each change is a comm message routed by comm id, not
+by the running cell), so no kernel round trip is needed. Hundreds of epoch events must not
+become hundreds of redraws, so the table and the picture are redrawn by :class:`~.plot.Throttled`
+timers (at most every ``table_interval`` / ``plot_interval`` s, and once at the end), and the
+header only changes when a trial changes status. Nothing is printed or logged: a failed
+redraw is shown as one line in the board itself.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+import threading
+
+import ipywidgets as w
+
+from ..registry.sweeps_table import SWEEP_TERMINAL, TRIAL_TERMINAL
+from .feedback import error_html, note_html, num, one_line
+from .plot import PLOT_INTERVAL, Throttled
+
+#: seconds between two redraws of the trials table
+TABLE_INTERVAL = 0.3
+#: rows of the table (the best ones); the rest is summed up as "… and K more"
+TOP = 20
+#: the order of the table's groups and of the counts line
+_GROUP = {"finished": 0, "pruned": 1, "running": 2, "pending": 2, "error": 3, "cancelled": 3, "lost": 3}
+_COUNT_ORDER = ("finished", "pruned", "error", "cancelled", "lost", "running", "pending")
+_BAR_STYLE = {"finished": "success", "error": "danger", "cancelled": "warning", "lost": "warning"}
+_ROW_STYLE = {"best": "background:#e8f5e9;font-weight:bold", "pruned": "color:#9e9e9e",
+              "error": "color:#c62828", "cancelled": "color:#9e9e9e", "lost": "color:#9e9e9e"}
+_CELL = "text-align:left;padding:1px 8px"
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def value(trial, metric: str) -> float | None:
+    """The trial's value of the metric: its recorded ``value``, else the last epoch's."""
+    if _finite(trial.value):
+        return float(trial.value)
+    ys = curve(trial, metric)[1]
+    return ys[-1] if ys else None
+
+
+def ranked(trials: list, direction: str, metric: str = "") -> list:
+    """Finished trials best first, then pruned, then running/pending, then failed; by value
+    within each group (missing values last), then by trial number (the order of ``%aiaas sweep show``)."""
+    def key(t):
+        v = value(t, metric)
+        return (_GROUP.get(t.status, 4), v is None, (-v if direction == "max" else v) if v is not None else 0,
+                t.number)
+
+    return sorted(trials, key=key)
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """``9 finished · 5 pruned · 1 error · 1 running``: ended statuses first."""
+    order = list(_COUNT_ORDER) + sorted(set(counts) - set(_COUNT_ORDER))
+    return " · ".join(f"{counts[s]} {s}" for s in order if counts.get(s))
+
+
+def curve(trial, metric: str) -> tuple[list, list]:
+    """(epochs, values) of a trial's history: the metric each epoch/rung reported."""
+    xs, ys = [], []
+    for i, entry in enumerate(trial.history or [], start=1):
+        v = entry.get("value")
+        v = v if _finite(v) else (entry.get("metrics") or {}).get(metric)
+        if _finite(v):
+            xs.append(entry.get("epoch") or i)
+            ys.append(float(v))
+    return xs, ys
+
+
+def _param(value) -> str:
+    return num(value) if isinstance(value, float) else html.escape(str(value))
+
+
+def table_html(sweep, trials: list, best: int | None, top: int = TOP, live: bool = True) -> str:
+    """The ranked trials as an HTML table; *live* adds worker and seconds (left out of the
+    saved fallback, which must not change between two runs of a notebook)."""
+    params = sweep.param_names or sorted({k for t in trials for k in t.params})
+    cols = ["", "trial", "status", sweep.metric or "value", *params, "epochs"] + (["worker", "seconds"] if live else [])
+    head = "".join(f"<th style='{_CELL}'>{html.escape(c)}</th>" for c in cols + ["error"])
+    rows = []
+    order = ranked(trials, sweep.direction, sweep.metric)
+    for t in order[:top]:
+        v = value(t, sweep.metric)
+        kind = "best" if t.number == best else t.status
+        status = f"pruned @ epoch {len(t.history)}" if t.status == "pruned" and t.history else t.status
+        cells = ["★" if kind == "best" else "", str(t.number), status, num(v) if v is not None else "",
+                 *(_param(t.params[p]) if p in t.params else "" for p in params),
+                 str(len(t.history)) if t.history else ""]
+        if live:
+            worker = (t.worker or "").rsplit("/", 1)[-1]
+            cells += [html.escape(worker), f"{t.seconds:.1f}" if _finite(t.seconds) else ""]
+        error = " ".join(str(t.error or "").split())
+        short = error if len(error) <= 120 else error[:119] + "…"
+        cells.append(f"<span title='{html.escape(error, quote=True)}'>{html.escape(short)}</span>" if error else "")
+        rows.append(f"<tr class='aiaas-trial aiaas-{kind}' style='{_ROW_STYLE.get(kind, '')}'>"
+                    + "".join(f"<td style='{_CELL}'>{c}</td>" for c in cells) + "</tr>")
+    more = len(order) - top
+    note = f"<div class='aiaas-more' style='color:#555'>… and {more} more</div>" if more > 0 else ""
+    if not rows:
+        return "<div class='aiaas-trials' style='color:#555'>no trials yet</div>"
+    return (f"<table class='aiaas-trials'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            + note)
+
+
+def _axis(values: list) -> tuple[list, str, list[str]]:
+    """x positions, scale ("linear" / "log") and category labels (numeric: none) of a parameter."""
+    if values and all(_finite(v) for v in values):
+        lo, hi = min(values), max(values)
+        scale = "log" if lo > 0 and hi / lo > 100 else "linear"
+        return [float(v) for v in values], scale, []
+    labels = sorted({str(v) for v in values})
+    return [labels.index(str(v)) for v in values], "linear", labels
+
+
+def render_figure(sweep, trials: list, best: int | None):
+    """Metric vs each parameter (finished filled, pruned hollow grey, best a red star) and the
+    learning curves when any trial has more than one epoch; None while no trial has a value."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    metric = sweep.metric or "value"
+    scored = [(t, value(t, metric)) for t in trials if t.status in ("finished", "pruned", "running")]
+    scored = [(t, v) for t, v in scored if v is not None]
+    curves = [(t, *curve(t, metric)) for t in trials]
+    curves = [c for c in curves if c[1]]
+    with_curves = any(len(xs) > 1 for _, xs, _ in curves)
+    if not scored and not with_curves:
+        return None
+    params = (sweep.param_names or sorted({k for t in trials for k in t.params}))[:8]
+    n = len(params) + (1 if with_curves else 0)
+    ncols = min(n, 4)
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(3.0 * ncols, 2.4 * nrows), dpi=80)
+    for i, p in enumerate(params, start=1):
+        ax = fig.add_subplot(nrows, ncols, i)
+        pts = [(t, v) for t, v in scored if p in t.params]
+        xs, scale, labels = _axis([t.params[p] for t, _ in pts])
+        for status, style in (("finished", {"color": "#1565c0"}), ("running", {"color": "#ef6c00", "marker": "x"}),
+                              ("pruned", {"facecolors": "none", "edgecolors": "#9e9e9e"})):
+            sel = [(x, v) for x, (t, v) in zip(xs, pts) if t.status == status]
+            if sel:
+                ax.scatter(*zip(*sel), s=20, label=status, **style)
+        mark = [(x, v) for x, (t, v) in zip(xs, pts) if t.number == best]
+        if mark:
+            ax.scatter(*zip(*mark), s=140, marker="*", color="#c62828", zorder=3, label="best")
+        ax.set_xscale(scale)
+        if labels:
+            ax.set_xticks(range(len(labels)), labels, fontsize=8)
+            ax.set_xlim(-0.5, len(labels) - 0.5)
+        ax.set_title(p, fontsize=10)
+        ax.grid(alpha=0.3)
+        if (i - 1) % ncols == 0:
+            ax.set_ylabel(metric)
+    if with_curves:
+        ax = fig.add_subplot(nrows, ncols, n)
+        for t, xs, ys in sorted(curves, key=lambda c: c[0].number == best):
+            if t.number == best:
+                ax.plot(xs, ys, color="#c62828", linewidth=2, label=f"best (trial {t.number})")
+            elif t.status == "pruned":
+                ax.plot(xs, ys, color="#9e9e9e", linestyle="--", linewidth=1, marker="x", markevery=[-1],
+                        markersize=5)
+            elif t.status in ("finished", "running"):
+                ax.plot(xs, ys, color="#ef6c00" if t.status == "running" else "#1565c0", linewidth=1, alpha=0.6)
+            else:  # error, cancelled, lost: where they were when they ended
+                ax.plot(xs, ys, color="#c62828", linestyle=":", linewidth=1, alpha=0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_title(f"{metric} per epoch", fontsize=10)
+        ax.grid(alpha=0.3)
+        if best is not None:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+#: one figure drawn at a time in this process: matplotlib is not thread-safe (two boards drawing
+#: log-scale tick labels at once broke its mathtext parser, a shared pyparsing grammar)
+_DRAW_LOCK = threading.Lock()
+
+
+def render_png(sweep, trials: list, best: int | None) -> "tuple[bytes, list[dict]] | None":
+    """The PNG of :func:`render_figure` and what each panel holds (title, x scale, lines)."""
+    with _DRAW_LOCK:
+        fig = render_figure(sweep, trials, best)
+        if fig is None:
+            return None
+        axes = [{"title": ax.get_title(), "xscale": ax.get_xscale(),
+                 "dashed": sum(ln.get_linestyle() == "--" for ln in ax.get_lines()),
+                 "lines": [[float(x) for x in ln.get_xdata()] for ln in ax.get_lines()]} for ax in fig.axes]
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue(), axes
+
+
+class SweepBoard(w.VBox):
+    """Live leaderboard of one :class:`~aiaas_jupyter.sweep_handle.Sweep` (see the module docstring)."""
+
+    def __init__(self, sweep, top: int = TOP, table_interval: float = TABLE_INTERVAL,
+                 plot_interval: float = PLOT_INTERVAL, **kwargs):
+        self.sweep, self.top = sweep, top
+        r = sweep.record
+        self.title = w.HTML(f"<b>aiaas sweep</b> <code>{html.escape(sweep.id)}</code> · model "
+                            f"<b>{html.escape(sweep.name or '')}</b> · {html.escape(sweep.metric)} "
+                            f"({html.escape(sweep.direction)}) · {html.escape(r.search)} search, "
+                            f"early stop {html.escape(r.early_stop)}")
+        self.bar = w.IntProgress(value=0, min=0, max=max(1, r.n_trials), layout=w.Layout(width="240px"))
+        self.progress = w.Label("", layout=w.Layout(margin="0 0 0 1em"))
+        self.status = w.Label("", layout=w.Layout(margin="0 0 0 1em"))
+        self.counts = w.Label("")
+        self.best = w.HTML("")
+        self.table = w.HTML("")
+        self.plot = w.Image(format="png", layout=w.Layout(display="none"))
+        self.final = w.HTML("")
+        self.error = w.HTML("")
+        self.cancel_button = w.Button(description="Cancel", icon="stop", tooltip="stop the sweep: pending trials "
+                                      "are dropped, running ones stop after their epoch")
+        self.message = w.HTML("")
+        self.cancel_button.on_click(self._on_cancel)
+        super().__init__([self.title, w.HBox([self.bar, self.progress, self.status]), self.counts, self.best,
+                          self.table, self.plot, self.final, self.error, self.cancel_button, self.message], **kwargs)
+        self.add_class("aiaas-sweep-board")
+        self._lock = threading.Lock()
+        self._synced_counts: dict[str, int] = {}
+        self._tabler = Throttled(self._guarded(self._draw_table), table_interval)
+        self._plotter = Throttled(self._guarded(self._draw_plot), plot_interval)
+        self.tables_drawn = 0  # redraws of the table and of the picture (tests read these)
+        self.plots_drawn = 0
+        self.plot_axes: list[dict] = []  # what the last picture holds, per panel
+        self._sync()
+        self._draw_table()  # "no trials yet" until the first event
+        self._remove_listener = sweep.add_listener(self._on_sweep)
+
+    # -- following the sweep (Dask threads) ------------------------------------------------
+    def _on_sweep(self, sweep, event) -> None:
+        if event is None:
+            self._sync()
+            self._tabler.final()
+            self._plotter.final()
+            self._show_final()
+            return
+        if event.get("kind") == "trial" or self.sweep.counts != self._synced_counts:
+            self._sync()  # an epoch event changes the header only when it implied "running"
+        self._tabler.request()
+        self._plotter.request()
+
+    def _guarded(self, fn):
+        """A redraw that fails says so in the board, in one line, instead of in the kernel's log."""
+        def run():
+            try:
+                fn()
+            except Exception as exc:  # noqa: BLE001 - shown, never printed or raised on a timer thread
+                self.message.value = error_html(f"leaderboard: {type(exc).__name__}: {' '.join(str(exc).split())}")
+        return run
+
+    def _sync(self) -> None:
+        sweep = self.sweep
+        with self._lock:
+            status, counts, n = sweep.status, sweep.counts, sweep.record.n_trials
+            self._synced_counts = counts
+            ended = sum(v for k, v in counts.items() if k in TRIAL_TERMINAL)
+            self.bar.max = max(1, n, ended)
+            self.bar.value = ended
+            self.bar.bar_style = _BAR_STYLE.get(status, "info")
+            self.progress.value = f"{ended}/{n or '?'} trials"
+            self.status.value = status
+            self.counts.value = counts_text(counts)
+            best = sweep.best
+            if best is not None:
+                ps = ", ".join(f"{k}={_param(v)}" for k, v in best.params.items())
+                self.best.value = (f"best <b>{html.escape(sweep.metric)}={num(best.value)}</b> "
+                                   f"(trial {best.number}: {ps})")
+            # the state calls its last listeners before done() is true: the status says it first
+            self.cancel_button.disabled = status in SWEEP_TERMINAL or sweep.done()
+
+    def _draw_table(self) -> None:
+        best = self.sweep.best
+        self.table.value = table_html(self.sweep, self.sweep.trial_records(), best.number if best else None,
+                                      self.top)
+        self.tables_drawn += 1
+
+    def _draw_plot(self) -> None:
+        best = self.sweep.best
+        drawn = render_png(self.sweep, self.sweep.trial_records(), best.number if best else None)
+        if drawn is None:
+            return
+        self.plot.value, axes = drawn
+        self.plot.layout.display = None
+        self.plot_axes = axes  # last: what it describes is shown
+        self.plots_drawn += 1
+
+    def _show_final(self) -> None:
+        v, r = self.sweep.version, self.sweep.record
+        if v is not None:
+            self.final.value = f"registered <code class='aiaas-registered'>{html.escape(v.ref)}</code>"
+        elif r.status == "finished":
+            self.final.value = note_html("nothing registered")
+        if "cancelling" in self.message.value:
+            self.message.value = ""
+        exc = self.sweep.error
+        line = f"{type(exc).__name__}: {' '.join(str(exc).split())}" if exc is not None else r.error
+        if line:
+            self.error.value = error_html(" ".join(str(line).split()))
+
+    # -- the button (the kernel's thread) ----------------------------------------------------
+    def _on_cancel(self, _=None) -> None:
+        try:
+            self.cancel_button.disabled = True
+            self.sweep.cancel()
+            if not self.sweep.done():
+                self.message.value = note_html("cancelling…")
+        except Exception as exc:  # noqa: BLE001 - shown in the board, not lost in a log
+            self.cancel_button.disabled = self.sweep.done()
+            self.message.value = error_html(one_line(exc))
+
+    def close(self) -> None:
+        self._remove_listener()
+        self._tabler.stop()
+        self._plotter.stop()
+        super().close()
+
+    # -- how it looks without a widget front-end (no ids, addresses or timings) ------------------
+    def _summary(self) -> list[tuple[str, str]]:
+        s, r, best = self.sweep, self.sweep.record, self.sweep.best
+        ended = sum(v for k, v in s.counts.items() if k in TRIAL_TERMINAL)
+        out = [("model", s.name or ""), ("metric", f"{s.metric} ({s.direction})"), ("status", s.status),
+               ("trials", f"{ended}/{r.n_trials}"), ("counts", counts_text(s.counts).replace(" · ", ", "))]
+        if best is not None:
+            out.append(("best", f"{s.metric}={num(best.value)} (trial {best.number})"))
+        if s.version is not None:
+            out.append(("registered", s.version.ref))
+        if s.error is not None or r.error:
+            out.append(("error", type(s.error).__name__ if s.error is not None else "error"))
+        return [(k, v) for k, v in out if v]
+
+    def __repr__(self) -> str:
+        return "SweepBoard(" + ", ".join(f"{k}={v}" for k, v in self._summary()) + ")"
+
+    def _repr_mimebundle_(self, **kwargs):
+        data = super()._repr_mimebundle_(**kwargs)
+        if data is None:  # a closed widget
+            return None
+        data["text/plain"] = repr(self)
+        rows = "".join(f"<tr><th style='{_CELL}'>{html.escape(k)}</th><td style='{_CELL}'>{html.escape(v)}</td></tr>"
+                       for k, v in self._summary())
+        best = self.sweep.best
+        trials = table_html(self.sweep, self.sweep.trial_records(), best.number if best else None, self.top,
+                            live=False)
+        data["text/html"] = f"<div class='aiaas-sweep'><b>aiaas sweep</b><table>{rows}</table>{trials}</div>"
+        return data
+
+
+__all__ = ["SweepBoard", "value", "ranked", "counts_text", "table_html", "render_figure", "render_png"]
