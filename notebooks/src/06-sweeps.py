@@ -35,7 +35,7 @@ from sklearn.datasets import make_classification
 X, y = make_classification(n_samples=2000, n_features=20, n_informative=8, n_classes=3,
                            random_state=6)
 forest = pd.DataFrame(X.astype("float32"), columns=[f"f{i}" for i in range(20)]).assign(label=y)
-print(forest.shape, "- classes:", sorted(forest["label"].unique()))
+print(forest.shape, "- classes:", sorted(forest["label"].unique().tolist()))
 
 # %% tags=["nbval-ignore-output"]
 %%aiaas train --data forest --target label --name forest-rf --seed 6 --block
@@ -58,8 +58,10 @@ space = {"n_estimators": [10, 40], "max_depth": [3, 6, None]}
 # %% [markdown]
 # ## 2. The leaderboard
 #
-# `%aiaas sweeps` lists every sweep; `%aiaas sweep show ID` is one sweep's leaderboard, best
-# first (workers and seconds change from run to run, so this cell's output is not checked).
+# `%aiaas sweeps` lists every sweep with its ID; `%aiaas sweep show ID` is one sweep's
+# leaderboard, best first. A magic line is never evaluated as code (`$x` stays literal), and this
+# notebook cannot know the random ID in advance, so it runs the same magic through IPython with the
+# ID of the newest sweep. Workers and seconds change from run to run, so that output is not checked.
 
 # %%
 rf_id = aiaas_jupyter.get_client().registry.list_sweeps(limit=1)[0].id
@@ -70,7 +72,7 @@ print(rf_sweep.status, "-", len(rf_sweep.trials), "trials, best:", rf_sweep.best
 # %%
 # NBVAL_IGNORE_OUTPUT
 
-%aiaas sweep show $rf_id
+get_ipython().run_line_magic("aiaas", f"sweep show {rf_id}")  # as typing: %aiaas sweep show <ID>
 
 # %% [markdown]
 # The same leaderboard is a DataFrame, `sweep.trials` (here without the timing columns):
@@ -109,7 +111,7 @@ print("v1 accuracy", round(v1.metrics["accuracy"], 3), "| v2 accuracy", round(v2
 W = np.random.default_rng(7).standard_normal((16, 4))
 Xb = np.random.default_rng(8).standard_normal((1500, 16)).astype("float32")
 blobs = pd.DataFrame(Xb, columns=[f"x{i}" for i in range(16)]).assign(label=np.argmax(Xb @ W, axis=1))
-print(blobs.shape, "- classes:", sorted(blobs["label"].unique()))
+print(blobs.shape, "- classes:", sorted(blobs["label"].unique().tolist()))
 
 # %% tags=["nbval-ignore-output"]
 %%aiaas sweep --data blobs --target label --name blobs-mlp --search tpe --trials 8 --early-stop asha --epochs 9 --batch-size 64 --seed 1 --block
@@ -144,7 +146,7 @@ mlp_sweep
 # %%
 rows = forest.drop(columns=["label"]).head(5)
 preds = aiaas_jupyter.predict("forest-rf", rows)
-print("predicted", list(preds), "| true", list(forest["label"].head(5)))
+print("predicted", preds.tolist(), "| true", forest["label"].head(5).tolist())
 
 # %%
 %aiaas predict forest-rf --input rows
