@@ -69,6 +69,17 @@ def grid_points(grid: dict) -> list[dict]:
     return [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
 
 
+def load_average() -> float | None:
+    """The 1-minute load average: on a shared machine, what the parallel figures must be read with
+    (2 workers on 2 cores only run in parallel when nothing else wants the cores)."""
+    import os
+
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # pragma: no cover - not on every platform
+        return None
+
+
 def alternate_many(sides: dict, repeat: int) -> dict[str, list[float]]:
     """Time every side ``repeat`` times, the order reversed every round (ABBA for any number)."""
     times: dict[str, list[float]] = {k: [] for k in sides}
@@ -106,6 +117,7 @@ def _gridsearch(client, X, y, test_fold, grid):
 def run(size: str, repeat: int | None = None) -> dict:
     """W3: see the module docstring."""
     import numpy as np
+    import pandas as pd
 
     import _tasks
 
@@ -113,10 +125,13 @@ def run(size: str, repeat: int | None = None) -> dict:
     rows = W3_ROWS[size]
     df = forest_data(rows)
     X_train, X_test, y_train, y_test = holdout(df)
-    test_fold = np.where(df.index.isin(X_test.index), 0, -1)  # PredefinedSplit: 0 = the test fold
-    X_all, y_all = df.drop(columns=["y"]), df["y"]
+    # GridSearchCV sees the train rows then the test rows, one PredefinedSplit fold (0 = test): its
+    # fits get the train rows in the split's order, so they are the very fits of the serial side
+    X_all, y_all = pd.concat([X_train, X_test]), pd.concat([y_train, y_test])
+    test_fold = np.r_[np.full(len(X_train), -1), np.zeros(len(X_test), dtype=int)]
     points = grid_points(W3_GRID)
     out: dict = {}
+    load0 = load_average()
     with connected(n_workers=N_WORKERS, threads_per_worker=1) as client:
         warm = {"n_estimators": [5], "max_depth": [2, 3]}
         c.log("W3: warm-up (one small sweep, one GridSearchCV, one serial fit)")
@@ -140,10 +155,12 @@ def run(size: str, repeat: int | None = None) -> dict:
         times = alternate_many({"ours": ours, "none": ours_none, "serial": serial, "gs": gridsearch}, n)
         workers = len(client.dask.scheduler_info(n_workers=-1)["workers"])
     best = out["best"]
-    sweep_scores = {int(t.number): t.value for t in best.trial_records()}
     trials = best.trials
     serial_best = max(out["serial"])
-    gs_best = float(np.max(out["gs"].cv_results_["mean_test_score"]))
+    cv = out["gs"].cv_results_
+    gs_best = float(np.max(cv["mean_test_score"]))
+    gs_match = all(math.isclose(float(score), _serial_score(points, out["serial"], params), abs_tol=1e-12)
+                   for params, score in zip(cv["params"], cv["mean_test_score"]))
     ours_s, none_s = c.median(times["ours"]), c.median(times["none"])
     serial_s, gs_s = c.median(times["serial"]), c.median(times["gs"])
     return c.result(
@@ -155,11 +172,17 @@ def run(size: str, repeat: int | None = None) -> dict:
         gridsearch_s=gs_s, ratio_vs_gridsearch=ours_s / gs_s, ratio_none_vs_gridsearch=none_s / gs_s,
         ours_best=best.best.value, serial_best=serial_best, gridsearch_best=gs_best,
         trials_finished=int((trials["status"] == "finished").sum()), registered_version=best.version.version,
-        sweep_duration_s=best.record.duration_s, all_times=times, scores_match_serial=_same_scores(
-            sweep_scores, points, out["serial"], best.trial_records()))
+        sweep_duration_s=best.record.duration_s, all_times=times, load_avg=[load0, load_average()],
+        scores_match_serial=_same_scores(points, out["serial"], best.trial_records()),
+        gridsearch_scores_match_serial=gs_match)
 
 
-def _same_scores(sweep_scores, points, serial_scores, records) -> bool:
+def _serial_score(points, serial_scores, params: dict) -> float:
+    """The serial side's held-out accuracy of the configuration *params*."""
+    return serial_scores[[tuple(sorted(p.items())) for p in points].index(tuple(sorted(params.items())))]
+
+
+def _same_scores(points, serial_scores, records) -> bool:
     """Whether every trial's held-out accuracy equals the serial fit's of the same configuration
     (same split, same seed: they must, or the two sides did not do the same work)."""
     by_params = {tuple(sorted(p.items())): s for p, s in zip(points, serial_scores)}
@@ -207,6 +230,7 @@ def run_asha(size: str, repeat: int | None = None) -> dict:
     rows = W3B_ROWS[size]
     df = mlp_data(rows)
     out: dict = {}
+    load0 = load_average()
     with connected(n_workers=N_WORKERS, threads_per_worker=1) as client:
         c.log("W3b: warm-up (a 2-trial, 1-epoch sweep: torch and ONNX imported on every worker)")
         import torch  # noqa: F401
@@ -237,7 +261,7 @@ def run_asha(size: str, repeat: int | None = None) -> dict:
         asha_best_params=asha_s.best.params, full_best_params=full_s.best.params,
         epochs_asha=epochs_asha, epochs_full=epochs_full, epochs_planned=len(grid_points(W3B_GRID)) * W3B_EPOCHS,
         epoch_share=epochs_asha / (len(grid_points(W3B_GRID)) * W3B_EPOCHS), asha_counts=counts,
-        all_times=times)
+        all_times=times, load_avg=[load0, load_average()])
 
 
 # -- W3o ------------------------------------------------------------------------------------------
@@ -268,6 +292,7 @@ def run_overhead(size: str, repeat: int | None = None) -> dict:
     trials, delay = repeat or W3O_TRIALS, W3O_DELAY
     df = sleepy_frame()
     X, y = df.drop(columns=["y"]), df["y"]
+    load0 = load_average()
     with connected(n_workers=N_WORKERS, threads_per_worker=1) as client:
         workers = len(client.dask.scheduler_info(n_workers=-1)["workers"])
         c.log("W3o: warm-up (a 2-trial sweep of 0.1 s tasks)")
@@ -290,7 +315,7 @@ def run_overhead(size: str, repeat: int | None = None) -> dict:
         baseline="ideal ceil(N/W) x delay", trials=trials, delay_s=delay, n_workers=workers,
         threads_per_worker=1, ideal_s=ideal, overhead_ms_per_trial=1e3 * (ours_s - ideal) * workers / trials,
         raw_dask_map_s=raw_s, raw_overhead_ms_per_trial=1e3 * (raw_s - ideal) * workers / trials,
-        sweep_duration_s=s.record.duration_s, trials_finished=finished)
+        sweep_duration_s=s.record.duration_s, trials_finished=finished, load_avg=[load0, load_average()])
 
 
 if __name__ == "__main__":
