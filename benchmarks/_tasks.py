@@ -82,3 +82,12 @@ def fit_score_forest(X_train, y_train, X_test, y_test, params: dict, seed: int =
 def fit_sleepy(X, y, delay: float, seed: int):
     """W3o's raw-Dask floor: the same 1 s fit, submitted with ``client.map`` (no sweep)."""
     return SleepyClassifier(delay=delay, seed=seed).fit(X, y).majority_
+
+
+def import_skops() -> bool:
+    """W3 warm-up, run on every worker: the first ``import skops.io`` in a process walks every
+    scikit-learn estimator (which imports torch through sklearn's array-API shim), several seconds
+    that a warm-up sweep pays on one worker only, the one that packages its best model."""
+    import skops.io  # noqa: F401
+
+    return True

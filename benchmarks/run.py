@@ -4,10 +4,11 @@
 
 Workloads (see benchmarks/README.md and WORKLOADS.md): W0 dispatch overhead of ``%%aiaas
 train``, W1 built-in PyTorch trainer vs a plain loop, W3/W3b/W3o sweeps (a RandomForest grid vs
-serial fits and GridSearchCV on Dask, ASHA vs the full torch grid, per-trial overhead), W4 our model server vs MLServer (from
-.venv-mlserver, created by scripts/mlserver_env.sh if missing), W5 ``%load_ext`` cost. Each lives in its
-own module; this file only prepares the process and dispatches. ``--repeat`` overrides every
-workload's repeat count (smoke tests use a small one; for W4 it is the number of requests). A workload that fails prints a line
+serial fits and GridSearchCV on Dask, ASHA vs the full torch grid, per-trial overhead), W4 our model
+server vs MLServer (from .venv-mlserver, created by scripts/mlserver_env.sh if missing), W5
+``%load_ext`` cost. Each lives in its own module; this file only prepares the process and
+dispatches. ``--repeat`` overrides every workload's repeat count (smoke tests use a small one; for
+W4 it is the number of requests, for W3o the number of trials). A workload that fails prints a line
 with an ``error`` field and makes the exit status 1; the others still run.
 """
 

@@ -134,7 +134,8 @@ def run(size: str, repeat: int | None = None) -> dict:
     load0 = load_average()
     with connected(n_workers=N_WORKERS, threads_per_worker=1) as client:
         warm = {"n_estimators": [5], "max_depth": [2, 3]}
-        c.log("W3: warm-up (one small sweep, one GridSearchCV, one serial fit)")
+        c.log("W3: warm-up (skops on every worker, one small sweep, one GridSearchCV, one serial fit)")
+        client.dask.run(_tasks.import_skops)
         _forest_sweep(client, df, warm, "best", "w3-warm")
         _gridsearch(client, X_all, y_all, test_fold, warm)
         _tasks.fit_score_forest(X_train, y_train, X_test, y_test, {"n_estimators": 5, "max_depth": 2})
