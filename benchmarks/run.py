@@ -24,7 +24,7 @@ import _common as c
 
 #: workload id -> "module" (its ``run``) or "module:function"
 WORKLOADS = {"W0": "w0_dispatch", "W1": "w1_torch", "W3": "w3_sweep", "W3b": "w3_sweep:run_asha",
-             "W3o": "w3_sweep:run_overhead", "W4": "w4_serving", "W5": "w5_load"}
+             "W3o": "w3o_overhead", "W4": "w4_serving", "W5": "w5_load"}
 _IDS = {w.upper(): w for w in WORKLOADS}  # --only is case-insensitive
 
 

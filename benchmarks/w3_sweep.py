@@ -1,4 +1,4 @@
-"""W3, W3b, W3o — hyper-parameter sweeps: what ``AiaasClient.sweep`` costs and saves.
+"""W3, W3b — hyper-parameter sweeps: what ``AiaasClient.sweep`` costs and saves (W3o: w3o_overhead.py).
 
 * **W3** (``run``): a 4 x 4 RandomForest grid (n_estimators x max_depth) through the sweep on a
   warm embedded cluster of W workers x 1 thread, against (a) the same 16 fits run serially in
@@ -11,12 +11,12 @@
 * **W3b** (``run_asha``): a 4 x 4 torch MLP grid (lr x width), 20 epochs each, with
   ``early_stop="asha"`` against the full grid on the same cluster: the best held-out accuracy
   each reaches, the gap, and the share of epochs ASHA trained.
-* **W3o** (``run_overhead``): N trials of a 1 s task (``_tasks.SleepyClassifier``, N = 64) on W
+* **W3o** (``w3o_overhead.run``): N trials of a 1 s task (``_tasks.SleepyClassifier``, N = 64) on W
   workers against the ideal ceil(N / W) s; the per-trial overhead is the rest, spread over the
   trials. A raw ``client.map`` of the same sleeps is reported alongside as the Dask floor.
 
 Every side runs in the same process on the same cluster, interleaved (ABBA) where repeated, so
-machine noise hits all of them alike. Run alone with ``python benchmarks/w3_sweep.py [W3|W3b|W3o]``.
+machine noise hits all of them alike. Run alone with ``python benchmarks/w3_sweep.py [W3|W3b]``; W3o lives in ``w3o_overhead.py``.
 """
 
 from __future__ import annotations
@@ -38,8 +38,6 @@ TEST_SIZE, SEED = 0.2, 0
 W3B_ROWS = {"quick": 20_000, "full": 2_000_000}
 W3B_GRID = {"lr": [3e-4, 1e-3, 3e-3, 1e-2], "width": [16, 32, 64, 128]}
 W3B_EPOCHS, W3B_BATCH = 20, 256
-# -- W3o ------------------------------------------------------------------------------------------
-W3O_TRIALS, W3O_DELAY = 64, 1.0
 
 
 def forest_data(rows: int, seed: int = SEED):
@@ -265,66 +263,12 @@ def run_asha(size: str, repeat: int | None = None) -> dict:
         all_times=times, load_avg=[load0, load_average()])
 
 
-# -- W3o ------------------------------------------------------------------------------------------
-def sleepy_frame():
-    import numpy as np
-    import pandas as pd
-
-    rng = np.random.default_rng(SEED)
-    df = pd.DataFrame(rng.standard_normal((200, 4)), columns=[f"x{i}" for i in range(4)])
-    df["y"] = (df["x0"] > 0).astype("int64")
-    return df
-
-
-def _sleepy_sweep(client, df, trials: int, delay: float, name: str):
-    import _tasks
-
-    s = client.sweep(_tasks.SleepyClassifier(delay=delay), df, "y", space={"seed": list(range(trials))},
-                     name=name, search="grid", register="none", max_concurrent=N_WORKERS, seed=SEED, block=True)
-    if s.status != "finished":
-        raise RuntimeError(f"W3o sweep {s.id} ended {s.status}: {s.record.error}")
-    return s
-
-
-def run_overhead(size: str, repeat: int | None = None) -> dict:
-    """W3o: see the module docstring. ``repeat`` sets the trial count (default 64; smoke tests use few)."""
-    import _tasks
-
-    trials, delay = repeat or W3O_TRIALS, W3O_DELAY
-    df = sleepy_frame()
-    X, y = df.drop(columns=["y"]), df["y"]
-    load0 = load_average()
-    with connected(n_workers=N_WORKERS, threads_per_worker=1) as client:
-        workers = len(client.dask.scheduler_info(n_workers=-1)["workers"])
-        c.log("W3o: warm-up (a 2-trial sweep of 0.1 s tasks)")
-        _sleepy_sweep(client, df, 2, 0.1, "w3o-warm")
-        c.log(f"W3o: {trials} trials of a {delay:g} s fit on {workers} workers")
-        ours_s, s = c.timed(lambda: _sleepy_sweep(client, df, trials, delay, "w3o"))
-
-        def raw():
-            futures = client.dask.map(_tasks.fit_sleepy, [X] * trials, [y] * trials, [delay] * trials,
-                                      range(trials), pure=False)
-            return client.dask.gather(futures)
-
-        raw_s, _ = c.timed(raw)
-    ideal = math.ceil(trials / workers) * delay
-    finished = int((s.trials["status"] == "finished").sum())
-    if finished != trials:
-        raise RuntimeError(f"W3o: {finished} of {trials} trials finished")
-    return c.result(
-        "W3o", size, ours_s, ideal,
-        baseline="ideal ceil(N/W) x delay", trials=trials, delay_s=delay, n_workers=workers,
-        threads_per_worker=1, ideal_s=ideal, overhead_ms_per_trial=1e3 * (ours_s - ideal) * workers / trials,
-        raw_dask_map_s=raw_s, raw_overhead_ms_per_trial=1e3 * (raw_s - ideal) * workers / trials,
-        sweep_duration_s=s.record.duration_s, trials_finished=finished, load_avg=[load0, load_average()])
-
-
 if __name__ == "__main__":
     import sys
 
     c.prepare_environment()
-    which = sys.argv[1:] or ["W3", "W3b", "W3o"]
-    fns = {"W3": run, "W3B": run_asha, "W3O": run_overhead}
+    which = sys.argv[1:] or ["W3", "W3b"]
+    fns = {"W3": run, "W3B": run_asha}
     for w in which:
         with contextlib.suppress(KeyboardInterrupt):
             c.emit(fns[w.upper()]("quick"))
