@@ -31,3 +31,63 @@ def torch_threads() -> dict:
 
     return {"torch": torch.get_num_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
             "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_")}
+
+
+# --- W3 / W3o (sweeps) -------------------------------------------------------------------------
+# The sweep's trial tasks unpickle the cell's estimator on the workers, so its class must be
+# importable there: this module is (the benchmarks directory is on the workers' PYTHONPATH).
+
+try:  # scikit-learn is a dependency of the project, but keep this module importable without it
+    from sklearn.base import BaseEstimator, ClassifierMixin
+except ImportError:  # pragma: no cover
+    BaseEstimator = ClassifierMixin = object
+
+
+class SleepyClassifier(ClassifierMixin, BaseEstimator):
+    """W3o's "1 s task": a classifier whose fit sleeps ``delay`` seconds and predicts the majority class.
+
+    ``seed`` changes nothing but the configuration, so a grid over it gives N distinct trials of
+    equal cost: what is left of the wall time beyond N x delay / W is the sweep's own overhead.
+    """
+
+    def __init__(self, delay: float = 1.0, seed: int = 0):
+        self.delay = delay
+        self.seed = seed
+
+    def fit(self, X, y):
+        import time
+
+        import numpy as np
+
+        time.sleep(self.delay)
+        self.classes_, counts = np.unique(np.asarray(y), return_counts=True)
+        self.majority_ = self.classes_[int(np.argmax(counts))]
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict(self, X):
+        import numpy as np
+
+        return np.full(len(X), self.majority_)
+
+
+def fit_score_forest(X_train, y_train, X_test, y_test, params: dict, seed: int = 0) -> float:
+    """W3 serial baseline's unit: fit one RandomForest config on the train split, held-out accuracy."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    model = RandomForestClassifier(n_jobs=1, random_state=seed, **params).fit(X_train, y_train)
+    return float(model.score(X_test, y_test))
+
+
+def fit_sleepy(X, y, delay: float, seed: int):
+    """W3o's raw-Dask floor: the same 1 s fit, submitted with ``client.map`` (no sweep)."""
+    return SleepyClassifier(delay=delay, seed=seed).fit(X, y).majority_
+
+
+def import_skops() -> bool:
+    """W3 warm-up, run on every worker: the first ``import skops.io`` in a process walks every
+    scikit-learn estimator (which imports torch through sklearn's array-API shim), several seconds
+    that a warm-up sweep pays on one worker only, the one that packages its best model."""
+    import skops.io  # noqa: F401
+
+    return True

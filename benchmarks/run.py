@@ -1,12 +1,14 @@
 """Run the project's benchmarks: one JSON line per workload on stdout, human logs on stderr.
 
-    python benchmarks/run.py [--quick|--full] [--only W0,W1,W4,W5] [--repeat N]
+    python benchmarks/run.py [--quick|--full] [--only W0,W1,W3,W3b,W3o,W4,W5] [--repeat N]
 
 Workloads (see benchmarks/README.md and WORKLOADS.md): W0 dispatch overhead of ``%%aiaas
-train``, W1 built-in PyTorch trainer vs a plain loop, W4 our model server vs MLServer (from
-.venv-mlserver, created by scripts/mlserver_env.sh if missing), W5 ``%load_ext`` cost. Each lives in its
-own module; this file only prepares the process and dispatches. ``--repeat`` overrides every
-workload's repeat count (smoke tests use a small one; for W4 it is the number of requests). A workload that fails prints a line
+train``, W1 built-in PyTorch trainer vs a plain loop, W3/W3b/W3o sweeps (a RandomForest grid vs
+serial fits and GridSearchCV on Dask, ASHA vs the full torch grid, per-trial overhead), W4 our model
+server vs MLServer (from .venv-mlserver, created by scripts/mlserver_env.sh if missing), W5
+``%load_ext`` cost. Each lives in its own module; this file only prepares the process and
+dispatches. ``--repeat`` overrides every workload's repeat count (smoke tests use a small one; for
+W4 it is the number of requests, for W3o the number of trials). A workload that fails prints a line
 with an ``error`` field and makes the exit status 1; the others still run.
 """
 
@@ -20,7 +22,10 @@ import traceback
 
 import _common as c
 
-WORKLOADS = {"W0": "w0_dispatch", "W1": "w1_torch", "W4": "w4_serving", "W5": "w5_load"}
+#: workload id -> "module" (its ``run``) or "module:function"
+WORKLOADS = {"W0": "w0_dispatch", "W1": "w1_torch", "W3": "w3_sweep", "W3b": "w3_sweep:run_asha",
+             "W3o": "w3o_overhead", "W4": "w4_serving", "W5": "w5_load"}
+_IDS = {w.upper(): w for w in WORKLOADS}  # --only is case-insensitive
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -30,16 +35,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="small sizes, under a minute each on 2 CPU cores (default)")
     size.add_argument("--full", dest="size", action="store_const", const="full",
                       help="full sizes (W1 needs a CUDA GPU)")
-    ap.add_argument("--only", metavar="W0,W1,W4,W5", default=",".join(WORKLOADS),
+    ap.add_argument("--only", metavar="W0,W1,W3,W3b,W3o,W4,W5", default=",".join(WORKLOADS),
                     help="comma-separated workload ids to run (default: all)")
     ap.add_argument("--repeat", type=int, metavar="N", default=None,
                     help="override each workload's repeat count (for smoke tests)")
     args = ap.parse_args(argv)
     args.size = args.size or "quick"
-    args.only = [w.strip().upper() for w in args.only.split(",") if w.strip()]
-    unknown = [w for w in args.only if w not in WORKLOADS]
+    asked = [w.strip() for w in args.only.split(",") if w.strip()]
+    unknown = [w for w in asked if w.upper() not in _IDS]
     if unknown:
         ap.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
+    args.only = [_IDS[w.upper()] for w in asked]
     if args.repeat is not None and args.repeat < 1:
         ap.error("--repeat must be >= 1")
     return args
@@ -54,7 +60,8 @@ def main(argv=None) -> int:
     for wid in args.only:
         t0 = time.perf_counter()
         try:
-            record = importlib.import_module(WORKLOADS[wid]).run(args.size, args.repeat)
+            module, _, fn = WORKLOADS[wid].partition(":")
+            record = getattr(importlib.import_module(module), fn or "run")(args.size, args.repeat)
         except Exception as exc:  # noqa: BLE001 - report it, run the other workloads
             traceback.print_exc(file=sys.stderr)
             record = {"workload": wid, "size": args.size, "error": f"{type(exc).__name__}: {exc}"}
