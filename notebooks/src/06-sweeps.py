@@ -46,10 +46,12 @@ model = RandomForestClassifier(n_estimators=10, n_jobs=1)
 # %% [markdown]
 # The sweep cell defines the `model` and a `space`: every axis a list, so the search is a grid
 # (2 x 3 = 6 trials). Each trial fits on the same seeded 80% and is scored on the same held-out
-# 20%; `--metric` defaults to accuracy. The best trial becomes `forest-rf` version 2.
+# 20%; `--metric` defaults to accuracy. `-o rf_sweep` keeps the `Sweep` handle (the cell
+# returns at once, the leaderboard updates in place); `rf_sweep.result()` waits for the best
+# trial, registered as `forest-rf` version 2.
 
 # %% tags=["nbval-ignore-output"]
-%%aiaas sweep --data forest --target label --name forest-rf --seed 6 --block
+%%aiaas sweep --data forest --target label --name forest-rf --seed 6 -o rf_sweep
 from sklearn.ensemble import RandomForestClassifier
 
 model = RandomForestClassifier(n_jobs=1)
@@ -59,20 +61,18 @@ space = {"n_estimators": [10, 40], "max_depth": [3, 6, None]}
 # ## 2. The leaderboard
 #
 # `%aiaas sweeps` lists every sweep with its ID; `%aiaas sweep show ID` is one sweep's
-# leaderboard, best first. A magic line is never evaluated as code (`$x` stays literal), and this
-# notebook cannot know the random ID in advance, so it runs the same magic through IPython with the
-# ID of the newest sweep. Workers and seconds change from run to run, so that output is not checked.
+# leaderboard, best first (without an ID: the latest sweep's). Workers and seconds change from
+# run to run, so that output is not checked.
 
 # %%
-rf_id = aiaas_jupyter.get_client().registry.list_sweeps(limit=1)[0].id
-rf_sweep = aiaas_jupyter.get_sweep(rf_id)
-print(rf_sweep.status, "-", len(rf_sweep.trials), "trials, best:", rf_sweep.best.params,
+version = rf_sweep.result()
+print(version.ref, "-", rf_sweep.status, "-", len(rf_sweep.trials), "trials, best:", rf_sweep.best.params,
       "accuracy", round(rf_sweep.best.value, 3))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 
-get_ipython().run_line_magic("aiaas", f"sweep show {rf_id}")  # as typing: %aiaas sweep show <ID>
+%aiaas sweep show
 
 # %% [markdown]
 # The same leaderboard is a DataFrame, `sweep.trials` (here without the timing columns):
@@ -114,7 +114,7 @@ blobs = pd.DataFrame(Xb, columns=[f"x{i}" for i in range(16)]).assign(label=np.a
 print(blobs.shape, "- classes:", sorted(blobs["label"].unique().tolist()))
 
 # %% tags=["nbval-ignore-output"]
-%%aiaas sweep --data blobs --target label --name blobs-mlp --search tpe --trials 8 --early-stop asha --epochs 9 --batch-size 64 --seed 1 --block
+%%aiaas sweep --data blobs --target label --name sweep-mlp --search tpe --trials 8 --early-stop asha --epochs 9 --batch-size 64 --seed 1 -o mlp_sweep
 def make_model(params):
     w = params["width"]
     return nn.Sequential(nn.Linear(16, w), nn.ReLU(), nn.Linear(w, 4))
@@ -122,7 +122,7 @@ def make_model(params):
 space = {"lr": loguniform(1e-3, 3e-2), "width": [8, 32, 64]}
 
 # %%
-mlp_sweep = aiaas_jupyter.get_sweep(aiaas_jupyter.get_client().registry.list_sweeps(limit=1)[0].id)
+mlp_sweep.result()
 epochs = sum(len(t.history) for t in mlp_sweep.trial_records())
 print(mlp_sweep.status, "-", len(mlp_sweep.trials), "trials;",
       "some stopped early:", epochs < 8 * 9, "| best accuracy above 0.8:", mlp_sweep.best.value > 0.8)
