@@ -244,8 +244,11 @@ def run_asha(size: str, repeat: int | None = None) -> dict:
         def full():
             out["full"] = _mlp_sweep(client, df, "none", "w3b-full")
 
-        c.log(f"W3b: {n} round(s) of the 16-config x {W3B_EPOCHS}-epoch grid, ASHA and full, {rows} rows")
-        times = alternate_many({"asha": asha, "full": full}, n)
+        def hyperband():  # the other pruner, for comparison (not a goal of W3b)
+            out["hyperband"] = _mlp_sweep(client, df, "hyperband", "w3b-hb")
+
+        c.log(f"W3b: {n} round(s) of the 16-config x {W3B_EPOCHS}-epoch grid, ASHA, Hyperband and full, {rows} rows")
+        times = alternate_many({"asha": asha, "full": full, "hyperband": hyperband}, n)
         workers = len(client.dask.scheduler_info(n_workers=-1)["workers"])
     asha_s, full_s = out["asha"], out["full"]
     epochs_asha = sum(len(t.history) for t in asha_s.trial_records())
@@ -260,6 +263,10 @@ def run_asha(size: str, repeat: int | None = None) -> dict:
         asha_best_params=asha_s.best.params, full_best_params=full_s.best.params,
         epochs_asha=epochs_asha, epochs_full=epochs_full, epochs_planned=len(grid_points(W3B_GRID)) * W3B_EPOCHS,
         epoch_share=epochs_asha / (len(grid_points(W3B_GRID)) * W3B_EPOCHS), asha_counts=counts,
+        hyperband_best=out["hyperband"].best.value,
+        hyperband_gap=(full_best - out["hyperband"].best.value) / full_best,
+        hyperband_epoch_share=sum(len(t.history) for t in out["hyperband"].trial_records())
+        / (len(grid_points(W3B_GRID)) * W3B_EPOCHS), hyperband_s=c.median(times["hyperband"]),
         all_times=times, load_avg=[load0, load_average()])
 
 
