@@ -30,3 +30,13 @@ def age_seconds(iso: str | None) -> float:
     if not iso:
         return 0.0
     return (now() - parse_iso(iso)).total_seconds()
+
+
+def short_time(iso: str | None) -> str:
+    """A stored timestamp as local ``YYYY-MM-DD HH:MM:SS`` for tables ("" for none; unparsable: as is)."""
+    if not iso:
+        return ""
+    try:
+        return parse_iso(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return iso

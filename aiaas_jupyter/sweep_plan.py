@@ -17,7 +17,7 @@ from typing import Any, Callable
 from .errors import SweepError
 from .registry import SweepRecord, validate_name
 from .sweep_space import SearchSpace
-from .sweep_options import EARLY_STOPS, REGISTER
+from .sweep_options import EARLY_STOPS, LOWER_IS_BETTER, REGISTER
 from .sweep_trial import TRAIN_KEYS, TrialPlan
 
 #: the held-out metrics each trainer reports, by framework and task (the names of TrainResult.metrics)
@@ -27,8 +27,6 @@ METRICS = {
     ("torch", "classification"): ("accuracy", "val_loss", "loss"),
     ("torch", "regression"): ("r2", "mse", "val_loss", "loss"),
 }
-#: metrics where smaller is better; every other one is maximised
-LOWER_IS_BETTER = frozenset({"loss", "val_loss", "mse", "mae", "rmse"})
 #: increments an iterative scikit-learn estimator is grown in when early stopping is on
 SKLEARN_STEPS = 8
 #: random/TPE trial count when --trials is not given

@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from .clock import parse_iso
+from .clock import short_time
+from .sweep_options import LOWER_IS_BETTER
 from .display import Table
 
 #: leaderboard order of trial statuses: ranked ones first (finished, then pruned by their last
@@ -22,16 +23,6 @@ STATUS_RANK = {"finished": 0, "pruned": 1, "running": 2, "pending": 2, "error": 
 #: trial statuses that count as done in a sweep's progress (``TRIAL_TERMINAL``)
 ENDED = ("finished", "pruned", "error", "cancelled", "lost")
 #: metrics where a smaller value is better, for marking the best version in :func:`compare_table`
-LOWER_IS_BETTER = ("loss", "val_loss", "mse", "mae", "rmse", "log_loss")
-
-
-def _short_time(iso: str | None) -> str:
-    if not iso:
-        return ""
-    try:
-        return parse_iso(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return iso
 
 
 def _number(value: Any) -> float | None:
@@ -140,7 +131,7 @@ def sweeps_table(records: Sequence) -> Table:
         if r.best_value is not None:
             best = f"{r.metric or 'value'}={r.best_value:.4g} (trial #{r.best_trial})"
         rows.append((r.id, r.model, r.status, f"{ended(r)}/{r.n_trials}", best,
-                     r.version if r.version is not None else "", r.search, r.early_stop, _short_time(r.submitted)))
+                     r.version if r.version is not None else "", r.search, r.early_stop, short_time(r.submitted)))
     return Table(["id", "model", "status", "progress", "best", "version", "search", "early stop", "submitted"],
                  rows, title="aiaas sweeps", empty="no sweeps yet: run a %%aiaas sweep cell")
 
@@ -171,7 +162,7 @@ def compare_table(versions: Sequence) -> Table:
         best = (min if _lower_is_better(metric) else max)(present) if len(versions) > 1 and present else None
         rows.append([metric, *("" if v is None else f"{v:.4g}" + (" *" if v == best else "") for v in values)])
     rows.append(["lineage", *(_lineage(mv) for mv in versions)])
-    rows.append(["created", *(_short_time(mv.created) for mv in versions)])
+    rows.append(["created", *(short_time(mv.created) for mv in versions)])
     names = ", ".join(dict.fromkeys(mv.name for mv in versions))
     note = "* best value of the row" if len(versions) > 1 else ""
     return Table(["", *heads], rows, title=f"compare {names}", note=note, empty="no versions")

@@ -6,17 +6,8 @@ the data and each pick its own presentation.
 
 from __future__ import annotations
 
-from .clock import parse_iso
+from .clock import short_time
 from .display import Table
-
-
-def _short_time(iso: str | None) -> str:
-    if not iso:
-        return ""
-    try:
-        return parse_iso(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return iso
 
 
 #: the metric a model is summarised by, first present wins (``%aiaas models`` and the sidebar)
@@ -52,7 +43,7 @@ def jobs_table(records) -> Table:
         duration = f"{r.duration_s:.2f} s" if r.duration_s is not None else ""
         model = f"{r.model}:{r.version}" if r.version else (r.model or "")
         rows.append((r.id, model, r.status, f"{(r.progress or 0):.0%}", r.worker or "",
-                     r.gpus or 0, _short_time(r.started or r.submitted), duration))
+                     r.gpus or 0, short_time(r.started or r.submitted), duration))
     return Table(["id", "model", "status", "progress", "worker", "GPUs", "started", "duration"], rows,
                  title="aiaas jobs", empty="no jobs yet: run a %%aiaas train cell")
 
@@ -60,7 +51,7 @@ def jobs_table(records) -> Table:
 def models_table(summaries: list[dict]) -> Table:
     rows = [(s["name"], s["latest"], s["n_versions"],
              ", ".join(f"{a}→{v}" for a, v in sorted((s.get("aliases") or {}).items())),
-             s.get("framework", ""), headline_metric(s.get("metrics")), _short_time(s.get("created")))
+             s.get("framework", ""), headline_metric(s.get("metrics")), short_time(s.get("created")))
             for s in summaries]
     return Table(["model", "latest", "versions", "aliases", "framework", "metric", "created"], rows,
                  title="aiaas models", empty="no models yet: a successful %%aiaas train registers one")
@@ -72,7 +63,7 @@ def model_card(mv) -> Table:
         ("model", mv.ref),
         ("aliases", ", ".join(mv.aliases)),
         ("framework", mv.framework),
-        ("created", _short_time(mv.created)),
+        ("created", short_time(mv.created)),
         ("job", mv.job_id or ""),
         ("metrics", mv.metrics),
         ("params", mv.params),

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..clock import now_iso
 from ..errors import RegistryError, SweepNotFoundError
+from ..sweep_options import DIRECTIONS
 
 #: every status a sweep can have; the table, the sweep handle and the views share this list
 SWEEP_STATUSES = ("pending", "running", "finished", "error", "cancelled", "lost")
@@ -31,7 +32,6 @@ SWEEP_TERMINAL = tuple(s for s in SWEEP_STATUSES if s not in SWEEP_LIVE)
 TRIAL_STATUSES = ("pending", "running", "finished", "pruned", "error", "cancelled", "lost")
 TRIAL_LIVE = ("pending", "running")
 TRIAL_TERMINAL = tuple(s for s in TRIAL_STATUSES if s not in TRIAL_LIVE)
-DIRECTIONS = ("max", "min")
 
 
 @dataclasses.dataclass
