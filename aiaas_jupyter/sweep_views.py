@@ -22,7 +22,6 @@ from .display import Table
 STATUS_RANK = {"finished": 0, "pruned": 1, "running": 2, "pending": 2, "error": 3, "cancelled": 3, "lost": 3}
 #: trial statuses that count as done in a sweep's progress (``TRIAL_TERMINAL``)
 ENDED = ("finished", "pruned", "error", "cancelled", "lost")
-#: metrics where a smaller value is better, for marking the best version in :func:`compare_table`
 
 
 def _number(value: Any) -> float | None:

@@ -20,7 +20,6 @@ redraw is shown as one line in the board itself.
 from __future__ import annotations
 
 import html
-import io
 import math
 import threading
 
@@ -28,14 +27,15 @@ import ipywidgets as w
 
 from ..registry.sweeps_table import SWEEP_TERMINAL, TRIAL_TERMINAL
 from .feedback import error_html, note_html, num, one_line
+from ..sweep_views import rank_trials, trial_value
 from .plot import PLOT_INTERVAL, Throttled
+from .sweep_plot import render_png
 
 #: seconds between two redraws of the trials table
 TABLE_INTERVAL = 0.3
 #: rows of the table (the best ones); the rest is summed up as "… and K more"
 TOP = 20
 #: the order of the table's groups and of the counts line
-_GROUP = {"finished": 0, "pruned": 1, "running": 2, "pending": 2, "error": 3, "cancelled": 3, "lost": 3}
 _COUNT_ORDER = ("finished", "pruned", "error", "cancelled", "lost", "running", "pending")
 _BAR_STYLE = {"finished": "success", "error": "danger", "cancelled": "warning", "lost": "warning"}
 _ROW_STYLE = {"best": "background:#e8f5e9;font-weight:bold", "pruned": "color:#9e9e9e",
@@ -48,40 +48,15 @@ def _finite(v) -> bool:
 
 
 def value(trial, metric: str) -> float | None:
-    """The trial's value of the metric: its recorded ``value``, else the last epoch's."""
-    if _finite(trial.value):
-        return float(trial.value)
-    ys = curve(trial, metric)[1]
-    return ys[-1] if ys else None
-
-
-def ranked(trials: list, direction: str, metric: str = "") -> list:
-    """Finished trials best first, then pruned, then running/pending, then failed; by value
-    within each group (missing values last), then by trial number (the order of ``%aiaas sweep show``)."""
-    def key(t):
-        v = value(t, metric)
-        return (_GROUP.get(t.status, 4), v is None, (-v if direction == "max" else v) if v is not None else 0,
-                t.number)
-
-    return sorted(trials, key=key)
+    """The trial's value of the metric (:func:`~aiaas_jupyter.sweep_views.trial_value`: the
+    table, ``%aiaas sweep show`` and this board rank trials the same way)."""
+    return trial_value(trial, metric)
 
 
 def counts_text(counts: dict[str, int]) -> str:
     """``9 finished · 5 pruned · 1 error · 1 running``: ended statuses first."""
     order = list(_COUNT_ORDER) + sorted(set(counts) - set(_COUNT_ORDER))
     return " · ".join(f"{counts[s]} {s}" for s in order if counts.get(s))
-
-
-def curve(trial, metric: str) -> tuple[list, list]:
-    """(epochs, values) of a trial's history: the metric each epoch/rung reported."""
-    xs, ys = [], []
-    for i, entry in enumerate(trial.history or [], start=1):
-        v = entry.get("value")
-        v = v if _finite(v) else (entry.get("metrics") or {}).get(metric)
-        if _finite(v):
-            xs.append(entry.get("epoch") or i)
-            ys.append(float(v))
-    return xs, ys
 
 
 def _param(value) -> str:
@@ -95,7 +70,7 @@ def table_html(sweep, trials: list, best: int | None, top: int = TOP, live: bool
     cols = ["", "trial", "status", sweep.metric or "value", *params, "epochs"] + (["worker", "seconds"] if live else [])
     head = "".join(f"<th style='{_CELL}'>{html.escape(c)}</th>" for c in cols + ["error"])
     rows = []
-    order = ranked(trials, sweep.direction, sweep.metric)
+    order = rank_trials(sweep, trials)
     for t in order[:top]:
         v = value(t, sweep.metric)
         kind = "best" if t.number == best else t.status
@@ -117,96 +92,6 @@ def table_html(sweep, trials: list, best: int | None, top: int = TOP, live: bool
         return "<div class='aiaas-trials' style='color:#555'>no trials yet</div>"
     return (f"<table class='aiaas-trials'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
             + note)
-
-
-def _axis(values: list) -> tuple[list, str, list[str]]:
-    """x positions, scale ("linear" / "log") and category labels (numeric: none) of a parameter."""
-    if values and all(_finite(v) for v in values):
-        lo, hi = min(values), max(values)
-        scale = "log" if lo > 0 and hi / lo > 100 else "linear"
-        return [float(v) for v in values], scale, []
-    labels = sorted({str(v) for v in values})
-    return [labels.index(str(v)) for v in values], "linear", labels
-
-
-def render_figure(sweep, trials: list, best: int | None):
-    """Metric vs each parameter (finished filled, pruned hollow grey, best a red star) and the
-    learning curves when any trial has more than one epoch; None while no trial has a value."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    metric = sweep.metric or "value"
-    scored = [(t, value(t, metric)) for t in trials if t.status in ("finished", "pruned", "running")]
-    scored = [(t, v) for t, v in scored if v is not None]
-    curves = [(t, *curve(t, metric)) for t in trials]
-    curves = [c for c in curves if c[1]]
-    with_curves = any(len(xs) > 1 for _, xs, _ in curves)
-    if not scored and not with_curves:
-        return None
-    params = (sweep.param_names or sorted({k for t in trials for k in t.params}))[:8]
-    n = len(params) + (1 if with_curves else 0)
-    ncols = min(n, 4)
-    nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(3.0 * ncols, 2.4 * nrows), dpi=80)
-    for i, p in enumerate(params, start=1):
-        ax = fig.add_subplot(nrows, ncols, i)
-        pts = [(t, v) for t, v in scored if p in t.params]
-        xs, scale, labels = _axis([t.params[p] for t, _ in pts])
-        for status, style in (("finished", {"color": "#1565c0"}), ("running", {"color": "#ef6c00", "marker": "x"}),
-                              ("pruned", {"facecolors": "none", "edgecolors": "#9e9e9e"})):
-            sel = [(x, v) for x, (t, v) in zip(xs, pts) if t.status == status]
-            if sel:
-                ax.scatter(*zip(*sel), s=20, label=status, **style)
-        mark = [(x, v) for x, (t, v) in zip(xs, pts) if t.number == best]
-        if mark:
-            ax.scatter(*zip(*mark), s=140, marker="*", color="#c62828", zorder=3, label="best")
-        ax.set_xscale(scale)
-        if labels:
-            ax.set_xticks(range(len(labels)), labels, fontsize=8)
-            ax.set_xlim(-0.5, len(labels) - 0.5)
-        ax.set_title(p, fontsize=10)
-        ax.grid(alpha=0.3)
-        if (i - 1) % ncols == 0:
-            ax.set_ylabel(metric)
-    if with_curves:
-        ax = fig.add_subplot(nrows, ncols, n)
-        for t, xs, ys in sorted(curves, key=lambda c: c[0].number == best):
-            if t.number == best:
-                ax.plot(xs, ys, color="#c62828", linewidth=2, label=f"best (trial {t.number})")
-            elif t.status == "pruned":
-                ax.plot(xs, ys, color="#9e9e9e", linestyle="--", linewidth=1, marker="x", markevery=[-1],
-                        markersize=5)
-            elif t.status in ("finished", "running"):
-                ax.plot(xs, ys, color="#ef6c00" if t.status == "running" else "#1565c0", linewidth=1, alpha=0.6)
-            else:  # error, cancelled, lost: where they were when they ended
-                ax.plot(xs, ys, color="#c62828", linestyle=":", linewidth=1, alpha=0.5)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_title(f"{metric} per epoch", fontsize=10)
-        ax.grid(alpha=0.3)
-        if best is not None:
-            ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-#: one figure drawn at a time in this process: matplotlib is not thread-safe (two boards drawing
-#: log-scale tick labels at once broke its mathtext parser, a shared pyparsing grammar)
-_DRAW_LOCK = threading.Lock()
-
-
-def render_png(sweep, trials: list, best: int | None) -> "tuple[bytes, list[dict]] | None":
-    """The PNG of :func:`render_figure` and what each panel holds (title, x scale, lines)."""
-    with _DRAW_LOCK:
-        fig = render_figure(sweep, trials, best)
-        if fig is None:
-            return None
-        axes = [{"title": ax.get_title(), "xscale": ax.get_xscale(),
-                 "dashed": sum(ln.get_linestyle() == "--" for ln in ax.get_lines()),
-                 "lines": [[float(x) for x in ln.get_xdata()] for ln in ax.get_lines()]} for ax in fig.axes]
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        return buf.getvalue(), axes
 
 
 class SweepBoard(w.VBox):

@@ -17,6 +17,10 @@ from typing import Callable
 
 #: seconds between two redraws of a running job's curves
 PLOT_INTERVAL = 0.5
+#: one figure drawn at a time in this process, whoever draws it (job curves, sweep leaderboards):
+#: matplotlib is not thread-safe (two figures drawing log-scale tick labels at once broke its
+#: mathtext parser, a shared pyparsing grammar)
+DRAW_LOCK = threading.Lock()
 
 
 def epoch_rows(events: list[dict]) -> list[dict]:
@@ -53,9 +57,10 @@ def render_png(rows: list[dict], title: str = "") -> bytes | None:
             ax.set_xlim(0.5, 1.5)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    with DRAW_LOCK:
+        fig.tight_layout()
+        fig.savefig(buf, format="png")
     return buf.getvalue()
 
 
