@@ -126,10 +126,20 @@ def test_warm_start_forest_is_halved_and_still_registers_its_best(aiaas, frame):
 
 
 def make_mlp(params):
+    """An MLP whose training steps take ~3 ms: an epoch (150 batches) lasts ~0.5 s, far longer
+    than the kernel needs to decide and send a stop, even on a busy runner."""
+    import time as _time
+
     import torch
 
+    class Paced(torch.nn.Sequential):
+        def forward(self, x):
+            if self.training:
+                _time.sleep(0.003)
+            return super().forward(x)
+
     width = int(params.get("width", 16))
-    return torch.nn.Sequential(torch.nn.Linear(8, width), torch.nn.ReLU(), torch.nn.Linear(width, 2))
+    return Paced(torch.nn.Linear(8, width), torch.nn.ReLU(), torch.nn.Linear(width, 2))
 
 
 def test_torch_asha_prunes_weak_trials_within_an_epoch(aiaas, frame, one_torch_thread):
