@@ -457,6 +457,7 @@ async def test_fuzz_the_api_no_server_errors(home, jp_fetch, jp_http_port, jp_ba
     @example(route="POST models/{}/deploy", request=("m", b"\xff\xfe{"), extra={})
     @example(route="POST models/{}/deploy", request=("m", b" " * 200_000), extra={})
     @example(route="GET models/{}", request=("%ED%A0%80", b""), extra={})
+    @example(route="GET models/{}", request=("..", b""), extra={})  # normalised to the bare prefix
     @given(route=routes, request=requests, extra=headers)
     def check(route, request, extra):
         name, body = request

@@ -136,6 +136,10 @@ def setup_handlers(web_app, manager: SidebarManager) -> list[str]:
     """Add the API routes to the server's tornado application; returns their patterns."""
     base_url = web_app.settings.get("base_url", "/")
     patterns = [url_path_join(base_url, *API_PREFIX, path) for path, _ in ROUTES]
+    handlers = [handler for _, handler in ROUTES]
+    # the bare prefix too (``models/..`` normalises to it): a JSON 404, not the server's HTML page
+    patterns.append(url_path_join(base_url, *API_PREFIX))
+    handlers.append(NoRouteHandler)
     web_app.add_handlers(".*$", [(pattern, handler, {"manager": manager})
-                                 for pattern, (_, handler) in zip(patterns, ROUTES)])
+                                 for pattern, handler in zip(patterns, handlers)])
     return patterns
