@@ -64,7 +64,8 @@ class SweepDispatcher:
         self.registry.record_sweep(record)
         state = SweepState(record)
         study = Study(plan.space, search=record.search, early_stop=record.early_stop, direction=record.direction,
-                      seed=record.seed, n_trials=record.n_trials, max_resource=plan.max_resource)
+                      seed=record.seed, n_trials=record.n_trials, max_resource=plan.max_resource,
+                      min_resource=plan.grace_period)
         driver = SweepDriver(self.registry, self.session, state, study, plan_future=plan_future,
                              data_future=data_future, gpus=plan.gpus_per_trial, register=plan.register)
         return self._start(driver)
@@ -147,6 +148,7 @@ class SweepDispatcher:
         study = Study(space, search=record.search, early_stop=record.early_stop, direction=record.direction,
                       seed=record.seed, n_trials=record.n_trials,
                       max_resource=int(info.get("max_resource") or 1),
+                      min_resource=int(info.get("grace_period") or 1),
                       done_points=[t.params for t in trials])
         study.add_ended(trials)
         state = SweepState(record, trials)

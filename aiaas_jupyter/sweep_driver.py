@@ -168,7 +168,7 @@ class SweepDriver(threading.Thread):
         if number in self.reattached:
             self.study.add_ended([self._as_ended(number, status, fields)])
         else:
-            self.study.tell(number, status, fields.get("value"))
+            self.study.tell(number, status, fields.get("value"), fields.get("seconds"))
         sweep_fields = self.state.trial_ended(number, status, **fields)
         self._fill()  # the next trial goes out before the registry write
         key = trial_key(self.state.id, number)

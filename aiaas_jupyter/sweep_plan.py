@@ -31,6 +31,23 @@ METRICS = {
 SKLEARN_STEPS = 8
 #: random/TPE trial count when --trials is not given
 DEFAULT_TRIALS = 20
+#: the default grace period is this share of the epochs: judged after its first epoch, a trial is
+#: judged on its learning rate (a small lr starts last and may finish first); W3b's 16 MLPs lost
+#: 2-3% of the best accuracy to a 1-epoch grace, none to a 4-epoch one (benchmarks/README.md)
+GRACE_SHARE = 5
+
+
+def resolve_grace(given: int | None, early_stop: str, max_resource: int) -> int:
+    """Epochs (steps) a trial trains before the pruner may stop it: Ray Tune's ``grace_period``,
+    Optuna's ``min_resource``. Default: a fifth of *max_resource*, at least 1."""
+    if given is None:
+        return max(1, max_resource // GRACE_SHARE)
+    if early_stop == "none":
+        raise SweepError("--grace-period applies to early stopping", hint="add --early-stop asha (or hyperband)")
+    if not 1 <= given <= max_resource:
+        raise SweepError(f"--grace-period must be between 1 and the {max_resource} epochs (steps) a trial has, "
+                         f"got {given}")
+    return given
 
 
 @dataclasses.dataclass
@@ -41,6 +58,7 @@ class SweepPlan:
     gpus_per_trial: int
     register: str
     max_resource: int
+    grace_period: int = 1
 
 
 def _framework(model: Any, make_model: Callable | None) -> str:
@@ -82,7 +100,8 @@ def _target_sample(frame, target: str):
 
 def plan_sweep(model, frame, target: str, *, space: Any, name: str | None, metric: str | None,
                direction: str | None, search: str | None, trials: int | None, early_stop: str,
-               max_concurrent: int | None, slots: int, gpus_per_trial: int, seed: int, register: str,
+               grace_period: int | None, max_concurrent: int | None, slots: int, gpus_per_trial: int, seed: int,
+               register: str,
                make_model: Callable | None, loss: Any, train_options: dict, source: str, data_name: str | None,
                scheduler: str, embedded: bool) -> SweepPlan:
     """Check the inputs (one clear line each) and lay out the sweep; submits nothing."""
@@ -132,17 +151,20 @@ def plan_sweep(model, frame, target: str, *, space: Any, name: str | None, metri
     epochs = max([spec.epochs] + [v for v in (space.get("epochs") if isinstance(space.get("epochs"), list)
                                               else []) if isinstance(v, int)])
     max_resource = SKLEARN_STEPS if stepped else epochs
+    grace = resolve_grace(grace_period, early_stop, max_resource)
     sweep_id = uuid.uuid4().hex[:10]
     record = SweepRecord(
         id=sweep_id, model=name, status="pending", metric=metric, direction=direction, search=search,
         early_stop=early_stop, n_trials=n_trials, max_concurrent=concurrent, seed=seed, scheduler=scheduler,
         info={"framework": framework, "task": task, "target": target, "data": data_name, "source": source,
               "space": parsed.describe(), "space_text": parsed.text(), "gpus_per_trial": gpus_per_trial,
-              "register": register, "stepped": stepped, "train": opts, "max_resource": max_resource, "embedded": embedded, "pid": os.getpid()})
+              "register": register, "stepped": stepped, "train": opts, "max_resource": max_resource,
+              "grace_period": grace, "embedded": embedded, "pid": os.getpid()})
     plan = TrialPlan(sweep_id=sweep_id, spec=spec, make_model=make_model, metric=metric, direction=direction,
                      keep_best=register == "best")
     return SweepPlan(record=record, space=parsed, trial_plan=plan, gpus_per_trial=gpus_per_trial,
-                     register=register, max_resource=max_resource)
+                     register=register, max_resource=max_resource, grace_period=grace)
 
 
-__all__ = ["SweepPlan", "plan_sweep", "METRICS", "LOWER_IS_BETTER", "SKLEARN_STEPS", "DEFAULT_TRIALS"]
+__all__ = ["SweepPlan", "plan_sweep", "METRICS", "LOWER_IS_BETTER", "SKLEARN_STEPS", "DEFAULT_TRIALS",
+           "GRACE_SHARE", "resolve_grace"]

@@ -4,13 +4,15 @@ Why a module: the dispatcher should read as dispatch (submit, follow, record), a
 that knows Optuna's API stays here, driven through ask/tell from the sweep's one driver thread
 (Optuna's in-memory storage is never touched from two threads at once by us).
 
-* grid   — every point enqueued (``enqueue_trial``) in a seeded shuffled order; Optuna's
+* grid   — every point enqueued (``enqueue_trial``) in a seeded shuffled order, or, for a whole grid
+  without early stopping, the longest predicted first (:mod:`.sweep_order`); Optuna's
   ``GridSampler`` cannot be driven to its end through ask/tell (it stops the study from ``tell``);
 * random — ``RandomSampler(seed)``;
 * tpe    — ``TPESampler(seed, constant_liar=True)``: with trials in flight, the liar keeps TPE from
   proposing the same point to every free worker;
-* asha   — ``SuccessiveHalvingPruner`` (asynchronous successive halving), rungs at 1, 4, 16, ... epochs;
-* hyperband — ``HyperbandPruner`` over 1..max epochs (brackets of successive halving).
+* asha   — ``SuccessiveHalvingPruner`` (asynchronous successive halving), rungs at g, 4g, 16g, ...
+  epochs for a grace period of g epochs (``sweep_plan.resolve_grace``);
+* hyperband — ``HyperbandPruner`` over g..max epochs (brackets of successive halving).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from .errors import SweepError
 from .sweep_options import EARLY_STOPS
+from .sweep_order import LongestFirst
 
 if TYPE_CHECKING:  # pragma: no cover
     from .registry import TrialRecord
@@ -35,14 +38,14 @@ def _quiet_optuna():
     return optuna
 
 
-def pruner(early_stop: str, max_resource: int):
+def pruner(early_stop: str, max_resource: int, min_resource: int = 1):
     optuna = _quiet_optuna()
     if early_stop == "none":
         return optuna.pruners.NopPruner()
     if early_stop == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=REDUCTION_FACTOR)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource, reduction_factor=REDUCTION_FACTOR)
     if early_stop == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, max_resource),
+        return optuna.pruners.HyperbandPruner(min_resource=min_resource, max_resource=max(min_resource, max_resource),
                                               reduction_factor=REDUCTION_FACTOR)
     raise SweepError(f"--early-stop must be one of {', '.join(EARLY_STOPS)}, got {early_stop!r}")
 
@@ -59,22 +62,30 @@ class Study:
     """One sweep's Optuna study, with our trial numbers mapped to Optuna's trials."""
 
     def __init__(self, space: "SearchSpace", *, search: str, early_stop: str, direction: str, seed: int,
-                 n_trials: int, max_resource: int, done_points: list[dict] | None = None):
+                 n_trials: int, max_resource: int, min_resource: int = 1, done_points: list[dict] | None = None):
         optuna = _quiet_optuna()
         self.space = space
         self.distributions = space.distributions()
         self.study = optuna.create_study(
             direction="maximize" if direction == "max" else "minimize",
-            sampler=sampler(search, seed, n_trials), pruner=pruner(early_stop, max_resource))
+            sampler=sampler(search, seed, n_trials), pruner=pruner(early_stop, max_resource, min_resource))
         self._live: dict[int, object] = {}   # our number -> optuna Trial still being run
+        self.order: LongestFirst | None = None
+        self._pending: list[dict] = []       # grid points not yet asked for, when self.order picks them
         if search == "grid":
-            for point in space.grid(seed, limit=n_trials):
-                if point not in (done_points or ()):  # re-attached: a point already run is not run again
+            # re-attached: a point already run is not run again
+            points = [p for p in space.grid(seed, limit=n_trials) if p not in (done_points or ())]
+            if early_stop == "none" and n_trials == space.grid_size() and LongestFirst.applies(space.axes):
+                self.order, self._pending = LongestFirst(space.axes), points
+            else:
+                for point in points:
                     self.study.enqueue_trial(point)
 
     def ask(self, number: int) -> dict:
         """The parameters of our trial *number* (our numbers are the sweep's own: a re-attached
         sweep's Optuna history lacks the trials that were still running, so the two may differ)."""
+        if self._pending:
+            self.study.enqueue_trial(self.order.take(self._pending))
         trial = self.study.ask(self.distributions)
         self._live[number] = trial
         return dict(trial.params)
@@ -87,13 +98,15 @@ class Study:
         trial.report(float(value), step)
         return trial.should_prune()
 
-    def tell(self, number: int, status: str, value: float | None) -> None:
-        """The trial ended: finished (with its value), pruned, or failed (anything else)."""
+    def tell(self, number: int, status: str, value: float | None, seconds: float | None = None) -> None:
+        """The trial ended: finished (with its value, after *seconds*), pruned, or failed (anything else)."""
         optuna = _quiet_optuna()
         trial = self._live.pop(number, None)
         if trial is None:  # not asked here (re-attached while running): add_ended tells Optuna
             return
         state = optuna.trial.TrialState
+        if self.order is not None and status == "finished":
+            self.order.observe(trial.params, seconds)
         if status == "finished" and value is not None:
             self.study.tell(trial, float(value))
         elif status == "pruned":
@@ -109,6 +122,8 @@ class Study:
         for t in trials:
             if t.status not in ("finished", "pruned") or not set(t.params) >= set(self.distributions):
                 continue
+            if self.order is not None and t.status == "finished":
+                self.order.observe(t.params, t.seconds)
             inter = {int(h["epoch"]): float(h["value"]) for h in t.history
                      if h.get("value") is not None and h.get("epoch") is not None}
             frozen = optuna.trial.create_trial(

@@ -36,6 +36,12 @@ def ended(sweep) -> int:
     return sum(int((sweep.counts or {}).get(s, 0)) for s in ENDED)
 
 
+def early_stop_text(record) -> str:
+    """How the sweep stops weak trials, in words: ``asha (grace 4)`` or ``none``."""
+    grace = (record.info or {}).get("grace_period")
+    return f"{record.early_stop} (grace {grace})" if record.early_stop != "none" and grace else record.early_stop
+
+
 def trial_value(trial, metric: str) -> float | None:
     """The trial's value of the sweep metric: its recorded ``value``, else the last epoch's."""
     value = _number(trial.value)

@@ -79,6 +79,21 @@ def fit_score_forest(X_train, y_train, X_test, y_test, params: dict, seed: int =
     return float(model.score(X_test, y_test))
 
 
+_HELD: tuple = ()
+
+
+def hold_forest_data(X_train, y_train, X_test, y_test) -> None:
+    """W3 ceiling's process-pool initializer: the split is sent to each process once, as the
+    sweep sends it to each worker once."""
+    global _HELD
+    _HELD = (X_train, y_train, X_test, y_test)
+
+
+def fit_score_held(params: dict) -> float:
+    """:func:`fit_score_forest` on the split :func:`hold_forest_data` left in this process."""
+    return fit_score_forest(*_HELD, params)
+
+
 def fit_sleepy(X, y, delay: float, seed: int):
     """W3o's raw-Dask floor: the same 1 s fit, submitted with ``client.map`` (no sweep)."""
     return SleepyClassifier(delay=delay, seed=seed).fit(X, y).majority_

@@ -39,6 +39,11 @@ def test_grid_sweep_runs_every_point_and_registers_the_best(aiaas, frame):
     records = sweep.trial_records()
     assert sorted(tuple(sorted(t.params.items())) for t in records) == sorted(
         tuple(sorted({"max_depth": d, "n_estimators": n}.items())) for d in (1, 3, 8) for n in (5, 20))
+    # a whole grid runs longest first (sweep_order): before any trial has run, the largest forest
+    by_number = sorted(records, key=lambda t: t.number)
+    assert by_number[0].params == {"max_depth": 8, "n_estimators": 20}
+    assert by_number[-1].params in ({"max_depth": 1, "n_estimators": 5}, {"max_depth": 3, "n_estimators": 5},
+                                    {"max_depth": 1, "n_estimators": 20})  # a small one comes last
     best = sweep.best
     assert best.value == max(t.value for t in records)
     # the registered version is the best trial's model, with lineage to the sweep
@@ -115,12 +120,15 @@ def test_random_search_over_ranges_is_seeded(aiaas, frame):
 def test_warm_start_forest_is_halved_and_still_registers_its_best(aiaas, frame):
     """Iterative scikit-learn (warm_start ensembles) use successive halving too."""
     sweep = aiaas.sweep(rf(), frame, "label", space={"max_depth": [1, 1, 1, 2, 8, 8, 8, 8]}, name="sw-sh",
-                        early_stop="asha", max_concurrent=2, block=True, register="best")
+                        early_stop="asha", grace_period=4, max_concurrent=2, block=True, register="best")
     records = sweep.trial_records()
-    assert sweep.record.info["stepped"] is True
+    assert sweep.record.info["stepped"] is True and sweep.record.info["grace_period"] == 4
     assert all(t.history and t.history[0]["epoch"] == 1 for t in records)  # scored after each step
     assert sweep.counts.get("pruned", 0) >= 1
     pruned = [t for t in records if t.status == "pruned"]
+    # judged no earlier than the grace period (a rung at 4 steps; the next, 16, is past the end)
+    decided = [next(h["epoch"] for h in t.history if h.get("stop")) for t in pruned]
+    assert decided and all(epoch == 4 for epoch in decided), [t.history for t in pruned]
     assert all(len(t.history) < 8 for t in pruned)
     assert sweep.best.params["max_depth"] == 8 and sweep.version is not None
 
@@ -212,6 +220,9 @@ def test_cancel_stops_pending_and_running_trials_and_registers_nothing(aiaas, fr
     ({"space": {"max_depth": [2]}, "search": "bayes"}, "--search must be one of grid, random, tpe"),
     ({"space": {"max_depth": [2]}, "early_stop": "median"}, "--early-stop must be one of none, asha, hyperband"),
     ({"space": {"max_depth": [2]}, "max_concurrent": 0}, "--max-concurrent must be >= 1"),
+    ({"space": {"max_depth": [2]}, "grace_period": 2}, "--grace-period applies to early stopping"),
+    ({"space": {"max_depth": [2]}, "early_stop": "asha", "grace_period": 9},
+     "--grace-period must be between 1 and the 8 epochs"),
     ({"space": {"max_depth": [object()]}}, "values must be numbers, strings, booleans or None"),
 ])
 def test_bad_input_fails_before_anything_is_submitted(aiaas, frame, kwargs, message):
@@ -220,6 +231,14 @@ def test_bad_input_fails_before_anything_is_submitted(aiaas, frame, kwargs, mess
         aiaas.sweep(rf(), frame, "label", name="sw-bad", **kwargs)
     assert "\n" not in str(info.value)
     assert len(aiaas.registry.list_sweeps(1000)) == before
+
+
+@pytest.mark.parametrize("epochs, grace", [(20, 4), (9, 1), (4, 1), (1, 1), (50, 10)])
+def test_default_grace_period_is_a_fifth_of_the_epochs(epochs, grace):
+    from aiaas_jupyter.sweep_plan import resolve_grace
+
+    assert resolve_grace(None, "asha", epochs) == grace
+    assert resolve_grace(3, "hyperband", 20) == 3
 
 
 def test_a_torch_space_reaching_into_the_network_needs_make_model(aiaas, frame):

@@ -185,7 +185,8 @@ class AiaasMagics(Magics):
         sweep = self.client.sweep(
             objects.get("model"), args.data, args.target, space=objects["space"], name=args.name,
             metric=args.metric, direction=args.direction, search=args.search, trials=args.trials,
-            early_stop=args.early_stop, max_concurrent=args.max_concurrent, gpus_per_trial=args.gpus_per_trial,
+            early_stop=args.early_stop, grace_period=args.grace_period, max_concurrent=args.max_concurrent,
+            gpus_per_trial=args.gpus_per_trial,
             seed=args.seed, register=args.register, make_model=objects.get("make_model"),
             loss=objects.get("loss"), optimizer=objects.get("optimizer"), epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, test_size=args.test_size, source=cell,

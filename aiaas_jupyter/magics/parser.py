@@ -237,6 +237,9 @@ def _add_sweep(subs) -> None:
                    help="number of trials (default: the whole grid; 20 for random/tpe)")
     p.add_argument("--early-stop", choices=EARLY_STOPS, default="none",
                    help="stop weak trials by their per-epoch metric (%(default)s)")
+    p.add_argument("--grace-period", type=b.whole(1, b.MAX_COUNT), metavar="E",
+                   help="epochs (steps) every trial trains before early stopping may judge it "
+                        "(default: a fifth of the epochs, at least 1)")
     p.add_argument("--max-concurrent", type=b.whole(1, b.MAX_COUNT), metavar="K",
                    help="trials in flight at most (default: every worker thread / GPU)")
     p.add_argument("--gpus-per-trial", type=b.whole(0, b.MAX_GPUS), default=0, metavar="G",
