@@ -87,8 +87,11 @@ def _task(framework: str, model: Any, loss: Any, y) -> str:
             return "classification"
         if is_regressor(model):
             return "regression"
-    elif loss is not None and type(loss).__name__ in ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss"):
-        return "regression"
+    elif loss is not None:
+        from .training.torch import REGRESSION_LOSSES  # torch is imported: the cell made a torch loss
+
+        if isinstance(loss, REGRESSION_LOSSES):
+            return "regression"
     return "classification" if looks_like_classes(y) else "regression"
 
 

@@ -169,6 +169,18 @@ def test_torch_asha_prunes_weak_trials_within_an_epoch(aiaas, frame, one_torch_t
     assert "accuracy" in sweep.best.history[-1]["metrics"]
 
 
+def test_a_regression_loss_makes_a_regression_sweep_even_over_whole_numbers(aiaas, frame, one_torch_thread):
+    """A target of whole numbers looks like classes; a torch regression loss says otherwise."""
+    import torch
+
+    counts = frame.assign(label=(frame["f0"] > 0).astype("int64") + (frame["f1"] > 0).astype("int64"))
+    sweep = aiaas.sweep(None, counts, "label", space={"width": [4]}, make_model=lambda p: torch.nn.Sequential(
+        torch.nn.Linear(8, int(p["width"])), torch.nn.ReLU(), torch.nn.Linear(int(p["width"]), 1)),
+        loss=torch.nn.MSELoss(), name="sw-reg", epochs=1, register="none", block=True)
+    assert (sweep.record.info["task"], sweep.metric, sweep.direction) == ("regression", "r2", "max")
+    assert sweep.status == "finished" and {"r2", "mse"} <= set(sweep.best.history[-1]["metrics"])
+
+
 def slow_mlp(params):
     import time as _time
 

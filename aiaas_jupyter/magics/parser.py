@@ -163,19 +163,10 @@ def build_parser() -> _Parser:
     p.add_argument("--form", action="store_true",
                    help="(line) an interactive form that writes this cell and trains; the options pre-fill it")
     p.add_argument("--name", metavar="MODEL", help="registry name (default: the model's class name)")
-    # defaults from TRAIN_DEFAULTS, shown by %(default)s: the help cannot drift from them
-    p.add_argument("--test-size", type=b.fraction, default=D["test_size"], metavar="F",
-                   help="held-out fraction (%(default)s)")
     p.add_argument("--gpus", type=b.whole(0, b.MAX_GPUS), default=D["gpus"], metavar="N",
                    help="GPUs the job needs (%(default)s)")
-    p.add_argument("--epochs", type=b.whole(1, b.MAX_COUNT), default=D["epochs"], metavar="E",
-                   help="PyTorch: epochs (%(default)s)")
-    p.add_argument("--batch-size", type=b.whole(1, b.MAX_COUNT), default=D["batch_size"], metavar="B",
-                   help="PyTorch: batch size (%(default)s)")
-    p.add_argument("--lr", type=b.learning_rate, default=D["lr"], metavar="LR",
-                   help="PyTorch: learning rate")
-    p.add_argument("--seed", type=b.whole(0, b.MAX_SEED), default=D["seed"],
-                   help="seed for the split and the training loop (%(default)s)")
+    _training_options(p, epochs="PyTorch: epochs (%(default)s)",
+                      seed="seed for the split and the training loop (%(default)s)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--block", action="store_true", help="wait for the job to finish")
     mode.add_argument("-o", "--out", type=b.identifier, metavar="JOBVAR",
@@ -216,6 +207,18 @@ def build_parser() -> _Parser:
     return parser
 
 
+def _training_options(p, *, epochs: str, seed: str) -> None:
+    """The options `train` and `sweep` share (one bundle, as ipyparallel's magics bundle theirs).
+    Defaults from TRAIN_DEFAULTS, shown by %(default)s: the help cannot drift from them."""
+    p.add_argument("--test-size", type=b.fraction, default=D["test_size"], metavar="F",
+                   help="held-out fraction (%(default)s)")
+    p.add_argument("--epochs", type=b.whole(1, b.MAX_COUNT), default=D["epochs"], metavar="E", help=epochs)
+    p.add_argument("--batch-size", type=b.whole(1, b.MAX_COUNT), default=D["batch_size"], metavar="B",
+                   help="PyTorch: batch size (%(default)s)")
+    p.add_argument("--lr", type=b.learning_rate, default=D["lr"], metavar="LR", help="PyTorch: learning rate")
+    p.add_argument("--seed", type=b.whole(0, b.MAX_SEED), default=D["seed"], help=seed)
+
+
 def _add_sweep(subs) -> None:
     from ..sweep_options import DIRECTIONS, EARLY_STOPS, REGISTER, SEARCHES  # stdlib-only leaf
 
@@ -246,15 +249,8 @@ def _add_sweep(subs) -> None:
                    help="GPUs each trial needs (%(default)s)")
     p.add_argument("--register", choices=REGISTER, default="best",
                    help="register the best trial as a version of MODEL (%(default)s)")
-    p.add_argument("--test-size", type=b.fraction, default=D["test_size"], metavar="F",
-                   help="held-out fraction (%(default)s)")
-    p.add_argument("--epochs", type=b.whole(1, b.MAX_COUNT), default=D["epochs"], metavar="E",
-                   help="PyTorch / partial_fit: epochs per trial (%(default)s; `epochs` in the space overrides)")
-    p.add_argument("--batch-size", type=b.whole(1, b.MAX_COUNT), default=D["batch_size"], metavar="B",
-                   help="PyTorch: batch size (%(default)s)")
-    p.add_argument("--lr", type=b.learning_rate, default=D["lr"], metavar="LR", help="PyTorch: learning rate")
-    p.add_argument("--seed", type=b.whole(0, b.MAX_SEED), default=D["seed"],
-                   help="seed of the sampler, the split and every trial (%(default)s)")
+    _training_options(p, epochs="PyTorch / partial_fit: epochs per trial (%(default)s; `epochs` in the space "
+                               "overrides)", seed="seed of the sampler, the split and every trial (%(default)s)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--block", action="store_true", help="wait for the sweep to finish")
     mode.add_argument("-o", "--out", type=b.identifier, metavar="VAR", help="store the Sweep in this variable")
