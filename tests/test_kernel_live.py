@@ -9,31 +9,13 @@ update_display_data."""
 from __future__ import annotations
 
 import os
-import queue
 import time
 
 import jupyter_client
 import pytest
 
-
-def _execute(kc, code: str, timeout: float = 120) -> list[dict]:
-    msg_id = kc.execute(code)
-    messages = []
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            msg = kc.get_iopub_msg(timeout=1)
-        except queue.Empty:
-            continue
-        messages.append(msg)
-        if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
-                and msg["content"]["execution_state"] == "idle"):
-            return messages
-    raise TimeoutError(code)
-
-
-def _errors(messages):
-    return [m["content"] for m in messages if m["msg_type"] == "error"]
+from support.kernel_io import errors as _errors
+from support.kernel_io import execute as _execute
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import html
 import logging
 import math
 import os
-import queue
 import threading
 import time
 from html.parser import HTMLParser
@@ -26,6 +25,7 @@ from aiaas_jupyter.registry.sweeps_table import SweepRecord, TrialRecord
 from aiaas_jupyter.sweep_handle import Sweep
 from aiaas_jupyter.sweep_state import SweepState
 from aiaas_jupyter.widgets.leaderboard import SweepBoard
+from support.kernel_io import execute
 
 PNG = b"\x89PNG\r\n\x1a\n"
 WORKER = "tcp://127.0.0.1:40001"
@@ -335,22 +335,6 @@ def test_presenter_outside_a_kernel_prints_the_plain_repr_once_at_the_end(capsys
 
 
 # ------------------------------------------------------------------------------- a real kernel
-def _execute(kc, code: str, timeout: float = 60) -> list[dict]:
-    msg_id = kc.execute(code)
-    messages = []
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            msg = kc.get_iopub_msg(timeout=1)
-        except queue.Empty:
-            continue
-        messages.append(msg)
-        if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
-                and msg["content"]["execution_state"] == "idle"):
-            return messages
-    raise TimeoutError(code)
-
-
 def _cell_id(messages) -> str:
     """The msg_id of the execute request these messages answer (late messages of earlier cells
     or of the kernel's start can come first)."""
@@ -394,8 +378,8 @@ def test_the_board_in_a_real_kernel(tmp_path):
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=60)
-        first = _execute(kc, KERNEL_CELL)
-        done = _execute(kc, "assert sw.wait(30)\nprint(sw.status)")
+        first = execute(kc, KERNEL_CELL)
+        done = execute(kc, "assert sw.wait(30)\nprint(sw.status)")
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
