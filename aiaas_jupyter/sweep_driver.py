@@ -38,7 +38,7 @@ from .registry import TrialRecord
 from .registry.sweeps_table import SWEEP_TERMINAL, TRIAL_LIVE
 from .sweep_state import SweepState
 from .sweep_study import Study
-from .sweep_trial import drop_sweep, export_trial, stop_trial, sweep_topic, trial_key, trial_task
+from .sweep_trial import drop_sweep, export_trial, go_on, stop_trial, sweep_topic, trial_key, trial_task
 from .tracebacks import one_line
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -153,6 +153,8 @@ class SweepDriver(threading.Thread):
             return
         if stop:
             self._stop_trial(number)
+        elif epoch is not None and int(epoch) in self.study.rungs and worker:  # it waits at the rung for this
+            self.client.run(go_on, self.state.id, number, workers=[worker], on_error="ignore")
 
     def _stop_trial(self, number: int) -> None:
         worker = self.workers.get(number)

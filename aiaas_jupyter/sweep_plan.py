@@ -18,6 +18,7 @@ from .errors import SweepError
 from .registry import SweepRecord, validate_name
 from .sweep_space import SearchSpace
 from .sweep_options import EARLY_STOPS, LOWER_IS_BETTER, REGISTER
+from .sweep_study import rung_epochs
 from .sweep_trial import TRAIN_KEYS, TrialPlan
 
 #: the held-out metrics each trainer reports, by framework and task (the names of TrainResult.metrics)
@@ -164,7 +165,7 @@ def plan_sweep(model, frame, target: str, *, space: Any, name: str | None, metri
               "register": register, "stepped": stepped, "train": opts, "max_resource": max_resource,
               "grace_period": grace, "embedded": embedded, "pid": os.getpid()})
     plan = TrialPlan(sweep_id=sweep_id, spec=spec, make_model=make_model, metric=metric, direction=direction,
-                     keep_best=register == "best")
+                     keep_best=register == "best", rungs=rung_epochs(early_stop, grace, max_resource))
     return SweepPlan(record=record, space=parsed, trial_plan=plan, gpus_per_trial=gpus_per_trial,
                      register=register, max_resource=max_resource, grace_period=grace)
 

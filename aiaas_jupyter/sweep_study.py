@@ -31,6 +31,18 @@ if TYPE_CHECKING:  # pragma: no cover
 REDUCTION_FACTOR = 4
 
 
+def rung_epochs(early_stop: str, min_resource: int, max_resource: int) -> tuple[int, ...]:
+    """The epochs (steps) at which the pruner may stop a trial: min_resource x 4^k, before the
+    last. Hyperband's brackets start at min_resource x 4^s, so theirs are among these too."""
+    if early_stop == "none":
+        return ()
+    out, epoch = [], max(1, min_resource)
+    while epoch < max_resource:
+        out.append(epoch)
+        epoch *= REDUCTION_FACTOR
+    return tuple(out)
+
+
 def _quiet_optuna():
     import optuna
 
@@ -70,6 +82,8 @@ class Study:
             direction="maximize" if direction == "max" else "minimize",
             sampler=sampler(search, seed, n_trials), pruner=pruner(early_stop, max_resource, min_resource))
         self._live: dict[int, object] = {}   # our number -> optuna Trial still being run
+        #: the epochs at which the pruner may decide (a trial waits there for the verdict)
+        self.rungs = rung_epochs(early_stop, min_resource, max_resource)
         self.order: LongestFirst | None = None
         self._pending: list[dict] = []       # grid points not yet asked for, when self.order picks them
         if search == "grid":
@@ -133,4 +147,4 @@ class Study:
             self.study.add_trial(frozen)
 
 
-__all__ = ["Study", "EARLY_STOPS", "pruner", "sampler", "REDUCTION_FACTOR"]
+__all__ = ["Study", "EARLY_STOPS", "pruner", "sampler", "REDUCTION_FACTOR", "rung_epochs"]

@@ -6,6 +6,11 @@ see :mod:`.remote`). Why each piece is shaped as it is:
 * **Stop flags are worker-local** (:func:`stop_trial`, run on the trial's worker with
   ``client.run``): the trial checks a ``threading.Event`` after each epoch, which costs nothing —
   no scheduler round trip per epoch, no client inside the task.
+* **At a rung the trial waits for the verdict** (:func:`go_on` or :func:`stop_trial`): the pruner
+  decides only at rung epochs (grace x 4^k), so there, and only there, the trial holds its next
+  epoch for one round trip to the kernel; a pruned trial then ends at the rung instead of one
+  epoch later, and its worker goes straight to the next trial. A kernel that does not answer
+  within :data:`VERDICT_WAIT_S` does not hold the worker: the trial goes on.
 * **Only the best model of each worker is kept** (:data:`_BEST`), as the fitted object, not as
   bytes: serialising every trial's model (skops for a forest, ONNX export for a network) would cost
   more than many fits. At the end the kernel asks the worker that holds the overall best to
@@ -24,8 +29,12 @@ from typing import Any, Callable
 #: the keys of a space that set the training loop rather than the model (torch, and partial_fit)
 TRAIN_KEYS = ("lr", "batch_size", "epochs")
 
+#: the longest a trial waits at a rung for the kernel's verdict before it goes on
+VERDICT_WAIT_S = 5.0
+
 _lock = threading.Lock()
 _STOP: dict[tuple[str, int], threading.Event] = {}
+_VERDICT: dict[tuple[str, int], threading.Event] = {}
 _BEST: dict[str, tuple[float, int, Any]] = {}  # sweep id -> (value, trial number, Fitted)
 
 
@@ -47,6 +56,7 @@ class TrialPlan:
     metric: str
     direction: str
     keep_best: bool = True
+    rungs: tuple[int, ...] = ()     # epochs (steps) at which the pruner may stop a trial
 
 
 def _stop_event(sweep_id: str, number: int) -> threading.Event:
@@ -54,17 +64,31 @@ def _stop_event(sweep_id: str, number: int) -> threading.Event:
         return _STOP.setdefault((sweep_id, number), threading.Event())
 
 
+def _verdict_event(sweep_id: str, number: int) -> threading.Event:
+    with _lock:
+        return _VERDICT.setdefault((sweep_id, number), threading.Event())
+
+
 def stop_trial(sweep_id: str, number: int) -> bool:
-    """Run on a worker (``client.run``): ask the trial to stop after its current epoch."""
+    """Run on a worker (``client.run``): ask the trial to stop after its current epoch (at once,
+    if it waits at a rung)."""
     _stop_event(sweep_id, number).set()
+    _verdict_event(sweep_id, number).set()
+    return True
+
+
+def go_on(sweep_id: str, number: int) -> bool:
+    """Run on a worker (``client.run``): the pruner let the trial waiting at a rung go on."""
+    _verdict_event(sweep_id, number).set()
     return True
 
 
 def drop_sweep(sweep_id: str) -> int:
     """Run on every worker when a sweep ends: forget its stop flags and kept model."""
     with _lock:
-        for key in [k for k in _STOP if k[0] == sweep_id]:
-            del _STOP[key]
+        for flags in (_STOP, _VERDICT):
+            for key in [k for k in flags if k[0] == sweep_id]:
+                del flags[key]
         return int(_BEST.pop(sweep_id, None) is not None)
 
 
@@ -109,6 +133,7 @@ def trial_task(plan: TrialPlan, data, number: int, params: dict) -> dict:
     worker = get_worker()
     topic = sweep_topic(plan.sweep_id)
     stop = _stop_event(plan.sweep_id, number)
+    verdict = _verdict_event(plan.sweep_id, number)
     started = time.time()
 
     def emit(event: dict) -> None:
@@ -116,6 +141,9 @@ def trial_task(plan: TrialPlan, data, number: int, params: dict) -> dict:
             worker.log_event(topic, {"number": number, "epoch": event.get("epoch"),
                                      "metrics": event.get("metrics") or {}, "worker": worker.address,
                                      "seconds": round(time.time() - started, 3)})
+            if event.get("epoch") in plan.rungs:  # the trainer asks should_stop right after this
+                verdict.wait(VERDICT_WAIT_S)
+                verdict.clear()
 
     worker.log_event(topic, {"number": number, "stage": "start", "worker": worker.address})
     torch = __import__("sys").modules.get("torch")
@@ -166,5 +194,5 @@ def export_trial(plan: TrialPlan, data, number: int, params: dict):
     return result, how
 
 
-__all__ = ["TrialPlan", "trial_task", "export_trial", "stop_trial", "drop_sweep", "sweep_topic", "trial_key",
+__all__ = ["TrialPlan", "trial_task", "export_trial", "stop_trial", "go_on", "VERDICT_WAIT_S", "drop_sweep", "sweep_topic", "trial_key",
            "build_spec", "TRAIN_KEYS"]

@@ -129,7 +129,8 @@ def test_warm_start_forest_is_halved_and_still_registers_its_best(aiaas, frame):
     # judged no earlier than the grace period (a rung at 4 steps; the next, 16, is past the end)
     decided = [next(h["epoch"] for h in t.history if h.get("stop")) for t in pruned]
     assert decided and all(epoch == 4 for epoch in decided), [t.history for t in pruned]
-    assert all(len(t.history) < 8 for t in pruned)
+    # and it waited there for the verdict: no step past the rung was trained
+    assert all(len(t.history) == 4 for t in pruned), [t.history for t in pruned]
     assert sweep.best.params["max_depth"] == 8 and sweep.version is not None
 
 
@@ -160,9 +161,9 @@ def test_torch_asha_prunes_weak_trials_within_an_epoch(aiaas, frame, one_torch_t
     records = sweep.trial_records()
     pruned = [t for t in records if t.status == "pruned"]
     assert pruned and all(t.params["lr"] == 1e-6 for t in pruned)
-    for t in pruned:  # the stop decision is marked; the trial ran at most one more epoch after it
+    for t in pruned:  # the stop decision is marked, at a rung, where the trial waited for it: its last epoch
         decided = next(i for i, h in enumerate(t.history) if h.get("stop"))
-        assert len(t.history) - 1 - decided <= 1, t.history
+        assert t.history[decided]["epoch"] in (1, 4) and decided == len(t.history) - 1, t.history
     assert all(len(t.history) == 6 for t in records if t.status == "finished")
     assert sweep.best.params["lr"] == 3e-2 and sweep.version.framework == "torch"
     assert [h["epoch"] for h in sweep.best.history] == [1, 2, 3, 4, 5, 6]
@@ -251,6 +252,15 @@ def test_default_grace_period_is_a_fifth_of_the_epochs(epochs, grace):
 
     assert resolve_grace(None, "asha", epochs) == grace
     assert resolve_grace(3, "hyperband", 20) == 3
+
+
+@pytest.mark.parametrize("early_stop, grace, epochs, rungs", [
+    ("asha", 4, 20, (4, 16)), ("hyperband", 1, 20, (1, 4, 16)), ("asha", 1, 1, ()), ("none", 1, 20, ()),
+])
+def test_rungs_are_where_a_trial_waits_for_the_verdict(early_stop, grace, epochs, rungs):
+    from aiaas_jupyter.sweep_study import rung_epochs
+
+    assert rung_epochs(early_stop, grace, epochs) == rungs
 
 
 def test_a_torch_space_reaching_into_the_network_needs_make_model(aiaas, frame):
