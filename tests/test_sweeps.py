@@ -301,6 +301,7 @@ def test_magic_sweep_show_sweeps_and_compare(shell, aiaas, frame, capsys):
     ("sweep --data sweep_df --target label --search bayes", "x = 1", "invalid choice: 'bayes'"),
     ("sweep --data sweep_df --target label --trials 0", "x = 1", "--trials"),
     ("sweep --data sweep_df --target label --block -o s", "x = 1", "not allowed with argument"),
+    ("sweep --data sweep_df --target label --grace-period 0", "x = 1", "--grace-period"),
 ])
 def test_magic_usage_errors_are_one_line(shell, frame, line, cell, message):
     from IPython.core.error import UsageError
@@ -312,6 +313,15 @@ def test_magic_usage_errors_are_one_line(shell, frame, line, cell, message):
         else:
             shell.run_cell_magic("aiaas", line, cell)
     assert "\n" not in str(info.value)
+
+
+def test_magic_grace_period_reaches_the_sweep_checks(shell, frame):
+    shell.user_ns["sweep_df"] = frame
+    with pytest.raises(SweepError, match="--grace-period applies to early stopping") as info:
+        shell.run_cell_magic("aiaas", "sweep --data sweep_df --target label --grace-period 2",
+                             "from sklearn.tree import DecisionTreeClassifier\nmodel = DecisionTreeClassifier()\n"
+                             "space = {'max_depth': [2, 3]}\n")
+    assert info.value.hint == "add --early-stop asha (or hyperband)"
 
 
 def test_a_sweep_cell_without_space_says_so(shell, frame):
