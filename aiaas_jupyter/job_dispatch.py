@@ -63,6 +63,8 @@ class JobDispatcher:
         self._jobs: dict[str, Job] = {}
         self._states: dict[str, JobState] = {}  # the state behind each live handle, driven from here
         self._recorder = None       # ProgressRecorder, created with the first job
+        self._events_client = None  # the Dask client whose kernel topic we follow (see _kernel_topic)
+        self._job_topics: set[str] = set()  # jobs followed on their own topic (attached ones)
         session.on_close(self._cluster_closing)
 
     @property
@@ -91,6 +93,23 @@ class JobDispatcher:
         self._jobs[state.id], self._states[state.id] = job, state
         return job
 
+    def _kernel_topic(self, dask_client) -> str:
+        """The topic this kernel's jobs report to, subscribed once per Dask client (see
+        :func:`.remote.kernel_topic`); its handler hands each event to its job's state."""
+        from .remote import kernel_topic
+
+        topic = kernel_topic(dask_client.id)
+        if self._events_client is not dask_client:
+            dask_client.subscribe_topic(topic, self._on_kernel_event)
+            self._events_client = dask_client
+        return topic
+
+    def _on_kernel_event(self, event: Any) -> None:
+        msg = event[1] if isinstance(event, tuple) else event
+        state = self._states.get(msg.get("job")) if isinstance(msg, dict) else None
+        if state is not None:
+            self._on_event(state, event)
+
     @staticmethod
     def _on_event(state: JobState, event: Any) -> None:
         """Dask ``subscribe_topic`` handler: ``event`` is ``(timestamp, msg)``."""
@@ -104,8 +123,9 @@ class JobDispatcher:
 
     # -- submit ---------------------------------------------------------------------------
     def submit(self, spec, frame, *, name: str, info: dict, gpus: int, code_index=None) -> Job:
-        """Record the pending job, subscribe to its events, ship the data, submit ``train_task``."""
-        from .remote import event_topic, train_task
+        """Record the pending job, ship the data, submit ``train_task``; its events come on the
+        kernel's topic, subscribed to before the first job."""
+        from .remote import train_task
 
         dask_client = self.session.require_dask()
         job_id = uuid.uuid4().hex[:10]
@@ -116,7 +136,7 @@ class JobDispatcher:
         self.registry.record_job(record)
         state = JobState(record)
         job = self._follow(state, code_index=code_index)
-        dask_client.subscribe_topic(event_topic(job_id), lambda event: self._on_event(state, event))
+        topic = self._kernel_topic(dask_client)
         # a small in-kernel frame rides in the task, a large one is scattered once, and a
         # dask frame is gathered from worker memory
         if _is_pandas(frame):
@@ -124,8 +144,8 @@ class JobDispatcher:
             data_future = frame if small else dask_client.scatter(frame)
         else:
             data_future = dask_client.compute(frame)
-        job.future = dask_client.submit(train_task, spec, data_future, job_id, key=record.key, pure=False,
-                                        resources={"GPU": gpus} if gpus else None)
+        job.future = dask_client.submit(train_task, spec, data_future, job_id, topic, key=record.key,
+                                        pure=False, resources={"GPU": gpus} if gpus else None)
         if not self.session.embedded:  # keep it on the cluster so another kernel can re-attach
             dask_client.publish_dataset(job.future, name=record.key)
         job.future.add_done_callback(lambda fut: self.complete(job, state, fut))
@@ -189,18 +209,23 @@ class JobDispatcher:
         return version, {**fields, "version": version.version}
 
     def release(self, job: Job) -> None:
-        """Stop listening for the job's events; drop the published future of an external job."""
+        """Stop following an attached job's own topic; drop the published future of an external
+        job. (A job of this kernel reports on the kernel's topic: nothing to unsubscribe.)"""
         from .remote import event_topic
 
         dask = self.session.dask
         if dask is None or dask.status != "running":
             return
-        dask.unsubscribe_topic(event_topic(job.id))
+        if job.id in self._job_topics:
+            self._job_topics.discard(job.id)
+            dask.unsubscribe_topic(event_topic(job.id))
         if not self.session.embedded and job.record.key in (dask.list_datasets() or ()):
             dask.unpublish_dataset(job.record.key)
 
     def _cluster_closing(self, embedded: bool) -> None:
         """The session is about to close: an embedded cluster takes its running jobs with it."""
+        self._events_client = None  # a new client subscribes anew
+        self._job_topics.clear()
         if embedded:
             self.lose_running("the embedded cluster was closed")
         self._jobs = {j: job for j, job in self._jobs.items() if job.done()}
@@ -269,6 +294,7 @@ class JobDispatcher:
         for event in dask_client.get_events(event_topic(job_id)):
             self._on_event(state, event)
         dask_client.subscribe_topic(event_topic(job_id), lambda event: self._on_event(state, event))
+        self._job_topics.add(job_id)
         future.add_done_callback(lambda fut: self.complete(job, state, fut))
         return job
 
