@@ -13,8 +13,10 @@ on it sees every side effect in place. A failed job registers nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import threading
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -79,14 +81,15 @@ class JobDispatcher:
     def _write_progress(self, job_id: str, fields: dict) -> None:
         self.registry.update_live_job(job_id, **fields)
 
-    def _follow(self, state: JobState, future=None, code_index=None) -> Job:
-        """A live Job of this kernel: its progress is recorded while it runs."""
+    def _follow(self, state: JobState, future=None, code_index=None, recorded: threading.Event | None = None) -> Job:
+        """A live Job of this kernel: its progress is recorded while it runs (once *recorded*
+        is set, when given: the job's row exists)."""
         job = Job(state, future=future, code_index=code_index)
         recorder = self.progress_recorder
 
         def record(event) -> None:
             live = state.live_fields() if event is not None else None
-            if live is not None:
+            if live is not None and (recorded is None or recorded.is_set()):
                 recorder.observe(state.id, live, event.get("stage"))
 
         state.add_listener(record)
@@ -123,8 +126,10 @@ class JobDispatcher:
 
     # -- submit ---------------------------------------------------------------------------
     def submit(self, spec, frame, *, name: str, info: dict, gpus: int, code_index=None) -> Job:
-        """Record the pending job, ship the data, submit ``train_task``; its events come on the
-        kernel's topic, subscribed to before the first job."""
+        """Ship the data, submit ``train_task``, then record the pending job (the write runs
+        while the task travels: it is off the critical path, and the completion callback,
+        added after it, can never register before the row exists). Events come on the
+        kernel's topic; any that come before the row are recorded once it exists."""
         from .remote import train_task
 
         dask_client = self.session.require_dask()
@@ -133,19 +138,30 @@ class JobDispatcher:
                            scheduler=dask_client.scheduler.address, key=f"aiaas-train-{job_id}",
                            submitted=now_iso(),
                            info={**info, "embedded": self.session.embedded, "pid": os.getpid()})
-        self.registry.record_job(record)
-        state = JobState(record)
-        job = self._follow(state, code_index=code_index)
+        pending = dataclasses.replace(record)  # the row as submitted (events change the live record)
+        state, recorded = JobState(record), threading.Event()
+        job = self._follow(state, code_index=code_index, recorded=recorded)
         topic = self._kernel_topic(dask_client)
-        # a small in-kernel frame rides in the task, a large one is scattered once, and a
-        # dask frame is gathered from worker memory
-        if _is_pandas(frame):
-            small = _shallow_nbytes(frame) < SMALL_FRAME_BYTES
-            data_future = frame if small else dask_client.scatter(frame)
-        else:
-            data_future = dask_client.compute(frame)
-        job.future = dask_client.submit(train_task, spec, data_future, job_id, topic, key=record.key,
-                                        pure=False, resources={"GPU": gpus} if gpus else None)
+        try:
+            # a small in-kernel frame rides in the task, a large one is scattered once, and a
+            # dask frame is gathered from worker memory
+            if _is_pandas(frame):
+                small = _shallow_nbytes(frame) < SMALL_FRAME_BYTES
+                data_future = frame if small else dask_client.scatter(frame)
+            else:
+                data_future = dask_client.compute(frame)
+            job.future = dask_client.submit(train_task, spec, data_future, job_id, topic, key=record.key,
+                                            pure=False, resources={"GPU": gpus} if gpus else None)
+            self.registry.record_job(pending)
+        except BaseException:  # nothing recorded, nothing left running
+            if job.future is not None:
+                job.future.cancel()
+            self._jobs.pop(job_id, None), self._states.pop(job_id, None)
+            raise
+        recorded.set()
+        live = state.live_fields()
+        if live is not None and state.events:  # events that came before the row: record them now
+            self.progress_recorder.observe(job_id, live, state.events[-1].get("stage"))
         if not self.session.embedded:  # keep it on the cluster so another kernel can re-attach
             dask_client.publish_dataset(job.future, name=record.key)
         job.future.add_done_callback(lambda fut: self.complete(job, state, fut))
