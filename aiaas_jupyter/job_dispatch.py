@@ -38,6 +38,7 @@ _log = logging.getLogger(__name__)
 
 #: in-kernel pandas frames below this size travel inside the task instead of a scatter round trip
 SMALL_FRAME_BYTES = 1_000_000
+_NO_RESULT = object()  # the task ended without one (failed, cancelled)
 
 
 def describe_remote_failure(job_id: str, exc: BaseException, tb, code_index=None) -> AiaasError:
@@ -67,6 +68,7 @@ class JobDispatcher:
         self._recorder = None       # ProgressRecorder, created with the first job
         self._events_client = None  # the Dask client whose kernel topic we follow (see _kernel_topic)
         self._job_topics: set[str] = set()  # jobs followed on their own topic (attached ones)
+        self._completer = None      # the thread that runs complete(), created with the first job
         session.on_close(self._cluster_closing)
 
     @property
@@ -164,12 +166,40 @@ class JobDispatcher:
             self.progress_recorder.observe(job_id, live, state.events[-1].get("stage"))
         if not self.session.embedded:  # keep it on the cluster so another kernel can re-attach
             dask_client.publish_dataset(job.future, name=record.key)
-        job.future.add_done_callback(lambda fut: self.complete(job, state, fut))
+        self._when_done(job, state, job.future)
         return job
 
+    def _when_done(self, job: Job, state: JobState, fut) -> None:
+        """Run :meth:`complete` once the task ended, with its result already fetched.
+
+        The result is gathered on the event loop the moment the task ends, as
+        ``future.result()`` would; then one thread of ours registers it. (A Dask done-callback
+        ran on Dask's callback thread, which asked the loop for the result and waited: two
+        more thread hand-overs, each a GIL hand-over too, on every job's critical path.)"""
+        client = fut.client
+
+        async def fetch() -> None:
+            try:
+                result = await client.gather(fut, asynchronous=True)
+            except BaseException:  # noqa: BLE001 - failed or cancelled: complete() reads the future
+                result = _NO_RESULT
+            self.completer.submit(self.complete, job, state, fut, result)
+
+        client.loop.add_callback(fetch)
+
+    @property
+    def completer(self):
+        """The thread that registers ended jobs (off the event loop: the registry does I/O)."""
+        if self._completer is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._completer = ThreadPoolExecutor(1, thread_name_prefix="aiaas-job-complete")
+        return self._completer
+
     # -- the end of a job ----------------------------------------------------------------------
-    def complete(self, job: Job, state: JobState, fut) -> None:
-        """Dask done-callback: register the model, or record the failure. Never raises.
+    def complete(self, job: Job, state: JobState, fut, result: Any = None) -> None:
+        """Register the model (*result*: the task's, if already fetched), or record the
+        failure. Never raises.
 
         A finished job costs one registry transaction: the version row and the job's final
         fields go in together (:meth:`register`); a failure is one ``update_job``."""
@@ -180,7 +210,8 @@ class JobDispatcher:
         self.progress_recorder.end(job.id)  # no live write after this (none could land anyway)
         try:
             if fut.status == "finished":
-                version, fields = self.register(job, fut.result(), fields)
+                fetched = result is not None and result is not _NO_RESULT
+                version, fields = self.register(job, result if fetched else fut.result(), fields)
                 recorded = True
             elif fut.status == "cancelled":
                 error = cancelled_error(job.id)
@@ -311,7 +342,7 @@ class JobDispatcher:
             self._on_event(state, event)
         dask_client.subscribe_topic(event_topic(job_id), lambda event: self._on_event(state, event))
         self._job_topics.add(job_id)
-        future.add_done_callback(lambda fut: self.complete(job, state, fut))
+        self._when_done(job, state, future)
         return job
 
     def forget_orphans(self) -> None:
