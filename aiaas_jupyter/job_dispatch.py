@@ -13,8 +13,10 @@ on it sees every side effect in place. A failed job registers nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import threading
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -36,6 +38,7 @@ _log = logging.getLogger(__name__)
 
 #: in-kernel pandas frames below this size travel inside the task instead of a scatter round trip
 SMALL_FRAME_BYTES = 1_000_000
+_NO_RESULT = object()  # the task ended without one (failed, cancelled)
 
 
 def describe_remote_failure(job_id: str, exc: BaseException, tb, code_index=None) -> AiaasError:
@@ -63,6 +66,9 @@ class JobDispatcher:
         self._jobs: dict[str, Job] = {}
         self._states: dict[str, JobState] = {}  # the state behind each live handle, driven from here
         self._recorder = None       # ProgressRecorder, created with the first job
+        self._events_client = None  # the Dask client whose kernel topic we follow (see _kernel_topic)
+        self._job_topics: set[str] = set()  # jobs followed on their own topic (attached ones)
+        self._completer = None      # the thread that runs complete(), created with the first job
         session.on_close(self._cluster_closing)
 
     @property
@@ -77,19 +83,37 @@ class JobDispatcher:
     def _write_progress(self, job_id: str, fields: dict) -> None:
         self.registry.update_live_job(job_id, **fields)
 
-    def _follow(self, state: JobState, future=None, code_index=None) -> Job:
-        """A live Job of this kernel: its progress is recorded while it runs."""
+    def _follow(self, state: JobState, future=None, code_index=None, recorded: threading.Event | None = None) -> Job:
+        """A live Job of this kernel: its progress is recorded while it runs (once *recorded*
+        is set, when given: the job's row exists)."""
         job = Job(state, future=future, code_index=code_index)
         recorder = self.progress_recorder
 
         def record(event) -> None:
             live = state.live_fields() if event is not None else None
-            if live is not None:
+            if live is not None and (recorded is None or recorded.is_set()):
                 recorder.observe(state.id, live, event.get("stage"))
 
         state.add_listener(record)
         self._jobs[state.id], self._states[state.id] = job, state
         return job
+
+    def _kernel_topic(self, dask_client) -> str:
+        """The topic this kernel's jobs report to, subscribed once per Dask client (see
+        :func:`.remote.kernel_topic`); its handler hands each event to its job's state."""
+        from .remote import kernel_topic
+
+        topic = kernel_topic(dask_client.id)
+        if self._events_client is not dask_client:
+            dask_client.subscribe_topic(topic, self._on_kernel_event)
+            self._events_client = dask_client
+        return topic
+
+    def _on_kernel_event(self, event: Any) -> None:
+        msg = event[1] if isinstance(event, tuple) else event
+        state = self._states.get(msg.get("job")) if isinstance(msg, dict) else None
+        if state is not None:
+            self._on_event(state, event)
 
     @staticmethod
     def _on_event(state: JobState, event: Any) -> None:
@@ -104,8 +128,11 @@ class JobDispatcher:
 
     # -- submit ---------------------------------------------------------------------------
     def submit(self, spec, frame, *, name: str, info: dict, gpus: int, code_index=None) -> Job:
-        """Record the pending job, subscribe to its events, ship the data, submit ``train_task``."""
-        from .remote import event_topic, train_task
+        """Ship the data, submit ``train_task``, then record the pending job (the write runs
+        while the task travels: it is off the critical path, and the completion callback,
+        added after it, can never register before the row exists). Events come on the
+        kernel's topic; any that come before the row are recorded once it exists."""
+        from .remote import train_task
 
         dask_client = self.session.require_dask()
         job_id = uuid.uuid4().hex[:10]
@@ -113,27 +140,66 @@ class JobDispatcher:
                            scheduler=dask_client.scheduler.address, key=f"aiaas-train-{job_id}",
                            submitted=now_iso(),
                            info={**info, "embedded": self.session.embedded, "pid": os.getpid()})
-        self.registry.record_job(record)
-        state = JobState(record)
-        job = self._follow(state, code_index=code_index)
-        dask_client.subscribe_topic(event_topic(job_id), lambda event: self._on_event(state, event))
-        # a small in-kernel frame rides in the task, a large one is scattered once, and a
-        # dask frame is gathered from worker memory
-        if _is_pandas(frame):
-            small = _shallow_nbytes(frame) < SMALL_FRAME_BYTES
-            data_future = frame if small else dask_client.scatter(frame)
-        else:
-            data_future = dask_client.compute(frame)
-        job.future = dask_client.submit(train_task, spec, data_future, job_id, key=record.key, pure=False,
-                                        resources={"GPU": gpus} if gpus else None)
+        pending = dataclasses.replace(record)  # the row as submitted (events change the live record)
+        state, recorded = JobState(record), threading.Event()
+        job = self._follow(state, code_index=code_index, recorded=recorded)
+        topic = self._kernel_topic(dask_client)
+        try:
+            # a small in-kernel frame rides in the task, a large one is scattered once, and a
+            # dask frame is gathered from worker memory
+            if _is_pandas(frame):
+                small = _shallow_nbytes(frame) < SMALL_FRAME_BYTES
+                data_future = frame if small else dask_client.scatter(frame)
+            else:
+                data_future = dask_client.compute(frame)
+            job.future = dask_client.submit(train_task, spec, data_future, job_id, topic, key=record.key,
+                                            pure=False, resources={"GPU": gpus} if gpus else None)
+            self.registry.record_job(pending)
+        except BaseException:  # nothing recorded, nothing left running
+            if job.future is not None:
+                job.future.cancel()
+            self._jobs.pop(job_id, None), self._states.pop(job_id, None)
+            raise
+        recorded.set()
+        live = state.live_fields()
+        if live is not None and state.events:  # events that came before the row: record them now
+            self.progress_recorder.observe(job_id, live, state.events[-1].get("stage"))
         if not self.session.embedded:  # keep it on the cluster so another kernel can re-attach
             dask_client.publish_dataset(job.future, name=record.key)
-        job.future.add_done_callback(lambda fut: self.complete(job, state, fut))
+        self._when_done(job, state, job.future)
         return job
 
+    def _when_done(self, job: Job, state: JobState, fut) -> None:
+        """Run :meth:`complete` once the task ended, with its result already fetched.
+
+        The result is gathered on the event loop the moment the task ends, as
+        ``future.result()`` would; then one thread of ours registers it. (A Dask done-callback
+        ran on Dask's callback thread, which asked the loop for the result and waited: two
+        more thread hand-overs, each a GIL hand-over too, on every job's critical path.)"""
+        client = fut.client
+
+        async def fetch() -> None:
+            try:
+                result = await client.gather(fut, asynchronous=True)
+            except BaseException:  # noqa: BLE001 - failed or cancelled: complete() reads the future
+                result = _NO_RESULT
+            self.completer.submit(self.complete, job, state, fut, result)
+
+        client.loop.add_callback(fetch)
+
+    @property
+    def completer(self):
+        """The thread that registers ended jobs (off the event loop: the registry does I/O)."""
+        if self._completer is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._completer = ThreadPoolExecutor(1, thread_name_prefix="aiaas-job-complete")
+        return self._completer
+
     # -- the end of a job ----------------------------------------------------------------------
-    def complete(self, job: Job, state: JobState, fut) -> None:
-        """Dask done-callback: register the model, or record the failure. Never raises.
+    def complete(self, job: Job, state: JobState, fut, result: Any = None) -> None:
+        """Register the model (*result*: the task's, if already fetched), or record the
+        failure. Never raises.
 
         A finished job costs one registry transaction: the version row and the job's final
         fields go in together (:meth:`register`); a failure is one ``update_job``."""
@@ -144,7 +210,8 @@ class JobDispatcher:
         self.progress_recorder.end(job.id)  # no live write after this (none could land anyway)
         try:
             if fut.status == "finished":
-                version, fields = self.register(job, fut.result(), fields)
+                fetched = result is not None and result is not _NO_RESULT
+                version, fields = self.register(job, result if fetched else fut.result(), fields)
                 recorded = True
             elif fut.status == "cancelled":
                 error = cancelled_error(job.id)
@@ -189,18 +256,23 @@ class JobDispatcher:
         return version, {**fields, "version": version.version}
 
     def release(self, job: Job) -> None:
-        """Stop listening for the job's events; drop the published future of an external job."""
+        """Stop following an attached job's own topic; drop the published future of an external
+        job. (A job of this kernel reports on the kernel's topic: nothing to unsubscribe.)"""
         from .remote import event_topic
 
         dask = self.session.dask
         if dask is None or dask.status != "running":
             return
-        dask.unsubscribe_topic(event_topic(job.id))
+        if job.id in self._job_topics:
+            self._job_topics.discard(job.id)
+            dask.unsubscribe_topic(event_topic(job.id))
         if not self.session.embedded and job.record.key in (dask.list_datasets() or ()):
             dask.unpublish_dataset(job.record.key)
 
     def _cluster_closing(self, embedded: bool) -> None:
         """The session is about to close: an embedded cluster takes its running jobs with it."""
+        self._events_client = None  # a new client subscribes anew
+        self._job_topics.clear()
         if embedded:
             self.lose_running("the embedded cluster was closed")
         self._jobs = {j: job for j, job in self._jobs.items() if job.done()}
@@ -269,7 +341,8 @@ class JobDispatcher:
         for event in dask_client.get_events(event_topic(job_id)):
             self._on_event(state, event)
         dask_client.subscribe_topic(event_topic(job_id), lambda event: self._on_event(state, event))
-        future.add_done_callback(lambda fut: self.complete(job, state, fut))
+        self._job_topics.add(job_id)
+        self._when_done(job, state, future)
         return job
 
     def forget_orphans(self) -> None:

@@ -11,15 +11,22 @@ handlers). A SQLite write there could stall the loop (the busy timeout waits up 
 another process's write lock), so :meth:`ProgressRecorder.observe` only notes what to write,
 and one daemon thread, started with the first event and gone when idle, does the writing.
 
-Throttling, per job: the first event and every change of phase (start, fit, evaluate) are
-written at once; within a phase at most one write per ``interval`` seconds, and the newest
-values are written in the end (trailing edge), so the registry is never more than
-``interval`` behind the kernel. The trainer's last event ("done") is not urgent: the
-completion callback writes the final record moments later and drops what is still pending,
-so a short job (W0: tens of milliseconds) pays for no write that is overwritten at once. Writes go through ``Registry.update_live_job``, which
-leaves a job that already ended alone: a late progress write can never undo "finished".
-A failed write is logged and dropped; the job goes on, and its final record is written by
-the completion callback as before. Nothing happens on the submit path (dispatch latency).
+Throttling, per job: the first write waits ``first_delay`` (0.25 s) after the job's first
+event, then every change of phase (start, fit, evaluate) is written at once; within a phase
+at most one write per ``interval`` seconds, and the newest values are written in the end
+(trailing edge), so the registry is never more than ``interval`` behind the kernel. Why the
+first delay: a job that ends within it (W0: tens of milliseconds) would only write rows
+that the completion overwrites at once; ending, it drops what is pending, so a short job
+pays for no live write at all, and a reader polling the registry (the sidebar: every 2 s)
+sees at most a quarter second less of "running". The trainer's last event ("done") is never
+urgent, for the same reason. Writes go through ``Registry.update_live_job``, which leaves a
+job that already ended alone: a late progress write can never undo "finished". A failed
+write is logged and dropped; the job goes on, and its final record is written by the
+completion callback as before. Nothing happens on the submit path (dispatch latency).
+
+The writer thread, once started, stays (idle on a condition) for ``linger`` seconds after
+its last write: starting a thread per job cost the event loop, where ``observe`` runs, a
+thread start (and the wait for it to run) on every job.
 """
 
 from __future__ import annotations
@@ -41,6 +48,11 @@ NOT_URGENT = frozenset({"done"})
 
 Write = Callable[[str, dict], Any]
 
+#: seconds from a job's first event to its first write (see the module docstring)
+FIRST_DELAY = 0.25
+#: seconds the idle writer thread waits for more work before it ends
+LINGER = 30.0
+
 
 def phase_of(stage: str | None) -> str | None:
     """The phase of a trainer stage; an unknown stage is a phase of its own."""
@@ -50,9 +62,12 @@ def phase_of(stage: str | None) -> str | None:
 class ProgressRecorder:
     """Throttled, off-loop writer of live job fields; ``write(job_id, fields)`` persists."""
 
-    def __init__(self, write: Write, interval: float = 1.0):
+    def __init__(self, write: Write, interval: float = 1.0, first_delay: float = FIRST_DELAY,
+                 linger: float = LINGER):
         self.write = write
         self.interval = float(interval)
+        self.first_delay = min(float(first_delay), self.interval)  # never more than interval behind
+        self.linger = float(linger)
         self._cond = threading.Condition()
         self._pending: dict[str, dict] = {}     # job id -> newest fields not written yet
         self._due: dict[str, float] = {}        # job id -> monotonic time they may be written
@@ -60,6 +75,7 @@ class ProgressRecorder:
         self._phase: dict[str, str | None] = {}
         self._ended: set[str] = set()
         self._thread: threading.Thread | None = None
+        self._writing = False                   # a write is under way (outside the lock)
         self.writes = 0                         # successful writes, for the curious (and tests)
         self.failures = 0
 
@@ -70,11 +86,15 @@ class ProgressRecorder:
         with self._cond:
             if job_id in self._ended:
                 return
-            urgent = job_id not in self._phase or (self._phase[job_id] != phase and stage not in NOT_URGENT)
+            first = job_id not in self._phase
+            urgent = not first and self._phase[job_id] != phase and stage not in NOT_URGENT
             self._phase[job_id] = phase
             self._pending.setdefault(job_id, {}).update(fields)
             last = self._last_write.get(job_id)
-            due = now if urgent or last is None else last + self.interval
+            if last is None:  # nothing written yet: the first write keeps its delay
+                due = self._due.get(job_id, now + self.first_delay)
+            else:
+                due = now if urgent else last + self.interval
             self._due[job_id] = min(self._due.get(job_id, due), due)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="aiaas-job-progress", daemon=True)
@@ -94,7 +114,7 @@ class ProgressRecorder:
         """Wait until everything observed so far is written (or dropped); False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._thread is not None:
+            while self._pending or self._writing:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
@@ -104,12 +124,17 @@ class ProgressRecorder:
     def _run(self) -> None:
         while True:
             with self._cond:
+                self._writing = False
+                self._cond.notify_all()  # wake idle()
+                idle_since = time.monotonic()
                 while True:
-                    if not self._pending:
-                        self._thread = None
-                        self._cond.notify_all()  # wake idle()
-                        return
                     now = time.monotonic()
+                    if not self._pending:
+                        if now - idle_since >= self.linger:
+                            self._thread = None
+                            return
+                        self._cond.wait(self.linger - (now - idle_since))
+                        continue
                     job_id, due = min(self._due.items(), key=lambda item: item[1])
                     if due <= now:
                         break
@@ -117,6 +142,7 @@ class ProgressRecorder:
                 fields = self._pending.pop(job_id)
                 del self._due[job_id]
                 self._last_write[job_id] = now
+                self._writing = True
             self._write(job_id, fields)
 
     def _write(self, job_id: str, fields: dict) -> None:

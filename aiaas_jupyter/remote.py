@@ -10,22 +10,34 @@ import sys
 import time
 
 
-
 def event_topic(job_id: str) -> str:
+    """The job's own topic: what a kernel that re-attaches to it replays and follows."""
     return f"aiaas-job-{job_id}"
 
 
-def train_task(spec, data, job_id: str):
+def kernel_topic(client_id: str) -> str:
+    """One topic for every job a kernel's Dask client submits, subscribed to once.
+
+    Why not only the job's topic: subscribing is a message to the scheduler, and the Dask
+    client batches its messages 10 ms apart, so a subscription sent just before the task
+    held the task back by up to 10 ms; unsubscribing at the end did the same to the next job.
+    """
+    return f"aiaas-kernel-{client_id}"
+
+
+def train_task(spec, data, job_id: str, kernel: str | None = None):
     """Run one training job on this worker, streaming progress events to the kernel.
 
-    Returns a :class:`~aiaas_jupyter.training.base.TrainResult` (plain data and artifact bytes).
+    Each event goes to the job's topic and, with *kernel*, to that kernel topic (one message
+    to the scheduler either way). Returns a :class:`~aiaas_jupyter.training.base.TrainResult`
+    (plain data and artifact bytes).
     """
     from distributed import get_worker
 
     from .training import run_training
 
     worker = get_worker()
-    topic = event_topic(job_id)
+    topic = [event_topic(job_id), kernel] if kernel else event_topic(job_id)
     started = time.time()
 
     def emit(event: dict) -> None:

@@ -6,8 +6,11 @@ scattering the frame, the job record, progress events, the held-out split and me
 serialisation, the registry write and the display. The baseline is the shortest honest way to
 do the "same" by hand on the same warm cluster: ``client.submit(fit, frame).result()``.
 
-Run alone with ``python benchmarks/w0_dispatch.py [--profile]``; ``--profile`` prints a
-cProfile of the magic path (to stderr) instead of timing, to see where the overhead goes.
+Run alone with ``python benchmarks/w0_dispatch.py [--profile | --timeline]``; ``--profile``
+prints a cProfile of the magic path (to stderr) instead of timing, to see where the overhead
+goes — the main thread only. ``--timeline`` shows the WHOLE path of a job instead: when each
+step starts and ends, in ms from the start of the cell (medians), on every thread of the kernel
+(the event loop's result fetch, the completion thread's registration) and on the worker.
 """
 
 from __future__ import annotations
@@ -143,16 +146,112 @@ def profile(n: int = 30, top: int = 30) -> None:
     c.log(f"cProfile of {n} warm %%aiaas train jobs:\n" + out.getvalue())
 
 
+def _time_worker_steps(dask_worker) -> None:
+    """On a worker (``client.run``): record each ``train_task``'s wall-clock span."""
+    import time
+
+    from aiaas_jupyter import remote
+
+    spans = dask_worker.__dict__.setdefault("_w0_spans", [])
+    task = remote.train_task
+    if getattr(task, "_w0_timed", False):
+        return
+
+    def timed(*args, **kwargs):
+        t0 = time.time()
+        try:
+            return task(*args, **kwargs)
+        finally:
+            spans.append(("worker: train_task", t0, time.time()))
+
+    timed._w0_timed = True
+    remote.train_task = timed  # the kernel pickles train_task by reference: this is what runs
+
+
+def _worker_spans(dask_worker) -> list:
+    spans = dask_worker.__dict__.get("_w0_spans", [])
+    out, spans[:] = list(spans), []
+    return out
+
+
+def timeline(n: int = 30) -> None:
+    """Median start/end (ms from the start of the cell) of each step of *n* warm jobs, on every
+    thread of the kernel and on the worker (same machine, so one wall clock), to stderr."""
+    import statistics
+    import time
+
+    from IPython.utils.capture import capture_output
+
+    from aiaas_jupyter import job_dispatch, job_state
+    from aiaas_jupyter.registry import store
+
+    spans: list = []
+
+    def wrap(owner, attr: str, label: str) -> None:
+        fn = getattr(owner, attr)
+
+        def timed(*args, **kwargs):
+            t0 = time.time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spans.append((label, t0, time.time()))
+
+        setattr(owner, attr, timed)
+
+    df = tiny_frame()
+    with connected(n_workers=2, threads_per_worker=1) as client:
+        shell = make_shell(client)
+        shell.user_ns["df"] = df
+        ours, _ = _sides(shell, client, df)
+        steps = [(job_dispatch.JobDispatcher, "submit", "main: dispatcher.submit"),
+                 (client.dask, "submit", "main: dask submit"),
+                 (store.Registry, "record_job", "main: record_job"),
+                 (job_state.JobState, "wait", "main: wait"),
+                 (job_dispatch.JobDispatcher, "complete", "completion thread: complete"),
+                 (store.Registry, "register", "completion thread: register")]
+        for owner, attr, label in steps:
+            wrap(owner, attr, label)
+        client.dask.run(_time_worker_steps)
+        cells = []
+        with capture_output(stdout=True, stderr=False, display=True):
+            for _ in range(WARMUP):
+                ours()
+            client.dask.run(_worker_spans)
+            spans.clear()
+            for _ in range(n):
+                t0 = time.time()
+                ours()
+                cells.append((t0, time.time()))
+        for worker_spans in client.dask.run(_worker_spans).values():
+            spans.extend(worker_spans)
+    per: dict = {}
+    for t0, t1 in cells:
+        for label, a, b in spans:
+            if t0 <= a <= t1:
+                per.setdefault(label, []).append((1e3 * (a - t0), 1e3 * (b - t0)))
+    lines = [f"{'the cell (%%aiaas train --block)':34s} start {0:6.2f}  end "
+             f"{1e3 * statistics.median(b - a for a, b in cells):6.2f} ms"]
+    for label, v in sorted(per.items(), key=lambda kv: statistics.median(a for a, _ in kv[1])):
+        lines.append(f"{label:34s} start {statistics.median(a for a, _ in v):6.2f}  end "
+                     f"{statistics.median(b for _, b in v):6.2f} ms  (n={len(v)})")
+    c.log(f"timeline of {n} warm %%aiaas train jobs (medians):\n" + "\n".join(lines))
+
+
 if __name__ == "__main__":
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", action="store_true", help="cProfile the magic path instead of timing")
+    ap.add_argument("--timeline", action="store_true",
+                    help="each step's median start/end on every kernel thread and the worker, instead of timing")
     ap.add_argument("--repeat", type=int, default=None)
     ap.add_argument("--full", action="store_true")
     a = ap.parse_args()
     c.prepare_environment()
     if a.profile:
         profile(a.repeat or 30)
+    elif a.timeline:
+        timeline(a.repeat or 30)
     else:
         c.emit(run("full" if a.full else "quick", a.repeat))

@@ -54,11 +54,13 @@ def test_phases():
         == ["start", "fit", "fit", "fit", "evaluate", "done", "custom", None]
 
 
-def test_first_event_at_once_then_throttled_with_trailing_edge(reg):
+def test_first_write_after_the_first_delay_then_throttled_with_trailing_edge(reg):
     rec = recorder_for(reg, interval=0.5)
+    assert rec.first_delay == 0.25
     t0 = time.monotonic()
     rec.observe("j1", running(0.1), "fit")
     assert rec.idle(5)
+    assert time.monotonic() - t0 >= 0.25  # the first write waited for the first delay
     first = reg.get_job("j1")
     assert (first.status, first.progress, first.worker) == ("running", 0.1, "tcp://w:1")
     assert first.started == "2026-01-01T00:00:00+00:00"
@@ -71,6 +73,33 @@ def test_first_event_at_once_then_throttled_with_trailing_edge(reg):
     assert rec.idle(5)
     assert time.monotonic() - t0 >= 0.5  # the trailing write waited for the window
     assert reg.get_job("j1").progress == 0.3 and rec.writes == 2 and rec.failures == 0
+
+
+def test_a_job_that_ends_within_the_first_delay_writes_nothing(reg):
+    """A short job (W0: tens of ms) would only write rows its completion overwrites at once."""
+    rec = recorder_for(reg, interval=1.0)
+    for stage, progress in (("start", 0.0), ("fit", 0.0), ("evaluate", 0.9), ("done", 1.0)):
+        rec.observe("j1", running(progress), stage)
+    rec.end("j1")
+    assert rec.idle(5)
+    time.sleep(0.35)  # past the first delay: nothing was written late either
+    assert rec.writes == 0 and reg.get_job("j1").status == "pending"
+
+
+def test_the_writer_thread_is_kept_between_jobs(reg):
+    """Starting a thread per job cost the event loop, where observe runs, a thread start."""
+    rec = ProgressRecorder(lambda job_id, fields: reg.update_live_job(job_id, **fields), 0.2, linger=0.5)
+    rec.observe("j1", running(0.1), "fit")
+    assert rec.idle(5) and rec.writes == 1
+    writer = rec._thread
+    reg.record_job(JobRecord(id="j2", model="m"))
+    rec.observe("j2", running(0.2), "fit")
+    assert rec.idle(5) and rec.writes == 2 and rec._thread is writer
+    writer.join(5)  # idle for longer than linger: it ends, and the next job starts another
+    assert not writer.is_alive()
+    reg.record_job(JobRecord(id="j3", model="m"))
+    rec.observe("j3", running(0.3), "fit")
+    assert rec.idle(5) and rec.writes == 3 and reg.get_job("j3").progress == 0.3
 
 
 def test_phase_change_is_written_at_once(reg):

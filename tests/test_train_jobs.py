@@ -252,3 +252,24 @@ def test_the_small_frame_estimate_follows_pandas():
         pandas_says = int(frame.memory_usage(deep=False).sum())
         assert pandas_says / 2 <= _shallow_nbytes(frame) <= pandas_says * 2, (pandas_says, _shallow_nbytes(frame))
     assert _shallow_nbytes(frames[0]) < SMALL_FRAME_BYTES < _shallow_nbytes(frames[2])
+
+
+def test_a_job_that_cannot_be_recorded_leaves_nothing_running(aiaas, iris_frame, monkeypatch):
+    """The pending row is written while the task travels (after the submit, off the critical
+    path); when that write fails, the task is cancelled, the error raised, and no job is left."""
+    from sklearn.dummy import DummyClassifier
+
+    from aiaas_jupyter.errors import RegistryError
+
+    def fail(record):
+        raise RegistryError("cannot record the job")
+
+    before = set(aiaas.dispatcher.live_records())
+    monkeypatch.setattr(aiaas.registry, "record_job", fail)
+    with pytest.raises(RegistryError, match="cannot record the job"):
+        aiaas.train(DummyClassifier(), iris_frame, "target", name="never-recorded")
+    assert set(aiaas.dispatcher.live_records()) == before
+    assert versions_of(aiaas, "never-recorded") == []
+    monkeypatch.undo()
+    job = aiaas.train(DummyClassifier(), iris_frame, "target", name="recorded", block=True)  # and the next works
+    assert job.status == "finished" and aiaas.registry.get_job(job.id).version == job.version.version

@@ -65,10 +65,12 @@ class Database:
                 yield conn
 
     @contextlib.contextmanager
-    def write(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
+    def write(self, durable: bool = False, parent_ready: bool = False) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error.
-        *durable*: the commit is on disk (WAL fsynced) when this returns, not only atomic."""
-        self.make_parent()
+        *durable*: the commit is on disk (WAL fsynced) when this returns, not only atomic.
+        *parent_ready*: the caller has just run :meth:`make_parent` (spares its syscalls)."""
+        if not parent_ready:
+            self.make_parent()
         with self._damaged_as_error(), contextlib.closing(self._connect()) as conn:
             if durable:
                 conn.execute("PRAGMA synchronous = FULL")

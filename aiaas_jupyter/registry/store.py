@@ -86,8 +86,9 @@ class Registry:
             "library_versions": library_versions, "data_fingerprint": data_fingerprint,
             "source": source, "job_id": job_id, "artifacts": shas, "created": now_iso(),
             "extra": {} if extra is None else extra})
+        self.db.make_parent()  # once: the home and database file, for the blobs and the write
         self._put_blobs(files, shas)  # the slow part, outside the write lock
-        with self.db.write(durable=True) as conn:
+        with self.db.write(durable=True, parent_ready=True) as conn:
             # A concurrent delete may have collected a blob we found already present;
             # this re-check is a stat() per file unless that rare race happened.
             self._put_blobs(files, shas)
@@ -290,7 +291,7 @@ class Registry:
     # ---- blobs -----------------------------------------------------------------------
 
     def _put_blobs(self, files: dict[str, bytes], shas: dict[str, str]) -> None:
-        self.db.make_parent()
+        """Write the blobs not stored yet (the caller has made the home: ``db.make_parent``)."""
         for filename, data in files.items():
             try:
                 self.blobs.put(shas[filename], data)
