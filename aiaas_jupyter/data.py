@@ -50,6 +50,13 @@ def read_input(source: Any, namespace: dict | None = None, npartitions: int = 2)
     raise DataError(f"do not know how to read {source!r}", hint="use .csv, .tsv or .parquet files")
 
 
+def is_pandas(frame) -> bool:
+    """An in-kernel pandas frame (sent to the workers as it is), not a dask one (computed there)."""
+    import pandas as pd
+
+    return isinstance(frame, pd.DataFrame)
+
+
 def resolve_frame(name_or_frame: Any, namespace: dict | None):
     """The DataFrame (pandas or dask) that ``--data`` names."""
     import dask.dataframe as dd

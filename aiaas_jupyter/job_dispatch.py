@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import settings as _settings
 from .clock import age_seconds, now_iso
+from .data import is_pandas
 from .errors import AiaasError, JobCancelledError, JobError, JobFailedError, JobNotFoundError
 from .job_handle import Job
 from .job_state import JobState
@@ -147,7 +148,7 @@ class JobDispatcher:
         try:
             # a small in-kernel frame rides in the task, a large one is scattered once, and a
             # dask frame is gathered from worker memory
-            if _is_pandas(frame):
+            if is_pandas(frame):
                 small = _shallow_nbytes(frame) < SMALL_FRAME_BYTES
                 data_future = frame if small else dask_client.scatter(frame)
             else:
@@ -362,11 +363,6 @@ def _shallow_nbytes(frame) -> int:
     of every submit, for a decision that needs only the order of magnitude."""
     return len(frame) * (8 + sum(getattr(dtype, "itemsize", 8) for dtype in frame.dtypes))
 
-
-def _is_pandas(frame) -> bool:
-    import pandas as pd
-
-    return isinstance(frame, pd.DataFrame)
 
 
 __all__ = ["JobDispatcher", "describe_remote_failure", "cancelled_error", "SMALL_FRAME_BYTES"]

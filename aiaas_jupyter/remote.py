@@ -25,6 +25,14 @@ def kernel_topic(client_id: str) -> str:
     return f"aiaas-kernel-{client_id}"
 
 
+def use_worker_threads(worker) -> None:
+    """torch (imported when the task's model was unpickled) uses the worker's threads, whatever
+    OMP_NUM_THREADS Dask gave the process: a job and a sweep trial alike."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(max(1, worker.state.nthreads))
+
+
 def train_task(spec, data, job_id: str, kernel: str | None = None):
     """Run one training job on this worker, streaming progress events to the kernel.
 
@@ -44,9 +52,7 @@ def train_task(spec, data, job_id: str, kernel: str | None = None):
         worker.log_event(topic, {**event, "job": job_id, "worker": worker.address,
                                  "elapsed": round(time.time() - started, 3)})
 
-    torch = sys.modules.get("torch")  # imported when the task's model was unpickled
-    if torch is not None:  # use the worker's threads, whatever OMP_NUM_THREADS Dask gave it
-        torch.set_num_threads(max(1, worker.state.nthreads))
+    use_worker_threads(worker)
     emit({"stage": "start", "progress": 0.0})
     result = run_training(spec, data, emit)
     task_seconds = time.time() - started

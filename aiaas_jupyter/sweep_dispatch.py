@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .clock import age_seconds
+from .data import is_pandas
 from .errors import SweepError, SweepNotFoundError
 from .registry.sweeps_table import SWEEP_TERMINAL, TRIAL_LIVE
 from .sweep_driver import SweepDriver, dataset_name
@@ -27,11 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _log = logging.getLogger(__name__)
 
-
-def _is_pandas(frame) -> bool:
-    import pandas as pd
-
-    return isinstance(frame, pd.DataFrame)
 
 
 class SweepDispatcher:
@@ -50,7 +46,7 @@ class SweepDispatcher:
         client = self.session.require_dask()
         record = plan.record
         # the frame and the plan go to every worker once; every trial depends on these two keys
-        if _is_pandas(frame):
+        if is_pandas(frame):
             data_future = client.scatter(frame, broadcast=True, hash=False)
         else:
             data_future = client.compute(frame)

@@ -128,6 +128,7 @@ def trial_task(plan: TrialPlan, data, number: int, params: dict) -> dict:
     if it is the best this worker has seen in this sweep. Returns plain data only."""
     from distributed import get_worker
 
+    from .remote import use_worker_threads
     from .training import fit
 
     worker = get_worker()
@@ -146,9 +147,7 @@ def trial_task(plan: TrialPlan, data, number: int, params: dict) -> dict:
                 verdict.clear()
 
     worker.log_event(topic, {"number": number, "stage": "start", "worker": worker.address})
-    torch = __import__("sys").modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(max(1, worker.state.nthreads))
+    use_worker_threads(worker)
     try:
         spec = build_spec(plan, params)
         if stop.is_set():  # stopped (cancelled) while the worker was still importing / building
