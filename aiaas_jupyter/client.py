@@ -189,7 +189,8 @@ class AiaasClient:
               metric: str | None = None, direction: str | None = None, search: str | None = None,
               trials: int | None = None, early_stop: str = "none", grace_period: int | None = None,
               max_concurrent: int | None = None, gpus_per_trial: int = 0, seed: int = _D["seed"],
-              register: str = "best", make_model=None, loss=None, optimizer=None, epochs: int = _D["epochs"], batch_size: int = _D["batch_size"],
+              register: str = "best", make_model=None, loss=None, optimizer=None, epochs: int = _D["epochs"],
+              batch_size: int = _D["batch_size"],
               lr: float | None = _D["lr"], test_size: float = _D["test_size"], source: str = "",
               namespace: dict | None = None, block: bool = False, display: bool = False) -> Sweep:
         """Search *space* for the best hyper-parameters of *model* (or of ``make_model(params)``),
@@ -208,7 +209,8 @@ class AiaasClient:
             self.session.check_gpu_capacity(gpus_per_trial)
         plan = plan_sweep(model, frame, target, space=space, name=name, metric=metric, direction=direction,
                           search=search, trials=trials, early_stop=early_stop, grace_period=grace_period,
-                          max_concurrent=max_concurrent, slots=self.sweeper.slots(gpus_per_trial), gpus_per_trial=gpus_per_trial, seed=seed,
+                          max_concurrent=max_concurrent, slots=self.sweeper.slots(gpus_per_trial),
+                          gpus_per_trial=gpus_per_trial, seed=seed,
                           register=register, make_model=make_model, loss=loss,
                           train_options={"epochs": epochs, "batch_size": batch_size, "lr": lr,
                                          "test_size": test_size, "optimizer": optimizer},
