@@ -21,6 +21,7 @@ from .sweep_space import SearchSpace
 from .sweep_state import SweepState
 from .sweep_study import Study
 from .sweep_trial import sweep_topic
+from .training.forest_prefix import ladder_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cluster_session import ClusterSession
@@ -57,11 +58,15 @@ class SweepDispatcher:
         if not self.session.embedded:  # another kernel may attach and drive the rest
             client.publish_dataset(plan_future, name=dataset_name(record.id, "plan"))
             client.publish_dataset(data_future, name=dataset_name(record.id, "data"))
-        self.registry.record_sweep(record)
-        state = SweepState(record)
+        trial_plan = plan.trial_plan
+        ladder = None if trial_plan.make_model is not None else ladder_key(trial_plan.spec.model, plan.space.axes)
         study = Study(plan.space, search=record.search, early_stop=record.early_stop, direction=record.direction,
                       seed=record.seed, n_trials=record.n_trials, max_resource=plan.max_resource,
-                      min_resource=plan.grace_period)
+                      min_resource=plan.grace_period, ladder=ladder)
+        if study.ladder:  # shown by `%aiaas sweep show`: fewer fits than trials, and why
+            record.info["shared_fits"] = study.ladder
+        self.registry.record_sweep(record)
+        state = SweepState(record)
         driver = SweepDriver(self.registry, self.session, state, study, plan_future=plan_future,
                              data_future=data_future, gpus=plan.gpus_per_trial, register=plan.register)
         return self._start(driver)

@@ -38,7 +38,7 @@ from .registry import TrialRecord
 from .registry.sweeps_table import SWEEP_TERMINAL, TRIAL_LIVE
 from .sweep_state import SweepState
 from .sweep_study import Study
-from .sweep_trial import drop_sweep, export_trial, go_on, stop_trial, sweep_topic, trial_key, trial_task
+from .sweep_trial import drop_sweep, export_trial, go_on, ladder_task, stop_trial, sweep_topic, trial_key, trial_task
 from .tracebacks import one_line
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -109,21 +109,30 @@ class SweepDriver(threading.Thread):
                                                                           f"{one_line(exc)}"))
 
     def _fill(self) -> None:
-        """Submit trials until max_concurrent are in flight or the plan is exhausted."""
+        """Submit trials until max_concurrent tasks are in flight or the plan is exhausted (a
+        forest ladder is one task for several trials: :func:`.sweep_trial.ladder_task`)."""
         record = self.state.record
-        while not self.cancelled and len(self.futures) < record.max_concurrent \
+        while not self.cancelled and self._tasks_in_flight() < record.max_concurrent \
                 and self.next_number < record.n_trials and not self._failing():
-            number = self.next_number
-            self.next_number += 1
-            params = self.study.ask(number)
-            trial = TrialRecord(sweep_id=record.id, number=number, params=params,
-                                key=trial_key(record.id, number))
-            future = self.client.submit(trial_task, self.plan_future, self.data_future, number, params,
-                                        key=trial.key, pure=False, resources=self.resources)
+            batch = self.study.ask_ladder(self.next_number)
+            numbers = list(range(self.next_number, self.next_number + len(batch)))
+            self.next_number += len(batch)
+            key = trial_key(record.id, numbers[0])
+            trials = [TrialRecord(sweep_id=record.id, number=n, params=p, key=key) for n, p in zip(numbers, batch)]
+            if len(batch) == 1:
+                future = self.client.submit(trial_task, self.plan_future, self.data_future, numbers[0], batch[0],
+                                            key=key, pure=False, resources=self.resources)
+            else:
+                future = self.client.submit(ladder_task, self.plan_future, self.data_future, numbers, batch,
+                                            key=key, pure=False, resources=self.resources)
             if self.external:
-                self.client.publish_dataset(future, name=trial.key)
-            self.follow(number, future)
-            self.registry.record_trial(trial, sweep_fields=self.state.trial_added(trial))
+                self.client.publish_dataset(future, name=key)
+            for trial in trials:
+                self.follow(trial.number, future)
+                self.registry.record_trial(trial, sweep_fields=self.state.trial_added(trial))
+
+    def _tasks_in_flight(self) -> int:
+        return len({future.key for future in self.futures.values()})
 
     def _failing(self) -> bool:
         counts = self.state.counts()
@@ -173,8 +182,9 @@ class SweepDriver(threading.Thread):
             self.study.tell(number, status, fields.get("value"), fields.get("seconds"))
         sweep_fields = self.state.trial_ended(number, status, **fields)
         self._fill()  # the next trial goes out before the registry write
-        key = trial_key(self.state.id, number)
-        if self.external and key in (self.client.list_datasets() or ()):
+        key = self.state.trial(number).key
+        if self.external and key not in {f.key for f in self.futures.values()} \
+                and key in (self.client.list_datasets() or ()):
             self.client.unpublish_dataset(key)
         self.registry.record_trial(self.state.trial(number), sweep_fields=sweep_fields)
 
@@ -186,6 +196,8 @@ class SweepDriver(threading.Thread):
             exc = future.exception()
             return "error", {"error": exc.args[0] if isinstance(exc, AiaasError) and exc.args else one_line(exc)}
         res = future.result()
+        if "trials" in res:  # one of a forest ladder's trials
+            res = res["trials"][number]
         fields = {"metrics": res["metrics"], "seconds": res["seconds"], "worker": res["worker"]}
         if res.get("error"):
             return "error", {**fields, "error": res["error"]}

@@ -74,7 +74,8 @@ class Study:
     """One sweep's Optuna study, with our trial numbers mapped to Optuna's trials."""
 
     def __init__(self, space: "SearchSpace", *, search: str, early_stop: str, direction: str, seed: int,
-                 n_trials: int, max_resource: int, min_resource: int = 1, done_points: list[dict] | None = None):
+                 n_trials: int, max_resource: int, min_resource: int = 1, done_points: list[dict] | None = None,
+                 ladder: str | None = None):
         optuna = _quiet_optuna()
         self.space = space
         self.distributions = space.distributions()
@@ -86,11 +87,14 @@ class Study:
         self.rungs = rung_epochs(early_stop, min_resource, max_resource)
         self.order: LongestFirst | None = None
         self._pending: list[dict] = []       # grid points not yet asked for, when self.order picks them
+        #: the axis along which grid points share one fit (``forest_prefix.ladder_key``), when ordered
+        self.ladder: str | None = None
         if search == "grid":
             # re-attached: a point already run is not run again
             points = [p for p in space.grid(seed, limit=n_trials) if p not in (done_points or ())]
             if early_stop == "none" and n_trials == space.grid_size() and LongestFirst.applies(space.axes):
                 self.order, self._pending = LongestFirst(space.axes), points
+                self.ladder = ladder if ladder in space.axes else None
             else:
                 for point in points:
                     self.study.enqueue_trial(point)
@@ -103,6 +107,24 @@ class Study:
         trial = self.study.ask(self.distributions)
         self._live[number] = trial
         return dict(trial.params)
+
+    def ask_ladder(self, number: int) -> list[dict]:
+        """The parameters of the next task's trials, numbered from *number*: one trial, or, along
+        :attr:`ladder`, the longest pending point and every pending point that differs from it
+        only on that axis, the largest value first (one fit serves them all)."""
+        if not (self.ladder and self._pending):
+            return [self.ask(number)]
+        first = self.order.take(self._pending)
+        same = {k: v for k, v in first.items() if k != self.ladder}
+        rungs = [first] + [p for p in self._pending if {k: v for k, v in p.items() if k != self.ladder} == same]
+        self._pending = [p for p in self._pending if not any(p is r for r in rungs)]
+        out = []
+        for i, point in enumerate(sorted(rungs, key=lambda p: -p[self.ladder])):
+            self.study.enqueue_trial(point)
+            trial = self.study.ask(self.distributions)
+            self._live[number + i] = trial
+            out.append(dict(trial.params))
+        return out
 
     def report(self, number: int, value: float, step: int) -> bool:
         """Tell the pruner one epoch's value; True when the trial should stop now."""

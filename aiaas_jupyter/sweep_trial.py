@@ -15,6 +15,9 @@ see :mod:`.remote`). Why each piece is shaped as it is:
   bytes: serialising every trial's model (skops for a forest, ONNX export for a network) would cost
   more than many fits. At the end the kernel asks the worker that holds the overall best to
   package it (:func:`export_trial`); if that worker died, the best parameters are fitted again.
+* **A forest grid over ``n_estimators`` fits each ladder once** (:func:`ladder_task`): the first n
+  trees of a seeded forest are the n-tree forest (:mod:`.training.forest_prefix`), so the points
+  that differ only in ``n_estimators`` are one task that fits the largest and reads the others off it.
 * **One event topic per sweep** (:func:`sweep_topic`): one subscription, whatever the trial count.
 """
 
@@ -128,14 +131,46 @@ def trial_task(plan: TrialPlan, data, number: int, params: dict) -> dict:
     if it is the best this worker has seen in this sweep. Returns plain data only."""
     from distributed import get_worker
 
+    return _run_trial(plan, data, number, params, get_worker(), time.time())[0]
+
+
+def ladder_task(plan: TrialPlan, data, numbers: list[int], params: list[dict]) -> dict:
+    """Run the trials of one forest ladder (:mod:`.training.forest_prefix`) as one fit: the
+    first trial is the largest forest, fitted as any trial; each other trial, the same point
+    with fewer trees, is that forest's prefix, scored on the same held-out split. Returns
+    ``{"trials": {number: the trial's result}}``; a failed or stopped first trial ends them all
+    the same way."""
+    from distributed import get_worker
+
+    from .training.forest_prefix import prefix
+
+    worker, started = get_worker(), time.time()
+    for number in numbers[1:]:
+        worker.log_event(sweep_topic(plan.sweep_id), {"number": number, "stage": "start", "worker": worker.address})
+    top, fitted = _run_trial(plan, data, numbers[0], params[0], worker, started)
+    out = {numbers[0]: top}
+    for number, point in zip(numbers[1:], params[1:]):
+        t0 = time.time()
+        if fitted is None or top["stopped"] or _stop_event(plan.sweep_id, number).is_set():
+            out[number] = {**top, "number": number, "value": None, "metrics": {}, "stopped": "error" not in top}
+            continue
+        sub = prefix(fitted, int(point["n_estimators"]), build_spec(plan, point), data)
+        value = sub.metrics.get(plan.metric)
+        if plan.keep_best and value is not None:
+            _keep_if_best(plan, number, float(value), sub)
+        out[number] = {"number": number, "stopped": False, "value": value, "metrics": sub.metrics, "epochs_run": 1,
+                       "worker": worker.address, "seconds": time.time() - t0, "prefix_of": numbers[0]}
+    return {"trials": out}
+
+
+def _run_trial(plan: TrialPlan, data, number: int, params: dict, worker, started: float):
+    """One trial's fit on *worker*: ``(result dict, Fitted or None)``."""
     from .remote import use_worker_threads
     from .training import fit
 
-    worker = get_worker()
     topic = sweep_topic(plan.sweep_id)
     stop = _stop_event(plan.sweep_id, number)
     verdict = _verdict_event(plan.sweep_id, number)
-    started = time.time()
 
     def emit(event: dict) -> None:
         if event.get("stage") == "epoch":
@@ -152,7 +187,7 @@ def trial_task(plan: TrialPlan, data, number: int, params: dict) -> dict:
         spec = build_spec(plan, params)
         if stop.is_set():  # stopped (cancelled) while the worker was still importing / building
             return {"number": number, "stopped": True, "value": None, "metrics": {}, "epochs_run": 0,
-                    "worker": worker.address, "seconds": time.time() - started}
+                    "worker": worker.address, "seconds": time.time() - started}, None
         fitted = fit(spec, data, emit, should_stop=stop.is_set)
     except Exception as exc:  # noqa: BLE001 - the trial's outcome, one line; the sweep goes on
         from .errors import AiaasError
@@ -160,12 +195,12 @@ def trial_task(plan: TrialPlan, data, number: int, params: dict) -> dict:
 
         return {"number": number, "error": str(exc) if isinstance(exc, AiaasError) else one_line(exc),
                 "stopped": False, "value": None, "metrics": {}, "epochs_run": 0, "worker": worker.address,
-                "seconds": time.time() - started}
+                "seconds": time.time() - started}, None
     value = fitted.metrics.get(plan.metric)
     if not fitted.stopped and plan.keep_best and value is not None:
         _keep_if_best(plan, number, float(value), fitted)
     return {"number": number, "stopped": bool(fitted.stopped), "value": value, "metrics": fitted.metrics,
-            "epochs_run": fitted.epochs_run, "worker": worker.address, "seconds": time.time() - started}
+            "epochs_run": fitted.epochs_run, "worker": worker.address, "seconds": time.time() - started}, fitted
 
 
 def _keep_if_best(plan: TrialPlan, number: int, value: float, fitted) -> None:
@@ -193,5 +228,5 @@ def export_trial(plan: TrialPlan, data, number: int, params: dict):
     return result, how
 
 
-__all__ = ["TrialPlan", "trial_task", "export_trial", "stop_trial", "go_on", "VERDICT_WAIT_S", "drop_sweep",
+__all__ = ["TrialPlan", "trial_task", "ladder_task", "export_trial", "stop_trial", "go_on", "VERDICT_WAIT_S", "drop_sweep",
            "sweep_topic", "trial_key", "build_spec", "TRAIN_KEYS"]

@@ -27,7 +27,9 @@ def frame():
 def test_a_sweep_survives_its_kernel_and_is_finished_by_another(cli_cluster, tmp_path, frame):
     from sklearn.ensemble import RandomForestClassifier
 
-    space = {"max_depth": [2, 4, 6, 8, 10, 12], "n_estimators": [60]}
+    # two forest sizes: the first kernel runs each depth's pair as one ladder task (forest_prefix),
+    # so the hand-over also follows tasks that carry two trials each
+    space = {"max_depth": [2, 4, 6, 8, 10, 12], "n_estimators": [30, 60]}
     a = AiaasClient(tmp_path)
     a.connect(cli_cluster["address"])
     try:
@@ -49,8 +51,10 @@ def test_a_sweep_survives_its_kernel_and_is_finished_by_another(cli_cluster, tmp
         assert attached.status == "finished", attached.record.error
         records = attached.trial_records()
         # every grid point ran exactly once: none twice after the hand-over, none lost
-        assert sorted(t.params["max_depth"] for t in records) == [2, 4, 6, 8, 10, 12]
-        assert [t.number for t in records] == list(range(6)) and attached.counts == {"finished": 6}
+        assert sorted((t.params["max_depth"], t.params["n_estimators"]) for t in records) == [
+            (d, n) for d in (2, 4, 6, 8, 10, 12) for n in (30, 60)]
+        assert [t.number for t in records] == list(range(12)) and attached.counts == {"finished": 12}
+        assert attached.record.info["shared_fits"] == "n_estimators"
         version = attached.version
         assert version.ref == "sw-attach:1" and version.extra["sweep"] == sweep.id
         assert version.extra["trial"] == attached.best.number

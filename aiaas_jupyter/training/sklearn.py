@@ -51,6 +51,11 @@ def _metrics(classification: bool, y_true, y_pred) -> dict[str, float]:
     return metrics.classification(y_true, y_pred) if classification else metrics.regression(y_true, y_pred)
 
 
+def score(model, classification: bool, X_test, y_test) -> dict[str, float]:
+    """The held-out metrics of a fitted *model* (a job's, a sweep trial's, a forest prefix's)."""
+    return _metrics(classification, y_test, model.predict(X_test))
+
+
 def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
         should_stop: StopCheck | None = None) -> Fitted:
     """Fit on the train split and score the held-out split; the estimator stays live.
@@ -82,7 +87,7 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
         model.fit(X_train, y_train)
         fit_seconds = time.perf_counter() - t0
         emit({"stage": "evaluate", "progress": 0.9})
-        metrics = _metrics(classification, y_test, model.predict(X_test))
+        metrics = score(model, classification, X_test, y_test)
     else:  # the last step's model is the final one: its metrics are the final metrics
         run = fit_in_steps(model, kind, spec, X_train, y_train, X_test, y_test,
                            lambda y_true, y_pred: _metrics(classification, y_true, y_pred),
