@@ -159,7 +159,8 @@ class JobDispatcher:
         except BaseException:  # nothing recorded, nothing left running
             if job.future is not None:
                 job.future.cancel()
-            self._jobs.pop(job_id, None), self._states.pop(job_id, None)
+            self._jobs.pop(job_id, None)
+            self._states.pop(job_id, None)
             raise
         recorded.set()
         live = state.live_fields()

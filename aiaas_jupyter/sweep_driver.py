@@ -179,7 +179,10 @@ class SweepDriver(threading.Thread):
         if number in self.reattached:
             self.study.add_ended([self._as_ended(number, status, fields)])
         else:
-            self.study.tell(number, status, fields.get("value"), fields.get("seconds"))
+            # a ladder's smaller forest was read off the largest, not fitted: its seconds say
+            # nothing of what fitting it costs, so the longest-first cost model does not learn them
+            shared = self.state.trial(number).key != trial_key(self.state.id, number)
+            self.study.tell(number, status, fields.get("value"), None if shared else fields.get("seconds"))
         sweep_fields = self.state.trial_ended(number, status, **fields)
         self._fill()  # the next trial goes out before the registry write
         key = self.state.trial(number).key

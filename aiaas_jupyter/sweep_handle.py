@@ -135,14 +135,14 @@ class Sweep:
 
     # -- how it looks ----------------------------------------------------------------------------
     def _summary(self) -> dict:
-        from .sweep_views import early_stop_text
+        from .sweep_views import early_stop_text, shared_text
 
         r, best = self.record, self.best
         counts = self.counts
         out = {"sweep": r.id, "model": r.model, "status": r.status,
                "trials": f"{sum(counts.get(s, 0) for s in TRIAL_TERMINAL)}/{r.n_trials}",
                "counts": ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
-               "search": f"{r.search}, early stop {early_stop_text(r)}"}
+               "search": f"{r.search}, early stop {early_stop_text(r)}{shared_text(r)}"}
         if best is not None:
             out["best"] = f"{r.metric}={fmt(best.value)} (trial {best.number}: " \
                           + ", ".join(f"{k}={fmt(v)}" for k, v in best.params.items()) + ")"

@@ -36,6 +36,13 @@ def ended(sweep) -> int:
     return sum(int((sweep.counts or {}).get(s, 0)) for s in ENDED)
 
 
+def shared_text(record) -> str:
+    """``, one fit per n_estimators ladder`` when a forest grid shared its fits
+    (``training.forest_prefix``: fewer fits than trials, and why), else nothing."""
+    shared = (record.info or {}).get("shared_fits")
+    return f", one fit per {shared} ladder" if shared else ""
+
+
 def early_stop_text(record) -> str:
     """How the sweep stops weak trials, in words: ``asha (grace 4)`` or ``none``."""
     grace = (record.info or {}).get("grace_period")

@@ -17,6 +17,34 @@ def fit_dummy(frame, target: str):
     return DummyClassifier().fit(X, frame[target])
 
 
+def time_training_work(frame, target: str, n: int, warmup: int = 3) -> tuple[float, float]:
+    """W0's floor, on a worker (``client.run``): median seconds of the trainer's whole work for a
+    DummyClassifier (``run_training``: split, fit, metrics, fingerprint, skops) and of the
+    baseline's bare :func:`fit_dummy`, timed alternately where both really run."""
+    import statistics
+    import time
+
+    from sklearn.dummy import DummyClassifier
+
+    from aiaas_jupyter.training import run_training
+    from aiaas_jupyter.training.base import TrainSpec
+
+    def timed(fn) -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    work = lambda: run_training(TrainSpec(model=DummyClassifier(), target=target), frame, lambda e: None)  # noqa: E731
+    bare = lambda: fit_dummy(frame, target)  # noqa: E731
+    for _ in range(warmup):
+        work(), bare()
+    works, bares = [], []
+    for _ in range(n):
+        works.append(timed(work))
+        bares.append(timed(bare))
+    return statistics.median(works), statistics.median(bares)
+
+
 def torch_threads() -> dict:
     """W1 diagnostic: the worker's torch threads and the allocator setting, as the nanny left them.
 
@@ -41,6 +69,18 @@ try:  # scikit-learn is a dependency of the project, but keep this module import
     from sklearn.base import BaseEstimator, ClassifierMixin
 except ImportError:  # pragma: no cover
     BaseEstimator = ClassifierMixin = object
+
+
+try:
+    from sklearn.ensemble import RandomForestClassifier as _Forest
+except ImportError:  # pragma: no cover
+    _Forest = object
+
+
+class UnsharedForest(_Forest):
+    """W3's "unshared" side: a RandomForestClassifier the sweep does not recognise by its exact
+    class name, so every grid point is its own fit (no n_estimators ladder, see
+    ``aiaas_jupyter.training.forest_prefix``): the dispatch cost without the saving."""
 
 
 class SleepyClassifier(ClassifierMixin, BaseEstimator):

@@ -105,14 +105,23 @@ def differences(name: str, directory: Path = HERE) -> list[str]:
 
 
 def execute(nb: nbformat.NotebookNode) -> float:
-    """Run every cell in a kernel, in notebooks/, with a fresh registry home; the seconds it took."""
+    """Run every cell in a kernel, in notebooks/, with a fresh registry home (removed afterwards:
+    a model server the notebook left there exits with it); the seconds it took."""
     from nbclient import NotebookClient
 
-    os.environ["AIAAS_HOME"] = tempfile.mkdtemp(prefix="aiaas-home-")
-    t0 = time.perf_counter()
-    NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(HERE)}}).execute()
-    return time.perf_counter() - t0
+    before = os.environ.get("AIAAS_HOME")
+    with tempfile.TemporaryDirectory(prefix="aiaas-home-", ignore_cleanup_errors=True) as home:
+        os.environ["AIAAS_HOME"] = home
+        try:
+            t0 = time.perf_counter()
+            NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
+                           resources={"metadata": {"path": str(HERE)}}).execute()
+            return time.perf_counter() - t0
+        finally:
+            if before is None:
+                del os.environ["AIAAS_HOME"]
+            else:
+                os.environ["AIAAS_HOME"] = before
 
 
 def main(argv: list[str]) -> int:

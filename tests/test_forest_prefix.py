@@ -90,6 +90,7 @@ def test_a_forest_grid_fits_each_ladder_once_with_the_same_results(aiaas, frames
     version = sweep.result(timeout=5)
     records = sweep.trial_records()
     assert sweep.counts == {"finished": 6} and sweep.record.info["shared_fits"] == "n_estimators"
+    assert "search=grid, early stop none, one fit per n_estimators ladder" in repr(sweep)
     # one task per max_depth: each ladder's trials share the task (and its key), the largest first
     ladders = {}
     for t in sorted(records, key=lambda t: t.number):

@@ -27,7 +27,7 @@ import ipywidgets as w
 
 from ..registry.sweeps_table import SWEEP_TERMINAL, TRIAL_TERMINAL
 from .feedback import error_html, note_html, num, one_line
-from ..sweep_views import early_stop_text, rank_trials, trial_value
+from ..sweep_views import early_stop_text, rank_trials, shared_text, trial_value
 from .plot import PLOT_INTERVAL, Throttled
 from .sweep_plot import render_png
 
@@ -104,7 +104,7 @@ class SweepBoard(w.VBox):
         self.title = w.HTML(f"<b>aiaas sweep</b> <code>{html.escape(sweep.id)}</code> · model "
                             f"<b>{html.escape(sweep.name or '')}</b> · {html.escape(sweep.metric)} "
                             f"({html.escape(sweep.direction)}) · {html.escape(r.search)} search, "
-                            f"early stop {html.escape(early_stop_text(r))}")
+                            f"early stop {html.escape(early_stop_text(r) + shared_text(r))}")
         self.bar = w.IntProgress(value=0, min=0, max=max(1, r.n_trials), layout=w.Layout(width="240px"))
         self.progress = w.Label("", layout=w.Layout(margin="0 0 0 1em"))
         self.status = w.Label("", layout=w.Layout(margin="0 0 0 1em"))

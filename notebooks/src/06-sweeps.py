@@ -46,7 +46,10 @@ model = RandomForestClassifier(n_estimators=10, n_jobs=1)
 # %% [markdown]
 # The sweep cell defines the `model` and a `space`: every axis a list, so the search is a grid
 # (2 x 3 = 6 trials). Each trial fits on the same seeded 80% and is scored on the same held-out
-# 20%; `--metric` defaults to accuracy. `-o rf_sweep` keeps the `Sweep` handle (the cell
+# 20%; `--metric` defaults to accuracy. The first 10 trees of a seeded 40-tree forest are the
+# 10-tree forest, tree for tree, so the sweep fits three forests (one per `max_depth`) and reads
+# each 10-tree trial off its 40-tree one: 6 trials, 3 fits, the same scores as 6 separate fits
+# (the leaderboard says "one fit per n_estimators ladder"). `-o rf_sweep` keeps the `Sweep` handle (the cell
 # returns at once, the leaderboard updates in place); `rf_sweep.result()` waits for the best
 # trial, registered as `forest-rf` version 2.
 
