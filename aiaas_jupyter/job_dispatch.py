@@ -231,6 +231,7 @@ class JobDispatcher:
                 self.registry.update_job(job.id, status=status, **fields)
             self.release(job)
         finally:
+            job.drop_future()  # the outcome is in the registry (or the job is lost): nothing stays on the cluster
             try:
                 if status == "finished":
                     state.finished(version, fields)

@@ -5,7 +5,8 @@ and a submodule of that name would shadow it.)
 
 As a ``Future`` is a thin handle over its ``FutureState``, a Job is a thin, read-mostly handle
 over a :class:`~.job_state.JobState` (status, progress, events, the registered version, the
-error) plus the Dask future of the training task. It holds no view and no back-reference to the
+error) plus the Dask future of the training task while it runs (dropped once the job ended:
+:meth:`drop_future`). It holds no view and no back-reference to the
 façade: the dispatcher (:mod:`.job_dispatch`) moves its state, views follow it through
 :meth:`add_listener` and live above the façade (:mod:`.presenting`, ``widgets/live_views``).
 Its ``_repr_html_`` is a static snapshot, which the notebook's live view redraws in place.
@@ -94,6 +95,13 @@ class Job:
     def cancel(self) -> None:
         if self.future is not None and not self.done():
             self.future.cancel()
+
+    def drop_future(self) -> None:
+        """Let go of the training task's Dask future: the job ended and its outcome is recorded.
+        A future held by the kernel keeps the task's result in a worker's memory, and Dask
+        recomputes a held result whose worker dies — a finished job trained again, ahead of new
+        work. An ended job holds nothing on the cluster."""
+        self.future = None
 
     def add_listener(self, fn: Callable[["Job", "dict | None"], None]) -> Callable[[], None]:
         """Call ``fn(job, event)`` after each progress event and ``fn(job, None)`` once the job

@@ -1,0 +1,64 @@
+"""An ended job holds nothing on the cluster (issue 14): a worker that dies afterwards has no
+finished job to train again.
+
+Before, the kernel kept every job's Dask future; Dask keeps a held result in its worker's memory
+and recomputes it when that worker dies — 12 kills re-ran 36 finished trainings. Here, on a real
+CLI cluster (`dask scheduler` + `dask worker` processes under their nannies), a finished job's key
+leaves the scheduler, and SIGKILL of the worker that trained it runs nothing again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from aiaas_jupyter.client import AiaasClient
+from aiaas_jupyter.remote import event_topic
+from support.cli_cluster import start_cli_cluster
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_a_finished_job_is_not_trained_again_when_its_worker_dies(tmp_path, iris_frame):
+    (tmp_path / "cluster").mkdir()
+    with start_cli_cluster(tmp_path / "cluster", n_workers=2, resources=None) as info:
+        client = AiaasClient(tmp_path / "home")
+        client.connect(info["address"])
+        try:
+            dask = client.dask
+            from sklearn.tree import DecisionTreeClassifier
+
+            job = client.train(DecisionTreeClassifier(random_state=0), iris_frame, "target", name="released",
+                               block=True)
+            assert job.status == "finished" and job.future is None
+            key = job.record.key
+            # the kernel let go of the task: the scheduler forgets it (and the worker its result)
+            _wait(lambda: not dask.run_on_scheduler(lambda dask_scheduler, k=key: k in dask_scheduler.tasks),
+                  10, "the scheduler to forget the finished task")
+            starts = lambda: sum(1 for _, msg in dask.get_events(event_topic(job.id))  # noqa: E731
+                                 if isinstance(msg, dict) and msg.get("stage") == "start")
+            assert starts() == 1
+            # SIGKILL the worker that trained it; its nanny starts a new one
+            worker = job.record.worker
+            pid = dask.run(os.getpid, workers=[worker])[worker]
+            os.kill(pid, signal.SIGKILL)
+            _wait(lambda: worker not in dask.scheduler_info(n_workers=-1)["workers"], 30, "the worker to go")
+            # a held result would be back on the scheduler at once, waiting or processing again
+            assert not dask.run_on_scheduler(lambda dask_scheduler, k=key: k in dask_scheduler.tasks)
+            dask.wait_for_workers(2, timeout=60)
+            time.sleep(2.0)  # what Dask would recompute starts within this
+            assert starts() == 1  # no second training of the finished job
+            assert [v.version for v in client.registry.versions("released")] == [1]
+            assert client.job(job.id).status == "finished"
+        finally:
+            client.disconnect()
