@@ -55,6 +55,8 @@ class Registry:
         self.home = Path(home).expanduser() if home is not None else default_home()
         self.db = Database(self.home / "registry.sqlite3")
         self.blobs = BlobStore(self.home / "artifacts")
+        # what a writer killed mid-save left behind (issue 14): gone at the next open
+        self.orphans_removed = self.blobs.sweep_orphans()
 
     def __repr__(self) -> str:
         return f"Registry({str(self.home)!r})"
