@@ -215,9 +215,13 @@ class JobDispatcher:
                 fetched = result is not None and result is not _NO_RESULT
                 version, fields = self.register(job, result if fetched else fut.result(), fields)
                 recorded = True
-            elif fut.status == "cancelled":
+            elif fut.status == "cancelled" and job.cancel_requested:
                 error = cancelled_error(job.id)
                 fields.update(status="cancelled")
+            elif fut.status == "cancelled":  # by Dask, not by the user: its inputs died with a worker
+                error = JobError(f"job {job.id} was lost: the cluster dropped its task (a worker holding its "
+                                 "data died); nothing was registered", hint="train it again")
+                fields.update(status="lost", error=str(error))
             else:
                 error = describe_remote_failure(job.id, fut.exception(), fut.traceback(), job.code_index)
                 remote_tb = getattr(error, "remote_traceback", "")
@@ -237,6 +241,8 @@ class JobDispatcher:
                     state.finished(version, fields)
                 elif status == "cancelled":
                     state.cancelled(error, fields)
+                elif status == "lost":
+                    state.lost(error.message.removeprefix(f"job {job.id} was lost: "), fields)
                 else:
                     state.error(error, remote_tb, fields)
             except JobError:  # it ended meanwhile (lost with its cluster): that end stands

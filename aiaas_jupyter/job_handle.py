@@ -33,6 +33,7 @@ class Job:
     def __init__(self, state: "JobState", future=None, code_index=None):
         self._state = state
         self.future = future
+        self.cancel_requested = False
         #: where the notebook code this job shipped came from (:mod:`.tracebacks`), for remote tracebacks
         self.code_index = code_index
 
@@ -94,6 +95,9 @@ class Job:
 
     def cancel(self) -> None:
         if self.future is not None and not self.done():
+            #: a task Dask cancels on its own (its only copy of the data died with a worker) is
+            #: no cancellation of the user's: the dispatcher reports that job as lost
+            self.cancel_requested = True
             self.future.cancel()
 
     def drop_future(self) -> None:
