@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import _common as c
@@ -488,12 +489,16 @@ def run(size: str, repeat: int | None = None) -> dict:
             raise AssertionError("the plain pipeline for MLServer disagrees with the registered one")
         accuracy = float(np.mean(peer_answers == frame["label"]))
         with contextlib.ExitStack() as stack:
-            urls = {"baseline": stack.enter_context(mlserver(peer_model, MODEL_NAME, workdir)),
-                    "baseline_batched": stack.enter_context(
-                        mlserver(peer_model, MODEL_NAME, workdir, batching=MLSERVER_BATCHING,
-                                 tag="mlserver-batched"))}
-            urls["ours"], token = stack.enter_context(
-                our_server(home, f"{MODEL_NAME}:{version.version}", MODEL_NAME))
+            # the three servers start side by side: each spends seconds importing its libraries
+            # and loading the model, and nothing is timed before all three answer
+            starting = {"baseline": mlserver(peer_model, MODEL_NAME, workdir),
+                        "baseline_batched": mlserver(peer_model, MODEL_NAME, workdir, batching=MLSERVER_BATCHING,
+                                                     tag="mlserver-batched"),
+                        "ours": our_server(home, f"{MODEL_NAME}:{version.version}", MODEL_NAME)}
+            with ThreadPoolExecutor(len(starting)) as pool:
+                started = {side: pool.submit(stack.enter_context, cm) for side, cm in starting.items()}
+            urls = {side: future.result() for side, future in started.items()}  # a failed start raises here
+            urls["ours"], token = urls["ours"]
             headers = {"Authorization": f"Bearer {token}"}
             names = {side: input_name(urls[side], MODEL_NAME, headers) for side in sides}
             c.log(f"W4: {CONCURRENCY} clients, {warmup} warm-up + {n_total} timed requests per side "

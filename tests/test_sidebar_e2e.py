@@ -362,8 +362,9 @@ DATA_CELL = ("import numpy as np, pandas as pd\n"
              "big = pd.DataFrame(X, columns=[f'x{i}' for i in range(16)])\n"
              "big['target'] = (X[:, :4].sum(axis=1) > 0).astype(int)\n"
              "print(big.shape)")
-#: about 100 ms an epoch on one worker thread: several seconds of "running" for the panel to poll
-SLOW_TRAIN_CELL = ("%%aiaas train --data big --target target --name e2e-mlp --epochs 60 --batch-size 8 -o mlp_job\n"
+#: about 0.35 s an epoch on one worker thread (measured; more on a busy runner): some 7 s of
+#: "running" with the bar between 0 and 1, several of the panel's 2 s polls
+SLOW_TRAIN_CELL = ("%%aiaas train --data big --target target --name e2e-mlp --epochs 20 --batch-size 8 -o mlp_job\n"
                    "import torch\n"
                    "torch.manual_seed(0)\n"
                    "model = torch.nn.Sequential(torch.nn.Linear(16, 256), torch.nn.ReLU(), torch.nn.Linear(256, 2))")

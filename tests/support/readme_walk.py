@@ -87,10 +87,10 @@ import torch
 from torch import nn
 torch.manual_seed(0)
 big = pd.DataFrame(np.random.default_rng(0).normal(size=(20000, 4)), columns=list("abcd")).assign(y=lambda d: (d.a > 0).astype(int))
-slow = aiaas_jupyter.train(nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 2)), big, "y", name="readme-slow", epochs=500)
+slow = aiaas_jupyter.train(nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 2)), big, "y", name="readme-slow", epochs=10)
 get_ipython().run_line_magic("aiaas", f"cancel {slow.id}")
 assert slow.status == "cancelled"
-slow2 = aiaas_jupyter.train(nn.Sequential(nn.Linear(4, 2)), big, "y", name="readme-slow", epochs=500)
+slow2 = aiaas_jupyter.train(nn.Sequential(nn.Linear(4, 2)), big, "y", name="readme-slow", epochs=10)
 assert aiaas_jupyter.cancel(slow2.id).status == "cancelled"
 assert "readme-slow" not in [r["model"] for r in aiaas_jupyter.models().records()]
 """),
