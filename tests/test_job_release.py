@@ -20,6 +20,14 @@ from aiaas_jupyter.remote import event_topic
 from support.cli_cluster import start_cli_cluster
 
 
+@pytest.fixture(scope="module")
+def killable(tmp_path_factory):
+    """A CLI cluster of its own (2 workers under nannies): these tests SIGKILL its workers."""
+    d = tmp_path_factory.mktemp("killable")
+    with start_cli_cluster(d, n_workers=2, resources=None) as info:
+        yield info
+
+
 def _wait(predicate, timeout: float, what: str):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -29,39 +37,37 @@ def _wait(predicate, timeout: float, what: str):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_a_finished_job_is_not_trained_again_when_its_worker_dies(tmp_path, iris_frame):
-    (tmp_path / "cluster").mkdir()
-    with start_cli_cluster(tmp_path / "cluster", n_workers=2, resources=None) as info:
-        client = AiaasClient(tmp_path / "home")
-        client.connect(info["address"])
-        try:
-            dask = client.dask
-            from sklearn.tree import DecisionTreeClassifier
+def test_a_finished_job_is_not_trained_again_when_its_worker_dies(killable, tmp_path, iris_frame):
+    from sklearn.tree import DecisionTreeClassifier
 
-            job = client.train(DecisionTreeClassifier(random_state=0), iris_frame, "target", name="released",
-                               block=True)
-            assert job.status == "finished" and job.future is None
-            key = job.record.key
-            # the kernel let go of the task: the scheduler forgets it (and the worker its result)
-            _wait(lambda: not dask.run_on_scheduler(lambda dask_scheduler, k=key: k in dask_scheduler.tasks),
-                  10, "the scheduler to forget the finished task")
-            starts = lambda: sum(1 for _, msg in dask.get_events(event_topic(job.id))  # noqa: E731
-                                 if isinstance(msg, dict) and msg.get("stage") == "start")
-            assert starts() == 1
-            # SIGKILL the worker that trained it; its nanny starts a new one
-            worker = job.record.worker
-            pid = dask.run(os.getpid, workers=[worker])[worker]
-            os.kill(pid, signal.SIGKILL)
-            _wait(lambda: worker not in dask.scheduler_info(n_workers=-1)["workers"], 30, "the worker to go")
-            # a held result would be back on the scheduler at once, waiting or processing again
-            assert not dask.run_on_scheduler(lambda dask_scheduler, k=key: k in dask_scheduler.tasks)
-            dask.wait_for_workers(2, timeout=60)
-            time.sleep(2.0)  # what Dask would recompute starts within this
-            assert starts() == 1  # no second training of the finished job
-            assert [v.version for v in client.registry.versions("released")] == [1]
-            assert client.job(job.id).status == "finished"
-        finally:
-            client.disconnect()
+    client = AiaasClient(tmp_path / "home")
+    client.connect(killable["address"])
+    try:
+        dask = client.dask
+        job = client.train(DecisionTreeClassifier(random_state=0), iris_frame, "target", name="released",
+                           block=True)
+        assert job.status == "finished" and job.future is None
+        key = job.record.key
+        # the kernel let go of the task: the scheduler forgets it (and the worker its result)
+        _wait(lambda: not dask.run_on_scheduler(lambda dask_scheduler, k=key: k in dask_scheduler.tasks),
+              10, "the scheduler to forget the finished task")
+        starts = lambda: sum(1 for _, msg in dask.get_events(event_topic(job.id))  # noqa: E731
+                             if isinstance(msg, dict) and msg.get("stage") == "start")
+        assert starts() == 1
+        # SIGKILL the worker that trained it; its nanny starts a new one
+        worker = job.record.worker
+        pid = dask.run(os.getpid, workers=[worker])[worker]
+        os.kill(pid, signal.SIGKILL)
+        _wait(lambda: worker not in dask.scheduler_info(n_workers=-1)["workers"], 30, "the worker to go")
+        # a held result would be back on the scheduler at once, waiting or processing again
+        assert not dask.run_on_scheduler(lambda dask_scheduler, k=key: k in dask_scheduler.tasks)
+        dask.wait_for_workers(2, timeout=60)
+        time.sleep(2.0)  # what Dask would recompute starts within this
+        assert starts() == 1  # no second training of the finished job
+        assert [v.version for v in client.registry.versions("released")] == [1]
+        assert client.job(job.id).status == "finished"
+    finally:
+        client.disconnect()
 
 
 def _big_frame(rows: int = 20_000, cols: int = 12):
@@ -83,27 +89,27 @@ def _kill_mid_fit(client, job) -> str:
     return worker
 
 
-def test_a_job_whose_data_died_is_lost_not_cancelled(tmp_path):
-    """A large frame is scattered to one worker; when that worker dies the data is gone and Dask
-    drops the task. 7 of 20 such jobs were reported "cancelled; nothing was registered" though
+def test_a_job_whose_data_died_is_lost_not_cancelled(killable, tmp_path):
+    """A large frame is scattered to one worker, and the task runs there (where its data is); when
+    that worker dies the data is gone and Dask drops the task. 7 of 20 such jobs were reported "cancelled; nothing was registered" though
     nobody cancelled them: such a job is now lost, and says why. (Re-sending the data on a retry
     is issue 14's next step: Dask's active memory manager undoes a replica made with replicate.)"""
     from sklearn.ensemble import RandomForestClassifier
 
     from aiaas_jupyter.errors import JobError
 
-    (tmp_path / "cluster").mkdir()
-    with start_cli_cluster(tmp_path / "cluster", n_workers=1, resources=None) as info:
-        client = AiaasClient(tmp_path / "home")
-        client.connect(info["address"])
-        try:
-            job = client.train(RandomForestClassifier(n_estimators=150, random_state=0), _big_frame(), "y",
-                               name="orphan")
-            _kill_mid_fit(client, job)
-            with pytest.raises(JobError, match=r"was lost: the cluster dropped its task .*nothing was registered"):
-                job.result(timeout=120)
-            assert job.status == "lost" and not job.cancel_requested
-            assert client.registry.get_job(job.id).status == "lost"
-            assert "orphan" not in {m["name"] for m in client.registry.list_models()}
-        finally:
-            client.disconnect()
+    client = AiaasClient(tmp_path / "home")
+    client.connect(killable["address"])
+    try:
+        client.dask.wait_for_workers(2, timeout=60)
+        job = client.train(RandomForestClassifier(n_estimators=150, random_state=0), _big_frame(), "y",
+                           name="orphan")
+        _kill_mid_fit(client, job)  # the worker holding the frame's only copy (the task runs where its data is)
+        with pytest.raises(JobError, match=r"was lost: the cluster dropped its task .*nothing was registered"):
+            job.result(timeout=120)
+        assert job.status == "lost" and not job.cancel_requested
+        assert client.registry.get_job(job.id).status == "lost"
+        assert "orphan" not in {m["name"] for m in client.registry.list_models()}
+        client.dask.wait_for_workers(2, timeout=60)  # the nanny's new worker is up: the cluster stops at once
+    finally:
+        client.disconnect()
