@@ -98,7 +98,12 @@ class Job:
             #: a task Dask cancels on its own (its only copy of the data died with a worker) is
             #: no cancellation of the user's: the dispatcher reports that job as lost
             self.cancel_requested = True
-            self.future.cancel()
+            future, worker = self.future, self.record.worker
+            future.cancel()
+            if worker is not None:  # running there: Dask does not interrupt its thread, we ask it to stop
+                from .remote import stop_job
+
+                future.client.run(stop_job, self.id, workers=[worker], on_error="ignore")
 
     def drop_future(self) -> None:
         """Let go of the training task's Dask future: the job ended and its outcome is recorded.

@@ -7,7 +7,11 @@ workers unpickle task graphs by reference: every process of the cluster imports 
 from __future__ import annotations
 
 import sys
+import threading
 import time
+
+_stops_lock = threading.Lock()
+_STOPS: dict[str, threading.Event] = {}  # job id -> "stop at the next epoch", on this worker
 
 
 def event_topic(job_id: str) -> str:
@@ -33,6 +37,19 @@ def use_worker_threads(worker) -> None:
         torch.set_num_threads(max(1, worker.state.nthreads))
 
 
+def _stop_flag(job_id: str) -> threading.Event:
+    with _stops_lock:
+        return _STOPS.setdefault(job_id, threading.Event())
+
+
+def stop_job(job_id: str) -> bool:
+    """Run on a worker (``client.run``): ask job *job_id*'s training to stop at its next epoch
+    boundary (a torch job also at its ~1 s progress tick). Dask's cancel does not interrupt a
+    task's thread: without this a cancelled job kept its worker until its last epoch."""
+    _stop_flag(job_id).set()
+    return True
+
+
 def train_task(spec, data, job_id: str, kernel: str | None = None):
     """Run one training job on this worker, streaming progress events to the kernel.
 
@@ -54,7 +71,14 @@ def train_task(spec, data, job_id: str, kernel: str | None = None):
 
     use_worker_threads(worker)
     emit({"stage": "start", "progress": 0.0})
-    result = run_training(spec, data, emit)
+    stop = _stop_flag(job_id)
+    try:
+        result = run_training(spec, data, emit, should_stop=stop.is_set)
+    finally:
+        with _stops_lock:
+            _STOPS.pop(job_id, None)
+    if result is None:  # stopped: the job was cancelled, and its future with it
+        return None
     task_seconds = time.time() - started
     result.extra.update(worker=worker.address, task_seconds=task_seconds,
                         gpu_seconds=task_seconds * spec.gpus if spec.gpus else 0.0)

@@ -152,6 +152,35 @@ def test_cancel_a_running_job(shell, aiaas, iris_frame):
         shell.run_line_magic("aiaas", f"cancel {job.id}")
 
 
+def test_cancelling_a_running_torch_job_frees_its_worker_at_the_next_epoch(aiaas, one_torch_thread):
+    """Dask's cancel does not interrupt a running task: a cancelled job used to keep its worker
+    until its last epoch (210 s seen). The job is now asked to stop on its worker, and does so
+    within one epoch (or its ~1 s progress tick)."""
+    import time
+
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4000, 16)).astype(np.float32)
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(16)]).assign(y=(X[:, 0] > 0).astype(int))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.ReLU(), torch.nn.Linear(64, 2))
+    job = aiaas.train(model, df, "y", name="long-torch", epochs=2000, batch_size=32)
+    deadline = time.time() + 120
+    while job.latest.get("epoch") is None and time.time() < deadline:  # running, one epoch done
+        time.sleep(0.05)
+    worker = job.record.worker
+    assert worker and job.status == "running"
+    aiaas.cancel(job.id)
+    t0 = time.time()
+    # the worker has one thread: this runs only once the cancelled training let go of it
+    assert aiaas.dask.submit(lambda: 42, workers=[worker], allow_other_workers=False, pure=False).result(30) == 42
+    assert time.time() - t0 < 10
+    assert job.status == "cancelled" and versions_of(aiaas, "long-torch") == []
+
+
 def test_jobs_survive_a_new_client(aiaas, iris_frame, session_home):
     """A kernel restart = a new façade on the same home: `%aiaas jobs` still lists the jobs."""
     from aiaas_jupyter.client import AiaasClient

@@ -75,10 +75,15 @@ def package(fitted: Fitted, data) -> TrainResult:
     return framework_package(fitted, data)
 
 
-def run_training(spec: TrainSpec, data, emit: Emit) -> TrainResult:
-    """Train ``spec.model`` on ``data`` with the trainer of its framework.
+def run_training(spec: TrainSpec, data, emit: Emit,
+                 should_stop: StopCheck | None = None) -> TrainResult | None:
+    """Train ``spec.model`` on ``data`` with the trainer of its framework; None when
+    ``should_stop`` ended the fit (a cancelled job: nothing to package).
 
     The "done" event comes once the artifacts exist: a job is done when its result is."""
-    result = package(fit(spec, data, emit), data)
+    fitted = fit(spec, data, emit, should_stop)
+    if fitted.stopped:
+        return None
+    result = package(fitted, data)
     emit({"stage": "done", "progress": 1.0, "metrics": result.metrics})
     return result
