@@ -228,5 +228,5 @@ def export_trial(plan: TrialPlan, data, number: int, params: dict):
     return result, how
 
 
-__all__ = ["TrialPlan", "trial_task", "ladder_task", "export_trial", "stop_trial", "go_on", "VERDICT_WAIT_S", "drop_sweep",
-           "sweep_topic", "trial_key", "build_spec", "TRAIN_KEYS"]
+__all__ = ["TrialPlan", "trial_task", "ladder_task", "export_trial", "stop_trial", "go_on", "VERDICT_WAIT_S",
+           "drop_sweep", "sweep_topic", "trial_key", "build_spec", "TRAIN_KEYS"]
