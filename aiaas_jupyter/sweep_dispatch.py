@@ -21,7 +21,6 @@ from .sweep_space import SearchSpace
 from .sweep_state import SweepState
 from .sweep_study import Study
 from .sweep_trial import sweep_topic
-from .training.forest_prefix import ladder_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cluster_session import ClusterSession
@@ -58,6 +57,8 @@ class SweepDispatcher:
         if not self.session.embedded:  # another kernel may attach and drive the rest
             client.publish_dataset(plan_future, name=dataset_name(record.id, "plan"))
             client.publish_dataset(data_future, name=dataset_name(record.id, "data"))
+        from .training.forest_prefix import ladder_key  # here: training imports pandas, the façade must not
+
         trial_plan = plan.trial_plan
         ladder = None if trial_plan.make_model is not None else ladder_key(trial_plan.spec.model, plan.space.axes)
         study = Study(plan.space, search=record.search, early_stop=record.early_stop, direction=record.direction,
