@@ -153,7 +153,8 @@ class JobDispatcher:
                 data_future = frame if small else dask_client.scatter(frame)
             else:
                 data_future = dask_client.compute(frame)
-            job.future = dask_client.submit(train_task, spec, data_future, job_id, topic, key=record.key,
+            job.future = dask_client.submit(train_task, spec, data_future, job_id, topic,
+                                            float(_settings.config("jobs.event-delay")), key=record.key,
                                             pure=False, resources={"GPU": gpus} if gpus else None)
             self.registry.record_job(pending)
         except BaseException:  # nothing recorded, nothing left running

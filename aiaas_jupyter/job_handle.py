@@ -100,10 +100,15 @@ class Job:
             self.cancel_requested = True
             future, worker = self.future, self.record.worker
             future.cancel()
-            if worker is not None:  # running there: Dask does not interrupt its thread, we ask it to stop
-                from .remote import stop_job
+            # Dask does not interrupt a running task's thread: we ask the worker to stop it. A job
+            # in its first moments has not said where it runs yet (see remote.HeldEvents): then
+            # every worker is asked, and only the one running it acts
+            from .remote import stop_job
 
+            if worker is not None:
                 future.client.run(stop_job, self.id, workers=[worker], on_error="ignore")
+            else:
+                future.client.run(stop_job, self.id, True, on_error="ignore")
 
     def drop_future(self) -> None:
         """Let go of the training task's Dask future: the job ended and its outcome is recorded.
