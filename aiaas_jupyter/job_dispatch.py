@@ -21,6 +21,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from . import job_recovery
 from . import settings as _settings
 from .clock import age_seconds, now_iso
 from .data import is_pandas
@@ -70,6 +71,7 @@ class JobDispatcher:
         self._events_client = None  # the Dask client whose kernel topic we follow (see _kernel_topic)
         self._job_topics: set[str] = set()  # jobs followed on their own topic (attached ones)
         self._completer = None      # the thread that runs complete(), created with the first job
+        self._runs = job_recovery.RunWatch()  # which run of each job we heard from: a new one is a retry
         session.on_close(self._cluster_closing)
 
     @property
@@ -116,16 +118,32 @@ class JobDispatcher:
         if state is not None:
             self._on_event(state, event)
 
-    @staticmethod
-    def _on_event(state: JobState, event: Any) -> None:
-        """Dask ``subscribe_topic`` handler: ``event`` is ``(timestamp, msg)``."""
+    def _on_event(self, state: JobState, event: Any) -> None:
+        """Dask ``subscribe_topic`` handler: ``event`` is ``(timestamp, msg)``. A start of a
+        new run is a retry (the job's worker died); a "resumed" event is noted in its record."""
         msg = event[1] if isinstance(event, tuple) else event
         if not isinstance(msg, dict):
             return
         try:
+            if self._runs.restarted(state.id, msg):
+                self._retried(state)
             state.progress(msg)
+            if msg.get("stage") == "resumed":
+                self._persist_info(state.id, state.annotate(resumed_epoch=msg.get("epoch")))
         except JobError:  # an event after the end (it raced the result): nothing to change
             _log.debug("aiaas: event for ended job %s ignored", state.id)
+
+    def _retried(self, state: JobState) -> None:
+        """The job's worker died and Dask runs it again: say so, and give up past the retries."""
+        attempt = state.retry(f"worker {state.record.worker or '(not known yet)'} died")
+        self._persist_info(state.id, dict(state.record.info))
+        job = self._jobs.get(state.id)
+        if job is not None and attempt > job_recovery.retries() + 1:
+            self.completer.submit(job.give_up, job_recovery.gave_up_reason(attempt))
+
+    def _persist_info(self, job_id: str, info: dict) -> None:
+        """The live row's ``info``, written off the event loop (the registry does I/O)."""
+        self.completer.submit(self.registry.update_live_job, job_id, info=info)
 
     # -- submit ---------------------------------------------------------------------------
     def submit(self, spec, frame, *, name: str, info: dict, gpus: int, code_index=None) -> Job:
@@ -137,6 +155,10 @@ class JobDispatcher:
 
         dask_client = self.session.require_dask()
         job_id = uuid.uuid4().hex[:10]
+        checkpoints = (job_recovery.checkpoint_target(self.registry.home, self.session.embedded)
+                       if info.get("framework") == "torch" else None)
+        if checkpoints is not None:  # the URL only: storage options may hold secrets
+            info = {**info, "checkpoints": checkpoints["url"]}
         record = JobRecord(id=job_id, model=name, status="pending", progress=0.0, worker=None, gpus=gpus,
                            scheduler=dask_client.scheduler.address, key=f"aiaas-train-{job_id}",
                            submitted=now_iso(),
@@ -154,7 +176,8 @@ class JobDispatcher:
             else:
                 data_future = dask_client.compute(frame)
             job.future = dask_client.submit(train_task, spec, data_future, job_id, topic,
-                                            float(_settings.config("jobs.event-delay")), key=record.key,
+                                            float(_settings.config("jobs.event-delay")), checkpoints,
+                                            key=record.key,
                                             pure=False, resources={"GPU": gpus} if gpus else None)
             self.registry.record_job(pending)
         except BaseException:  # nothing recorded, nothing left running
@@ -216,6 +239,10 @@ class JobDispatcher:
                 fetched = result is not None and result is not _NO_RESULT
                 version, fields = self.register(job, result if fetched else fut.result(), fields)
                 recorded = True
+            elif fut.status == "cancelled" and job.gave_up:
+                error = JobFailedError(f"job {job.id} failed: {job.gave_up}; nothing was registered",
+                                       hint="see the worker logs (%aiaas status: dashboard)")
+                fields.update(status="error", error=str(error))
             elif fut.status == "cancelled" and job.cancel_requested:
                 error = cancelled_error(job.id)
                 fields.update(status="cancelled")
@@ -237,6 +264,9 @@ class JobDispatcher:
             self.release(job)
         finally:
             job.drop_future()  # the outcome is in the registry (or the job is lost): nothing stays on the cluster
+            self._runs.forget(job.id)
+            if (job.record.info or {}).get("checkpoints"):  # ended, registered or not: its checkpoints are done with
+                job_recovery.drop_checkpoints(job.record.info["checkpoints"], job.id, self.session.dask)
             try:
                 if status == "finished":
                     state.finished(version, fields)
@@ -256,6 +286,9 @@ class JobDispatcher:
         extra = dict(res.extra)
         extra.update(n_train=res.n_train, n_test=res.n_test, device=res.device, history=res.history,
                      target=job.record.info.get("target"))
+        if (job.record.info or {}).get("attempt", 1) > 1:  # its worker died: the lineage says how it recovered
+            extra.update({k: job.record.info[k] for k in ("attempt", "retry_reason", "resumed_epoch")
+                          if k in job.record.info})
         fields = {**fields, "status": "finished", "progress": 1.0, "worker": res.extra.get("worker"),
                   "gpu_seconds": float(res.extra.get("gpu_seconds") or 0.0)}
         version = self.registry.register(

@@ -18,6 +18,7 @@ import html
 from typing import TYPE_CHECKING, Callable
 
 from .display import fmt, progress_bar_html
+from .views import retry_note
 from .errors import AiaasError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,6 +35,8 @@ class Job:
         self._state = state
         self.future = future
         self.cancel_requested = False
+        #: why the job was given up (its worker died more often than retries allow), else None
+        self.gave_up: str | None = None
         #: where the notebook code this job shipped came from (:mod:`.tracebacks`), for remote tracebacks
         self.code_index = code_index
 
@@ -98,17 +101,26 @@ class Job:
             #: a task Dask cancels on its own (its only copy of the data died with a worker) is
             #: no cancellation of the user's: the dispatcher reports that job as lost
             self.cancel_requested = True
-            future, worker = self.future, self.record.worker
-            future.cancel()
-            # Dask does not interrupt a running task's thread: we ask the worker to stop it. A job
-            # in its first moments has not said where it runs yet (see remote.HeldEvents): then
-            # every worker is asked, and only the one running it acts
-            from .remote import stop_job
+            self._stop()
 
-            if worker is not None:
-                future.client.run(stop_job, self.id, workers=[worker], on_error="ignore")
-            else:
-                future.client.run(stop_job, self.id, True, on_error="ignore")
+    def give_up(self, reason: str) -> None:
+        """End a job that cannot succeed (*reason*, one line): it fails, it is not cancelled."""
+        if self.future is not None and not self.done():
+            self.gave_up = reason
+            self._stop()
+
+    def _stop(self) -> None:
+        future, worker = self.future, self.record.worker
+        future.cancel()
+        # Dask does not interrupt a running task's thread: we ask the worker to stop it. A job
+        # in its first moments has not said where it runs yet (see remote.HeldEvents): then
+        # every worker is asked, and only the one running it acts
+        from .remote import stop_job
+
+        if worker is not None:
+            future.client.run(stop_job, self.id, workers=[worker], on_error="ignore")
+        else:
+            future.client.run(stop_job, self.id, True, on_error="ignore")
 
     def drop_future(self) -> None:
         """Let go of the training task's Dask future: the job ended and its outcome is recorded.
@@ -149,6 +161,9 @@ class Job:
             out["GPU-seconds"] = f"{r.gpu_seconds or 0.0:.2f}"
         if r.error:
             out["error"] = r.error
+        note = retry_note(r.info)
+        if note:
+            out["retry"] = note
         return out
 
     def __repr__(self) -> str:

@@ -152,6 +152,7 @@ class JobState:
             info = dict(self.record.info or {})
             attempt = int(info.get("attempt", 1)) + 1
             info.update(attempt=attempt, retry_reason=reason)
+            info.pop("resumed_epoch", None)  # the new attempt says whether it resumed
             self.record.info = info
             self.record.status, self.record.started, self.record.worker = "pending", None, None
             self.record.progress = 0.0
@@ -160,6 +161,13 @@ class JobState:
             listeners = self._listeners.snapshot()
         self._notify(listeners, event)
         return attempt
+
+    def annotate(self, **info) -> dict:
+        """Add *info* to the record's ``info`` (e.g. the epoch a retried job resumed at);
+        returns the whole ``info`` as it now is."""
+        with self._lock:
+            self.record.info = {**(self.record.info or {}), **info}
+            return dict(self.record.info)
 
     def finished(self, version: "ModelVersion | None", fields: dict | None = None) -> None:
         """The model is registered (*fields*: what the registry row got, e.g. duration)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import uuid
 
 _stops_lock = threading.Lock()
 _STOPS: dict[str, threading.Event] = {}  # job id -> "stop at the next epoch", on this worker
@@ -111,12 +112,16 @@ class HeldEvents:
             self._held.clear()
 
 
-def train_task(spec, data, job_id: str, kernel: str | None = None, event_delay: float = 0.0):
+def train_task(spec, data, job_id: str, kernel: str | None = None, event_delay: float = 0.0,
+               checkpoints: dict | None = None):
     """Run one training job on this worker, streaming progress events to the kernel.
 
     Each event goes to the job's topic and, with *kernel*, to that kernel topic (one message
     to the scheduler either way); those of the first *event_delay* seconds are held back (see
-    :class:`HeldEvents`). Returns a :class:`~aiaas_jupyter.training.base.TrainResult` (plain
+    :class:`HeldEvents`). The "start" event names this run (``run``): when a worker dies, Dask
+    runs the task again elsewhere, and the kernel tells a retry by the new run. *checkpoints*
+    (``url``, ``storage_options``, ``min_interval``): where a torch job checkpoints and, run
+    again, resumes from. Returns a :class:`~aiaas_jupyter.training.base.TrainResult` (plain
     data and artifact bytes).
     """
     stop = _stop_flag(job_id)  # first: a cancel sent to every worker finds it from here on
@@ -133,9 +138,10 @@ def train_task(spec, data, job_id: str, kernel: str | None = None, event_delay: 
         events({**event, "job": job_id, "worker": worker.address, "elapsed": round(time.time() - started, 3)})
 
     use_worker_threads(worker)
-    emit({"stage": "start", "progress": 0.0})
+    emit({"stage": "start", "progress": 0.0, "run": uuid.uuid4().hex[:12]})
     try:
-        result = run_training(spec, data, emit, should_stop=stop.is_set)
+        result = run_training(spec, data, emit, should_stop=stop.is_set,
+                              checkpoints=_job_checkpoints(spec, job_id, checkpoints))
     finally:
         events.close()
         with _stops_lock:
@@ -146,6 +152,27 @@ def train_task(spec, data, job_id: str, kernel: str | None = None, event_delay: 
     result.extra.update(worker=worker.address, task_seconds=task_seconds,
                         gpu_seconds=task_seconds * spec.gpus if spec.gpus else 0.0)
     return result
+
+
+def _job_checkpoints(spec, job_id: str, where: dict | None):
+    """The job's checkpoints (torch only: a scikit-learn fit restarts from scratch)."""
+    if not where or not where.get("url"):
+        return None
+    from .training import detect_framework
+
+    if detect_framework(spec.model) != "torch":
+        return None
+    from .training.checkpoints import CheckpointStore, JobCheckpoints
+
+    store = CheckpointStore(where["url"], where.get("storage_options"))
+    return JobCheckpoints(store, job_id, where.get("min_interval", 0.0))
+
+
+def drop_checkpoints(url: str, storage_options: dict | None, job_id: str) -> bool:
+    """A job's checkpoints, removed (on a worker, when the kernel cannot reach *url* itself)."""
+    from .training.checkpoints import CheckpointStore
+
+    return CheckpointStore(url, storage_options).drop(job_id)
 
 
 def run_cell_on_partition(part, code: str, filename: str, env: dict | None = None):

@@ -37,14 +37,25 @@ def cluster_table(summary: dict, embedded: bool) -> Table:
     return Table(["worker", "address", "threads", "memory", "GPUs"], rows, title=title, note=note)
 
 
+def retry_note(info: dict | None) -> str:
+    """How a job recovered from a dying worker, in words ("" if it never had to)."""
+    info = info or {}
+    attempt = int(info.get("attempt") or 1)
+    if attempt < 2:
+        return ""
+    how = (f"resumed at epoch {info['resumed_epoch']}" if info.get("resumed_epoch")
+           else "restarted from scratch")
+    return f"attempt {attempt}: {how} after {info.get('retry_reason') or 'its worker died'}"
+
+
 def jobs_table(records) -> Table:
     rows = []
     for r in records:
         duration = f"{r.duration_s:.2f} s" if r.duration_s is not None else ""
         model = f"{r.model}:{r.version}" if r.version else (r.model or "")
         rows.append((r.id, model, r.status, f"{(r.progress or 0):.0%}", r.worker or "",
-                     r.gpus or 0, short_time(r.started or r.submitted), duration))
-    return Table(["id", "model", "status", "progress", "worker", "GPUs", "started", "duration"], rows,
+                     r.gpus or 0, short_time(r.started or r.submitted), duration, retry_note(r.info)))
+    return Table(["id", "model", "status", "progress", "worker", "GPUs", "started", "duration", "note"], rows,
                  title="aiaas jobs", empty="no jobs yet: run a %%aiaas train cell")
 
 

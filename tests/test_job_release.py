@@ -14,6 +14,7 @@ import signal
 import time
 
 import pytest
+from dask import config as dask_config
 
 from aiaas_jupyter.client import AiaasClient
 from aiaas_jupyter.remote import event_topic
@@ -44,8 +45,9 @@ def test_a_finished_job_is_not_trained_again_when_its_worker_dies(killable, tmp_
     client.connect(killable["address"])
     try:
         dask = client.dask
-        job = client.train(DecisionTreeClassifier(random_state=0), iris_frame, "target", name="released",
-                           block=True)
+        with dask_config.set({"aiaas.jobs.event-delay": 0}):  # every start is seen, however short the job
+            job = client.train(DecisionTreeClassifier(random_state=0), iris_frame, "target", name="released",
+                               block=True)
         assert job.status == "finished" and job.future is None
         key = job.record.key
         # the kernel let go of the task: the scheduler forgets it (and the worker its result)

@@ -52,17 +52,22 @@ def is_iterative(model: Any) -> bool:
     return step_kind(model) is not None
 
 
-def fit(spec: TrainSpec, data, emit: Emit, should_stop: StopCheck | None = None) -> Fitted:
+def fit(spec: TrainSpec, data, emit: Emit, should_stop: StopCheck | None = None, checkpoints=None) -> Fitted:
     """Fit ``spec.model`` on ``data`` with the trainer of its framework; the model stays live.
 
     Events: "fit", then "epoch" (torch, stepped scikit-learn; each with ``metrics`` under the
     final metrics' names), "train" ticks (torch) or "evaluate" (one-shot scikit-learn). No
-    "done": :func:`run_training` sends it once the artifacts exist; a sweep knows by the return."""
+    "done": :func:`run_training` sends it once the artifacts exist; a sweep knows by the return.
+
+    *checkpoints* (:class:`~.checkpoints.JobCheckpoints`): a torch fit saves its state after
+    each epoch and resumes from the one it finds; a scikit-learn fit starts from scratch."""
     if detect_framework(spec.model) == "torch":
-        from .torch import fit as framework_fit
-    else:
-        from .sklearn import fit as framework_fit
-    return framework_fit(spec, data, emit, should_stop)
+        from .torch import fit as torch_fit
+
+        return torch_fit(spec, data, emit, should_stop, checkpoints)
+    from .sklearn import fit as sklearn_fit
+
+    return sklearn_fit(spec, data, emit, should_stop)
 
 
 def package(fitted: Fitted, data) -> TrainResult:
@@ -76,12 +81,12 @@ def package(fitted: Fitted, data) -> TrainResult:
 
 
 def run_training(spec: TrainSpec, data, emit: Emit,
-                 should_stop: StopCheck | None = None) -> TrainResult | None:
+                 should_stop: StopCheck | None = None, checkpoints=None) -> TrainResult | None:
     """Train ``spec.model`` on ``data`` with the trainer of its framework; None when
     ``should_stop`` ended the fit (a cancelled job: nothing to package).
 
     The "done" event comes once the artifacts exist: a job is done when its result is."""
-    fitted = fit(spec, data, emit, should_stop)
+    fitted = fit(spec, data, emit, should_stop, checkpoints)
     if fitted.stopped:
         return None
     result = package(fitted, data)

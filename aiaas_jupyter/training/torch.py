@@ -24,6 +24,7 @@ from torch import nn
 from ..errors import DataError, ModelSpecError, ResourceError
 from . import common
 from .base import Emit, Fitted, StopCheck, TrainSpec
+from .checkpoints import restore
 
 CLASS_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
 BINARY_LOSSES = (nn.BCELoss, nn.BCEWithLogitsLoss)
@@ -188,12 +189,16 @@ def _final_metrics(task: str, train_loss: float, val_loss: float, val: dict) -> 
 
 
 def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
-        should_stop: StopCheck | None = None) -> Fitted:
+        should_stop: StopCheck | None = None, checkpoints=None) -> Fitted:
     """Train ``spec.model``; it ends on the CPU, in eval mode, ready for :mod:`.torch_export`.
 
     ``should_stop`` is asked after each epoch's event and at the ~1 s progress tick, never per
     batch (the loop is benchmarked against a hand-written one). A stop at the tick drops the
     partial epoch from the history; the metrics then describe the model as it is.
+
+    *checkpoints* (:class:`~.checkpoints.JobCheckpoints`): the state is saved after each epoch
+    (when due), and a checkpoint found at the start is resumed from — the job's earlier run
+    died with its worker. A "resumed" event says from which epoch.
     """
     model: nn.Module = spec.model
     if spec.epochs < 1 or spec.batch_size < 1:
@@ -239,8 +244,15 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
     history: list[dict] = []
     metrics: dict[str, float] = {}
     stopped = False
+    first = 1
+    resumed = checkpoints.load() if checkpoints is not None else None
+    if resumed is not None:
+        restore(resumed, model, opt, gen)
+        history, first = resumed.history, resumed.epoch + 1
+        metrics = dict(history[-1]["metrics"]) if history else {}
+        emit({"stage": "resumed", "epoch": resumed.epoch, "epochs": epochs, "progress": resumed.epoch / epochs})
     model.train()
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first, epochs + 1):
         t0 = last = time.perf_counter()
         perm = torch.randperm(n, device=device, generator=gen)
         loss_sum = torch.zeros((), device=device)
@@ -274,8 +286,11 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
         history.append(event)
         emit(event)
         if should_stop is not None and epoch < epochs and should_stop():
-            stopped = True
+            stopped = True  # before a save: a stopped job's checkpoints may already be gone
             break
+        if checkpoints is not None and epoch < epochs and checkpoints.due():
+            if not checkpoints.save(model, opt, gen, epoch, history):
+                emit({"stage": "warning", "message": f"no checkpoints for this job: {checkpoints.disabled}"})
 
     model.to("cpu").eval()
     params = {"epochs": epochs, "batch_size": bs, "lr": common.jsonable(opt.param_groups[0].get("lr")),
@@ -287,6 +302,8 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
              "target": spec.target, "module_class": f"{type(model).__module__}.{type(model).__qualname__}"}
     if stopped:
         extra.update(stopped=True, epochs_run=len(history))
+    if resumed is not None:
+        extra["resumed_from_epoch"] = resumed.epoch
     export = {"input_dim": X_all.shape[1], "out_units": out_units, "out_shape": out_shape,
               "loss_name": type(loss_fn).__name__, "threshold": threshold,
               "sample": (X_te if len(X_te) else X_tr)[:5].cpu()}
