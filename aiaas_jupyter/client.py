@@ -31,7 +31,7 @@ from .cluster_session import ClusterSession
 from .data import resolve_frame, run_preprocess
 from .target_check import check_target
 from .display import Table
-from .errors import AiaasError
+from .errors import AiaasError, ModelSpecError
 from .job_dispatch import JobDispatcher
 from .job_handle import Job
 from .presenting import InstalledPresenter, Presenter
@@ -136,8 +136,12 @@ class AiaasClient:
               test_size: float = _D["test_size"], gpus: int = _D["gpus"], epochs: int = _D["epochs"],
               batch_size: int = _D["batch_size"], lr: float | None = _D["lr"], seed: int = _D["seed"],
               source: str = "", namespace: dict | None = None, block: bool = False,
-              display: bool = False) -> Job:
-        """Dispatch a training job; return its :class:`Job` at once (or when done, with *block*)."""
+              display: bool = False, workers: int = 1, gpus_per_worker: int | None = None) -> Job:
+        """Dispatch a training job; return its :class:`Job` at once (or when done, with *block*).
+
+        *workers* > 1 trains one torch model data-parallel on that many Dask workers
+        (``DistributedDataParallel``; *batch_size* is per worker), each with
+        *gpus_per_worker* GPUs (default: *gpus*)."""
         from .training import detect_framework
         from .training.base import TrainSpec
 
@@ -148,6 +152,13 @@ class AiaasClient:
         name = validate_name(name or type(model).__name__.lower())
         if not 0.0 < test_size < 1.0:
             raise AiaasError(f"--test-size must be between 0 and 1, got {test_size}")
+        if not isinstance(workers, int) or workers < 1:
+            raise AiaasError(f"--workers must be a whole number >= 1, got {workers!r}")
+        if workers > 1:
+            if framework != "torch":
+                raise ModelSpecError(f"--workers {workers} trains a torch model data-parallel; "
+                                     f"a {framework} estimator trains on one worker", hint="drop --workers")
+            gpus = gpus if gpus_per_worker is None else gpus_per_worker
         if gpus:
             self.session.check_gpu_capacity(gpus)
         self.session.ensure_versions(framework)
@@ -158,8 +169,10 @@ class AiaasClient:
                 # what "Copy as magic" needs to write the cell back
                 "train": {"test_size": test_size, "gpus": gpus, "epochs": epochs,
                           "batch_size": batch_size, "lr": lr, "seed": seed}}
+        if workers > 1:
+            info["train"].update(workers=workers)
         job = self.dispatcher.submit(spec, frame, name=name, info=info, gpus=gpus,
-                                     code_index=index_of(model, optimizer, loss))
+                                     code_index=index_of(model, optimizer, loss), workers=workers)
         if display:
             self.presenter.show_job(job)
         if block:

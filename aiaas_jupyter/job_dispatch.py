@@ -72,6 +72,7 @@ class JobDispatcher:
         self._job_topics: set[str] = set()  # jobs followed on their own topic (attached ones)
         self._completer = None      # the thread that runs complete(), created with the first job
         self._runs = job_recovery.RunWatch()  # which run of each job we heard from: a new one is a retry
+        self._resend: dict[str, tuple] = {}  # job id -> what to submit again if its scattered data dies
         session.on_close(self._cluster_closing)
 
     @property
@@ -146,7 +147,8 @@ class JobDispatcher:
         self.completer.submit(self.registry.update_live_job, job_id, info=info)
 
     # -- submit ---------------------------------------------------------------------------
-    def submit(self, spec, frame, *, name: str, info: dict, gpus: int, code_index=None) -> Job:
+    def submit(self, spec, frame, *, name: str, info: dict, gpus: int, code_index=None,
+               workers: int = 1) -> Job:
         """Ship the data, submit ``train_task``, then record the pending job (the write runs
         while the task travels: it is off the critical path, and the completion callback,
         added after it, can never register before the row exists). Events come on the
@@ -156,7 +158,7 @@ class JobDispatcher:
         dask_client = self.session.require_dask()
         job_id = uuid.uuid4().hex[:10]
         checkpoints = (job_recovery.checkpoint_target(self.registry.home, self.session.embedded)
-                       if info.get("framework") == "torch" else None)
+                       if info.get("framework") == "torch" and workers <= 1 else None)
         if checkpoints is not None:  # the URL only: storage options may hold secrets
             info = {**info, "checkpoints": checkpoints["url"]}
         record = JobRecord(id=job_id, model=name, status="pending", progress=0.0, worker=None, gpus=gpus,
@@ -168,21 +170,27 @@ class JobDispatcher:
         job = self._follow(state, code_index=code_index, recorded=recorded)
         topic = self._kernel_topic(dask_client)
         try:
+            if workers > 1:  # one model on N workers: N ranks and one collect (see job_ddp)
+                job.future = self._submit_group(dask_client, spec, frame, record, topic, workers, gpus)
             # a small in-kernel frame rides in the task, a large one is scattered once, and a
             # dask frame is gathered from worker memory
-            if is_pandas(frame):
+            elif is_pandas(frame):
                 small = _shallow_nbytes(frame) < SMALL_FRAME_BYTES
                 data_future = frame if small else dask_client.scatter(frame)
+                if not small:  # its only copy dies with its worker: kept to send again (see _send_again)
+                    self._resend[job_id] = (spec, frame, topic, checkpoints, gpus)
             else:
                 data_future = dask_client.compute(frame)
-            job.future = dask_client.submit(train_task, spec, data_future, job_id, topic,
-                                            float(_settings.config("jobs.event-delay")), checkpoints,
-                                            key=record.key,
-                                            pure=False, resources={"GPU": gpus} if gpus else None)
+            if workers <= 1:
+                job.future = dask_client.submit(train_task, spec, data_future, job_id, topic,
+                                                float(_settings.config("jobs.event-delay")), checkpoints,
+                                                key=record.key,
+                                                pure=False, resources={"GPU": gpus} if gpus else None)
             self.registry.record_job(pending)
         except BaseException:  # nothing recorded, nothing left running
             if job.future is not None:
                 job.future.cancel()
+            self._resend.pop(job_id, None)
             self._jobs.pop(job_id, None)
             self._states.pop(job_id, None)
             raise
@@ -194,6 +202,25 @@ class JobDispatcher:
             dask_client.publish_dataset(job.future, name=record.key)
         self._when_done(job, state, job.future)
         return job
+
+    def _submit_group(self, dask_client, spec, frame, record: JobRecord, topic: str, n: int, gpus: int):
+        """A data-parallel job: one ``rank_task`` per worker (its shard already there), pinned
+        to it, and the ``collect`` task over them, whose future is the job's."""
+        from . import job_ddp
+        from .remote_ddp import collect, rank_task
+
+        placed = job_ddp.place(dask_client, n, gpus)
+        init = job_ddp.rendezvous(dask_client, placed[0])
+        labels = job_ddp.classes(frame, spec.target)
+        data = job_ddp.shards(dask_client, frame, placed, spec, labels)
+        timeout = float(_settings.config("jobs.data-parallel-timeout"))
+        delay = float(_settings.config("jobs.event-delay"))
+        ranks = [dask_client.submit(rank_task, spec, data[r], record.id, topic if r == 0 else None, r, n, init,
+                                    labels, timeout, delay, key=f"{record.key}-rank{r}", workers=[w],
+                                    allow_other_workers=False, pure=False,
+                                    resources={"GPU": gpus} if gpus else None)
+                 for r, w in enumerate(placed)]
+        return dask_client.submit(collect, ranks, gpus, key=record.key, pure=False)
 
     def _when_done(self, job: Job, state: JobState, fut) -> None:
         """Run :meth:`complete` once the task ended, with its result already fetched.
@@ -231,6 +258,9 @@ class JobDispatcher:
         fields go in together (:meth:`register`); a failure is one ``update_job``."""
         if self.session.closing:  # our client is closing: the job itself goes on (or dies with its cluster)
             return
+        if (fut.status == "cancelled" and not job.cancel_requested and not job.gave_up
+                and self._send_again(job, state)):
+            return  # running again, with a completion of its own
         fields: dict[str, Any] = {"finished": now_iso(), "duration_s": time.time() - state.started_at}
         version, error, remote_tb, recorded = None, None, "", False
         self.progress_recorder.end(job.id)  # no live write after this (none could land anyway)
@@ -265,6 +295,7 @@ class JobDispatcher:
         finally:
             job.drop_future()  # the outcome is in the registry (or the job is lost): nothing stays on the cluster
             self._runs.forget(job.id)
+            self._resend.pop(job.id, None)
             if (job.record.info or {}).get("checkpoints"):  # ended, registered or not: its checkpoints are done with
                 job_recovery.drop_checkpoints(job.record.info["checkpoints"], job.id, self.session.dask)
             try:
@@ -278,6 +309,31 @@ class JobDispatcher:
                     state.error(error, remote_tb, fields)
             except JobError:  # it ended meanwhile (lost with its cluster): that end stands
                 _log.debug("aiaas: job %s already %s", job.id, state.status)
+
+    def _send_again(self, job: Job, state: JobState) -> bool:
+        """Dask dropped the task because the only copy of its scattered frame died with a worker:
+        scatter the frame (still in the kernel) again and resubmit, within the retries. Whether
+        the job is running again; if not, :meth:`complete` reports it lost."""
+        from .remote import train_task
+
+        resend, dask_client = self._resend.get(job.id), self.session.dask
+        attempt = int((job.record.info or {}).get("attempt", 1)) + 1
+        if resend is None or dask_client is None or dask_client.status != "running" \
+                or attempt > job_recovery.retries() + 1:
+            return False
+        spec, frame, topic, checkpoints, gpus = resend
+        state.retry(f"worker {job.record.worker or '(not known)'} died with its data")
+        self._runs.forget(job.id)  # the next start is this new submission's, not a retry of it
+        self.registry.update_live_job(job.id, status="pending", worker=None, progress=0.0,
+                                      info=dict(state.record.info))
+        job.future = dask_client.submit(train_task, spec, dask_client.scatter(frame), job.id, topic,
+                                        float(_settings.config("jobs.event-delay")), checkpoints,
+                                        key=f"{job.record.key}-{attempt}", pure=False,
+                                        resources={"GPU": gpus} if gpus else None)
+        if not self.session.embedded:
+            dask_client.publish_dataset(job.future, name=job.record.key, override=True)
+        self._when_done(job, state, job.future)
+        return True
 
     def register(self, job: Job, res, fields: dict) -> tuple:
         """Register a finished job's model and record the job finished, atomically (blobs
@@ -315,6 +371,7 @@ class JobDispatcher:
     def _cluster_closing(self, embedded: bool) -> None:
         """The session is about to close: an embedded cluster takes its running jobs with it."""
         self._events_client = None  # a new client subscribes anew
+        self._resend.clear()  # no frame is sent again to a cluster we leave
         self._job_topics.clear()
         if embedded:
             self.lose_running("the embedded cluster was closed")

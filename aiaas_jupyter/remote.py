@@ -6,6 +6,7 @@ workers unpickle task graphs by reference: every process of the cluster imports 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -41,6 +42,16 @@ def use_worker_threads(worker) -> None:
 def _stop_flag(job_id: str) -> threading.Event:
     with _stops_lock:
         return _STOPS.setdefault(job_id, threading.Event())
+
+
+@contextlib.contextmanager
+def job_stop_flag(job_id: str):
+    """The flag :func:`stop_job` sets, for as long as the job's task runs on this worker."""
+    try:
+        yield _stop_flag(job_id)
+    finally:
+        with _stops_lock:
+            _STOPS.pop(job_id, None)
 
 
 def stop_job(job_id: str, only_if_running: bool = False) -> bool:

@@ -91,11 +91,36 @@ def _kill_mid_fit(client, job) -> str:
     return worker
 
 
-def test_a_job_whose_data_died_is_lost_not_cancelled(killable, tmp_path):
+def test_a_job_whose_data_died_is_sent_again_and_finishes(killable, tmp_path):
     """A large frame is scattered to one worker, and the task runs there (where its data is); when
-    that worker dies the data is gone and Dask drops the task. 7 of 20 such jobs were reported "cancelled; nothing was registered" though
-    nobody cancelled them: such a job is now lost, and says why. (Re-sending the data on a retry
-    is issue 14's next step: Dask's active memory manager undoes a replica made with replicate.)"""
+    that worker dies the only copy of the data is gone and Dask drops the task. 7 of 20 such jobs
+    were reported "cancelled; nothing was registered" though nobody cancelled them. The kernel
+    still holds the frame: it scatters it again and resubmits (a retry, said as such), and the
+    job finishes with one version. (Dask's active memory manager undoes a replica made with
+    ``replicate``, so a second copy up front does not help.)"""
+    from sklearn.ensemble import RandomForestClassifier
+
+    client = AiaasClient(tmp_path / "home")
+    client.connect(killable["address"])
+    try:
+        client.dask.wait_for_workers(2, timeout=60)
+        job = client.train(RandomForestClassifier(n_estimators=150, random_state=0), _big_frame(), "y",
+                           name="resent")
+        killed = _kill_mid_fit(client, job)  # the worker holding the frame's only copy
+        mv = job.result(timeout=120)
+        assert job.status == "finished" and not job.cancel_requested
+        assert [v.version for v in client.registry.versions("resent")] == [1]
+        assert mv.extra["attempt"] == 2 and mv.extra["retry_reason"] == f"worker {killed} died with its data"
+        assert [e["stage"] for e in job.events].count("retry") == 1
+        rec = client.registry.get_job(job.id)
+        assert rec.status == "finished" and rec.info["attempt"] == 2
+        client.dask.wait_for_workers(2, timeout=60)
+    finally:
+        client.disconnect()
+
+
+def test_a_job_whose_data_died_past_its_retries_is_lost_not_cancelled(killable, tmp_path):
+    """With no retry left, such a job is lost (not "cancelled": nobody cancelled it), and says why."""
     from sklearn.ensemble import RandomForestClassifier
 
     from aiaas_jupyter.errors import JobError
@@ -104,11 +129,12 @@ def test_a_job_whose_data_died_is_lost_not_cancelled(killable, tmp_path):
     client.connect(killable["address"])
     try:
         client.dask.wait_for_workers(2, timeout=60)
-        job = client.train(RandomForestClassifier(n_estimators=150, random_state=0), _big_frame(), "y",
-                           name="orphan")
-        _kill_mid_fit(client, job)  # the worker holding the frame's only copy (the task runs where its data is)
-        with pytest.raises(JobError, match=r"was lost: the cluster dropped its task .*nothing was registered"):
-            job.result(timeout=120)
+        with dask_config.set({"aiaas.jobs.retries": 0}):
+            job = client.train(RandomForestClassifier(n_estimators=150, random_state=0), _big_frame(), "y",
+                               name="orphan")
+            _kill_mid_fit(client, job)
+            with pytest.raises(JobError, match=r"was lost: the cluster dropped its task .*nothing was registered"):
+                job.result(timeout=120)
         assert job.status == "lost" and not job.cancel_requested
         assert client.registry.get_job(job.id).status == "lost"
         assert "orphan" not in {m["name"] for m in client.registry.list_models()}

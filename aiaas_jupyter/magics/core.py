@@ -93,7 +93,8 @@ class AiaasMagics(Magics):
             objects["model"], args.data, args.target, name=args.name, optimizer=objects.get("optimizer"),
             loss=objects.get("loss"), test_size=args.test_size, gpus=args.gpus, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, seed=args.seed, source=cell,
-            namespace=self.shell.user_ns, display=False)
+            namespace=self.shell.user_ns, display=False, workers=args.workers,
+            gpus_per_worker=args.gpus_per_worker)
         if args.out:
             self.shell.user_ns[args.out] = job
         live = _in_kernel(self.shell)

@@ -165,6 +165,11 @@ def build_parser() -> _Parser:
     p.add_argument("--name", metavar="MODEL", help="registry name (default: the model's class name)")
     p.add_argument("--gpus", type=b.whole(0, b.MAX_GPUS), default=D["gpus"], metavar="N",
                    help="GPUs the job needs (%(default)s)")
+    p.add_argument("--workers", type=b.whole(1, b.MAX_WORKERS), default=1, metavar="N",
+                   help="PyTorch: train one model data-parallel on N workers (DistributedDataParallel; "
+                        "--batch-size is per worker) (%(default)s)")
+    p.add_argument("--gpus-per-worker", type=b.whole(0, b.MAX_GPUS), default=None, metavar="G",
+                   help="with --workers: GPUs each worker needs (default: --gpus)")
     _training_options(p, epochs="PyTorch: epochs (%(default)s)",
                       seed="seed for the split and the training loop (%(default)s)")
     mode = p.add_mutually_exclusive_group()
