@@ -53,8 +53,16 @@ def _rank(stop, spec, shard, job_id, kernel, rank, world, init_method, classes, 
 
     emit({"stage": "start", "progress": 0.0, "run": uuid.uuid4().hex[:12]})
     try:
-        fitted, facts = fit_rank(spec, shard, emit, rank=rank, world=world, init_method=init_method,
-                                 classes=classes, timeout_s=timeout_s, should_stop=stop.is_set)
+        try:
+            fitted, facts = fit_rank(spec, shard, emit, rank=rank, world=world, init_method=init_method,
+                                     classes=classes, timeout_s=timeout_s, should_stop=stop.is_set)
+        except RuntimeError as e:
+            if not _collective_failure(e):
+                raise
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            raise JobError(f"rank {rank} of {world} lost its group: {first}",
+                           hint="a worker of the job died, or a rank stalled longer than "
+                                "aiaas.jobs.data-parallel-timeout") from None
         if fitted is not None and not fitted.stopped:
             from .training import package
 
@@ -69,6 +77,18 @@ def _rank(stop, spec, shard, job_id, kernel, rank, world, init_method, classes, 
             events.close()
     facts.update(worker=worker.address, seconds=time.time() - started)
     return facts
+
+
+def _collective_failure(exc: RuntimeError) -> bool:
+    """Whether *exc* came from torch.distributed (a peer gone, a timeout), not from the model."""
+    import torch.distributed as dist
+
+    backend_error = getattr(dist, "DistBackendError", None)
+    if backend_error is not None and isinstance(exc, backend_error):
+        return True
+    text = str(exc).lower()
+    return any(word in text for word in ("gloo", "nccl", "connection reset", "connection closed", "timed out",
+                                         "rendezvous", "store"))
 
 
 def collect(ranks: list[dict], gpus_per_worker: int = 0):

@@ -98,3 +98,32 @@ def test_the_magic_takes_workers(shell, aiaas):
                              "model = torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))")
     mv = aiaas.registry.get("ddp-magic")
     assert mv.params["workers"] == 2 and len(mv.extra["ranks"]) == 2
+
+
+def test_a_rank_whose_peers_never_come_gives_up_within_the_timeout():
+    """The group's bound on waiting: a rank alone fails after the timeout instead of hanging, and
+    the failure is recognised as the group's (it becomes one line naming the rank)."""
+    import time
+
+    from aiaas_jupyter.remote_ddp import _collective_failure, free_port
+    from aiaas_jupyter.training.base import TrainSpec
+    from aiaas_jupyter.training.torch_ddp import fit_rank
+
+    t0 = time.time()
+    with pytest.raises(RuntimeError) as e:
+        fit_rank(TrainSpec(model=_model(), target="y", epochs=1), _frame(200), lambda ev: None, rank=0, world=2,
+                 init_method=f"tcp://127.0.0.1:{free_port()}", classes=[0, 1, 2], timeout_s=3)
+    assert time.time() - t0 < 30
+    assert _collective_failure(e.value), repr(e.value)
+
+
+def test_a_regression_target_trains_data_parallel_too(aiaas, one_torch_thread):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(3000, 8)).astype(np.float32)
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(8)]).assign(t=X[:, 0] * 2.0 - X[:, 1] + 0.1 * rng.normal(size=3000))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
+    job = aiaas.train(model, df, "t", name="ddp-reg", epochs=8, batch_size=32, lr=0.01, block=True, workers=2)
+    mv = job.version
+    assert mv.params["loss"] == "MSELoss" and mv.extra["task"] == "regression"
+    assert set(mv.metrics) >= {"r2", "mse"} and mv.metrics["r2"] > 0.9, mv.metrics

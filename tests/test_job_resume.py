@@ -147,3 +147,34 @@ def test_past_its_retries_a_job_fails_with_one_line_and_registers_nothing(client
     while client.dask.processing() and any(client.dask.processing().values()) and time.time() < deadline:
         time.sleep(0.1)
     assert not any(client.dask.processing().values())
+
+
+def test_a_data_parallel_job_whose_rank_dies_fails_with_one_line_and_never_hangs(client):
+    """Rank 1's worker is SIGKILLed mid-training: rank 0's next all-reduce fails (or times out
+    after aiaas.jobs.data-parallel-timeout), the group fails as one job, in one line."""
+    from aiaas_jupyter.errors import JobError
+
+    with dask_config.set({"aiaas.jobs.data-parallel-timeout": 15}):
+        job = client.train(_model(), _frame(), "y", name="ddp-killed", epochs=200, batch_size=32, workers=2)
+        deadline = time.time() + 120
+        while _epoch(job) < 2 and time.time() < deadline:
+            time.sleep(0.02)
+        assert _epoch(job) >= 2, job.latest
+        ranks = client.dask.processing()
+        rank1 = next(w for w, keys in ranks.items() if any(str(k).endswith("-rank1") for k in keys))
+        t_kill = time.time()
+        os.kill(client.dask.run(os.getpid, workers=[rank1])[rank1], signal.SIGKILL)
+        with pytest.raises(JobError) as e:
+            job.result(timeout=90)
+    assert time.time() - t_kill < 60  # the timeout bounds it; a dead peer usually fails it at once
+    # rank 1's shard died with its worker, so Dask drops the group's task: lost (its message says
+    # why); had rank 0's collective failed first, an error naming it
+    assert job.status in ("lost", "error") and "\n" not in str(e.value)
+    assert "a worker holding its data died" in str(e.value) or "rank" in str(e.value)
+    with pytest.raises(Exception, match="no model named"):
+        client.registry.versions("ddp-killed")
+    client.dask.wait_for_workers(2, timeout=60)
+    deadline = time.time() + 30  # nothing of the group keeps a worker busy
+    while any(client.dask.processing().values()) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(client.dask.processing().values())

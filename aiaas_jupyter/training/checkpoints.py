@@ -168,6 +168,7 @@ class JobCheckpoints:
         self.store, self.job_id, self.min_interval = store, job_id, float(min_interval)
         self.disabled: str | None = None
         self.saves = 0
+        self.seconds = 0.0  # spent encoding and writing: what checkpointing cost the job
         self._last = time.monotonic()
 
     def load(self) -> Checkpoint | None:
@@ -178,6 +179,7 @@ class JobCheckpoints:
         return self.disabled is None and time.monotonic() - self._last >= self.min_interval
 
     def save(self, model, opt, gen, epoch: int, history: list[dict]) -> bool:
+        t0 = time.perf_counter()
         try:
             blob = encode(model, opt, gen, epoch, history)
         except CheckpointError as e:
@@ -186,6 +188,7 @@ class JobCheckpoints:
         self.store.write(self.job_id, blob)
         self._last = time.monotonic()
         self.saves += 1
+        self.seconds += time.perf_counter() - t0
         return True
 
 

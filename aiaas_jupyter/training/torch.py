@@ -304,6 +304,9 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
         extra.update(stopped=True, epochs_run=len(history))
     if resumed is not None:
         extra["resumed_from_epoch"] = resumed.epoch
+    if checkpoints is not None:
+        extra["checkpoints"] = {"saves": checkpoints.saves, "seconds": round(checkpoints.seconds, 4),
+                                "disabled": checkpoints.disabled}
     export = {"input_dim": X_all.shape[1], "out_units": out_units, "out_shape": out_shape,
               "loss_name": type(loss_fn).__name__, "threshold": threshold,
               "sample": (X_te if len(X_te) else X_tr)[:5].cpu()}

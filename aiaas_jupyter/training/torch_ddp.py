@@ -4,7 +4,8 @@ Each of the job's N Dask workers runs :func:`fit_rank` on its own shard of the d
 the whole frame). The ranks meet at rank 0's address (arranged by the kernel through Dask), use
 NCCL on GPUs and gloo on CPUs, and keep in step:
 
-- every rank trains the same number of batches per epoch (the smallest shard's count: a rank
+- every rank trains the same number of batches per epoch (the smallest shard's count, the last
+  one possibly short, as with one worker: a rank
   with one batch more would wait in an all-reduce nobody else joins);
 - ``--batch-size`` is per rank: the effective batch is N times it;
 - the held-out rows of an in-kernel frame are the one-worker trainer's (the kernel splits with
@@ -139,7 +140,7 @@ def fit_rank(spec: TrainSpec, shard: pd.DataFrame, emit: Emit, *, rank: int, wor
         X_tr, y_tr = torch.from_numpy(X_all[idx_train]).to(device), torch.from_numpy(target[idx_train]).to(device)
         X_te, y_te = torch.from_numpy(X_all[idx_test]).to(device), torch.from_numpy(target[idx_test]).to(device)
         n, bs, epochs = X_tr.shape[0], spec.batch_size, spec.epochs
-        steps = torch.tensor([max(1, n // bs)], device=device)
+        steps = torch.tensor([max(1, -(-n // bs))], device=device)  # as one worker: the last batch may be short
         dist.all_reduce(steps, op=dist.ReduceOp.MIN)  # every rank the same number of batches
         steps = int(steps.item())
         counts = torch.tensor([float(n), float(len(idx_test))], dtype=torch.float64, device=device)
