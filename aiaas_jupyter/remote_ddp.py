@@ -1,9 +1,11 @@
 """The tasks of a data-parallel job, run on Dask workers (importable there, like :mod:`.remote`).
 
 A job on N workers is N :func:`rank_task` tasks, each pinned to its own worker with its own
-shard, and one :func:`collect` task that depends on all of them: the job's future. When a rank
-fails (its worker died, or a collective timed out because another rank died), ``collect`` errs
-with it, and the job fails with one line.
+shard, and one :func:`collect` task that depends on all of them: the job's future. Each rank
+trains in a child process of its task (:mod:`.rank_process`), so no wait inside
+``torch.distributed`` can freeze a Dask worker. When a rank fails (its worker died, a
+collective timed out because another rank died, its process stalled), ``collect`` errs with
+it, and the job fails with one line.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import hashlib
 import time
 
 from .errors import JobError
-from .remote import HeldEvents, event_topic, job_stop_flag, use_worker_threads
+from .remote import HeldEvents, event_topic, job_stop_flag
 
 
 def free_port() -> int:
@@ -35,12 +37,12 @@ def rank_task(spec, shard, job_id: str, kernel: str | None, rank: int, world: in
 def _rank(stop, spec, shard, job_id, kernel, rank, world, init_method, classes, timeout_s, event_delay) -> dict:
     import uuid
 
+    import cloudpickle
     from distributed import get_worker
 
-    from .training.torch_ddp import fit_rank
+    from . import rank_process
 
     worker = get_worker()
-    use_worker_threads(worker)
     started = time.time()
     events = None
     if rank == 0:
@@ -52,43 +54,23 @@ def _rank(stop, spec, shard, job_id, kernel, rank, world, init_method, classes, 
             events({**event, "job": job_id, "worker": worker.address, "elapsed": round(time.time() - started, 3)})
 
     emit({"stage": "start", "progress": 0.0, "run": uuid.uuid4().hex[:12]})
+    payload = cloudpickle.dumps({"spec": spec, "shard": shard, "rank": rank, "world": world,
+                                 "init_method": init_method, "classes": classes, "timeout_s": timeout_s})
     try:
-        try:
-            fitted, facts = fit_rank(spec, shard, emit, rank=rank, world=world, init_method=init_method,
-                                     classes=classes, timeout_s=timeout_s, should_stop=stop.is_set)
-        except RuntimeError as e:
-            if not _collective_failure(e):
-                raise
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-            raise JobError(f"rank {rank} of {world} lost its group: {first}",
-                           hint="a worker of the job died, or a rank stalled longer than "
-                                "aiaas.jobs.data-parallel-timeout") from None
-        if fitted is not None and not fitted.stopped:
-            from .training import package
-
-            if isinstance(shard, (tuple, list)):  # (train rows, test rows): the fingerprint is of both
-                import pandas as pd
-
-                shard = pd.concat(shard)
-            facts["result"] = package(fitted, shard)
+        facts = rank_process.run(payload, threads=max(1, worker.state.nthreads), emit=emit,
+                                 stop_requested=stop.is_set, stall_s=timeout_s)
+        if "result" in facts:
             emit({"stage": "done", "progress": 1.0, "metrics": facts["result"].metrics})
+    except rank_process.RankFailed as e:
+        what = {"collective": "lost its group", "stalled": "stalled"}.get(e.kind, "failed")
+        raise JobError(f"rank {rank} of {world} {what}: {e}",
+                       hint="a worker of the job died, or a rank stalled longer than "
+                            "aiaas.jobs.data-parallel-timeout" if e.kind != "died" else "see the worker's log") from None
     finally:
         if events is not None:
             events.close()
     facts.update(worker=worker.address, seconds=time.time() - started)
     return facts
-
-
-def _collective_failure(exc: RuntimeError) -> bool:
-    """Whether *exc* came from torch.distributed (a peer gone, a timeout), not from the model."""
-    import torch.distributed as dist
-
-    backend_error = getattr(dist, "DistBackendError", None)
-    if backend_error is not None and isinstance(exc, backend_error):
-        return True
-    text = str(exc).lower()
-    return any(word in text for word in ("gloo", "nccl", "connection reset", "connection closed", "timed out",
-                                         "rendezvous", "store"))
 
 
 def collect(ranks: list[dict], gpus_per_worker: int = 0):

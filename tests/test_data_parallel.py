@@ -8,6 +8,10 @@ batch and epochs.
 
 from __future__ import annotations
 
+import re
+import time
+
+import dask
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,6 +31,44 @@ def _frame(n: int = 6000) -> pd.DataFrame:
 def _model():
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.ReLU(), torch.nn.Linear(64, 3))
+
+
+class HoldsTheGil(torch.nn.Module):
+    """Rank 0's first training batch runs a regular expression that backtracks for hours inside
+    ``re``'s C code, which never lets go of the GIL: what a ``torch.distributed`` wait that holds
+    it does to a process (CI once saw a Dask worker frozen 552 s that way)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.inner = torch.nn.Linear(16, 3)
+
+    def forward(self, x):
+        import torch.distributed as dist
+
+        if self.training and dist.is_initialized() and dist.get_rank() == 0:
+            re.match(r"(a|aa)+$", "a" * 64 + "b")
+        return self.inner(x)
+
+
+def _rank_worker(aiaas, job, rank: int, timeout: float = 60) -> str:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for worker, keys in aiaas.dask.processing().items():
+            if any(str(k) == f"{job.record.key}-rank{rank}" for k in keys):
+                return worker
+        time.sleep(0.05)
+    raise AssertionError(f"rank {rank} of {job.id} never ran")
+
+
+def _answer_time(aiaas, worker: str, bound: float = 10.0) -> float:
+    """Seconds *worker* took to run a no-op (``inf`` past *bound*: its event loop is frozen)."""
+    import threading
+
+    done = threading.Event()
+    t0 = time.time()
+    threading.Thread(target=lambda: (aiaas.dask.run(lambda: 1, workers=[worker]), done.set()), daemon=True).start()
+    return time.time() - t0 if done.wait(bound) else float("inf")
 
 
 def _weights_of(aiaas, mv) -> dict:
@@ -105,7 +147,8 @@ def test_a_rank_whose_peers_never_come_gives_up_within_the_timeout():
     the failure is recognised as the group's (it becomes one line naming the rank)."""
     import time
 
-    from aiaas_jupyter.remote_ddp import _collective_failure, free_port
+    from aiaas_jupyter.rank_process import _collective_failure
+    from aiaas_jupyter.remote_ddp import free_port
     from aiaas_jupyter.training.base import TrainSpec
     from aiaas_jupyter.training.torch_ddp import fit_rank
 
@@ -127,3 +170,52 @@ def test_a_regression_target_trains_data_parallel_too(aiaas, one_torch_thread):
     mv = job.version
     assert mv.params["loss"] == "MSELoss" and mv.extra["task"] == "regression"
     assert set(mv.metrics) >= {"r2", "mse"} and mv.metrics["r2"] > 0.9, mv.metrics
+
+
+def test_a_rank_stuck_holding_the_gil_fails_its_job_and_never_freezes_its_worker(aiaas):
+    """Each rank trains in a child process of its task: the stuck one is silenced, not its worker
+    (which answers at once throughout), and is killed after aiaas.jobs.data-parallel-timeout; its
+    peer's collective times out the same way; the job fails in one line and registers nothing."""
+    from aiaas_jupyter.errors import JobError, ModelNotFoundError
+
+    with dask.config.set({"aiaas.jobs.data-parallel-timeout": 6}):
+        job = aiaas.train(HoldsTheGil(), _frame(2000), "y", name="ddp-stuck", epochs=3, batch_size=32, workers=2)
+        rank0 = _rank_worker(aiaas, job, 0)
+        time.sleep(3)  # the rank is in its first batch by now (its process was started by earlier tests)
+        answers = [_answer_time(aiaas, rank0) for _ in range(4)]
+        t0 = time.time()
+        with pytest.raises(JobError) as e:
+            job.result(timeout=120)
+    assert max(answers) < 2, answers  # the worker's event loop never stopped
+    assert time.time() - t0 < 60
+    message = str(e.value)
+    assert "\n" not in message and re.search(r"rank (0 of 2 stalled: its process gave no sign of life for \d+ s and was killed"
+                                                r"|1 of 2 lost its group)", message), message
+    assert job.status == "error"
+    with pytest.raises(ModelNotFoundError):
+        aiaas.registry.versions("ddp-stuck")
+    deadline = time.time() + 30  # both ranks ended: nothing keeps a worker busy
+    while any(aiaas.dask.processing().values()) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(aiaas.dask.processing().values())
+
+
+def test_cancelling_a_data_parallel_job_stops_every_rank_at_an_epoch_end(aiaas, one_torch_thread):
+    from aiaas_jupyter.errors import JobCancelledError, ModelNotFoundError
+
+    job = aiaas.train(_model(), _frame(2000), "y", name="ddp-cancelled", epochs=500, batch_size=32, workers=2)
+    deadline = time.time() + 120
+    while not any(e.get("stage") == "epoch" for e in job.events) and time.time() < deadline:
+        time.sleep(0.05)
+    assert any(e.get("stage") == "epoch" for e in job.events), job.events
+    t0 = time.time()
+    job.cancel()
+    with pytest.raises(JobCancelledError):
+        job.result(timeout=60)
+    assert job.status == "cancelled"
+    deadline = time.time() + 30  # each rank stopped at its epoch's end and gave its worker back
+    while any(aiaas.dask.processing().values()) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(aiaas.dask.processing().values()) and time.time() - t0 < 30
+    with pytest.raises(ModelNotFoundError):
+        aiaas.registry.versions("ddp-cancelled")

@@ -98,9 +98,16 @@ def _metrics_of(sums: list[float], task: str) -> tuple[float, dict]:
 
 
 def fit_rank(spec: TrainSpec, shard: pd.DataFrame, emit: Emit, *, rank: int, world: int, init_method: str,
-             classes: list | None, timeout_s: float = 60.0, should_stop: StopCheck | None = None):
+             classes: list | None, timeout_s: float = 60.0, should_stop: StopCheck | None = None,
+             keep: list | None = None):
     """Train this rank's replica; ``(Fitted or None for ranks > 0, facts)`` where facts hold the
-    rank's weights' sha256, its shard's fingerprint and its train/test counts."""
+    rank's weights' sha256, its shard's fingerprint and its train/test counts.
+
+    *keep*: for a process that ends right after this rank without any teardown (the rank
+    processes of :mod:`aiaas_jupyter.rank_process`): the process group is not destroyed and the
+    DDP wrapper is kept in *keep*, alive. Tearing them down is where torch once deadlocked on the
+    GIL (a native thread of the group took it and never gave it back; seen after a rank returned,
+    in a process that had trained ranks before)."""
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
@@ -130,6 +137,8 @@ def fit_rank(spec: TrainSpec, shard: pd.DataFrame, emit: Emit, *, rank: int, wor
         if isinstance(loss_fn, nn.Module):
             loss_fn.to(device)
         ddp = DistributedDataParallel(model, device_ids=[0] if cuda else None)
+        if keep is not None:
+            keep.append(ddp)
         opt = _optimizer(spec, model, device)
         if given_split:
             idx_train, idx_test = np.arange(n_given), np.arange(n_given, len(y))
@@ -209,7 +218,8 @@ def fit_rank(spec: TrainSpec, shard: pd.DataFrame, emit: Emit, *, rank: int, wor
                         history=history, extra=extra, stopped=stopped, epochs_run=len(history), export=export)
         return fitted, facts
     finally:
-        dist.destroy_process_group()
+        if keep is None:
+            dist.destroy_process_group()
 
 
 __all__ = ["fit_rank", "weights_sha256"]
