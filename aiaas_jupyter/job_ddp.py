@@ -85,7 +85,7 @@ def classes(frame, target: str) -> list | None:
     y = frame[target]
     if pd.api.types.is_float_dtype(y.dtype):
         return None
-    values = y.drop_duplicates()
+    values = y.drop_duplicates() if is_pandas(frame) else y.drop_duplicates(split_out=1)  # a tree reduction, no shuffle
     values = values if is_pandas(frame) else values.compute()
     if len(values) > MAX_CLASSES:
         return None

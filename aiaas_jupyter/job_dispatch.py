@@ -172,13 +172,19 @@ class JobDispatcher:
         try:
             if workers > 1:  # one model on N workers: N ranks and one collect (see job_ddp)
                 job.future = self._submit_group(dask_client, spec, frame, record, topic, workers, gpus)
-            # a small in-kernel frame rides in the task, a large one is scattered once, and a
-            # dask frame is gathered from worker memory
+            # a small in-kernel frame rides in the task, a large one is scattered once; a dask
+            # frame is streamed to a torch job, or else computed into the job's worker
             elif is_pandas(frame):
                 small = _shallow_nbytes(frame) < SMALL_FRAME_BYTES
                 data_future = frame if small else dask_client.scatter(frame)
                 if not small:  # its only copy dies with its worker: kept to send again (see _send_again)
                     self._resend[job_id] = (spec, frame, topic, checkpoints, gpus)
+            elif info.get("framework") == "torch" and _streamable(frame):
+                # read partition by partition on the worker: the frame may not fit in its memory
+                from .job_ddp import classes
+                from .training.partitions import PartitionStream
+
+                data_future = PartitionStream(list(frame.to_delayed()), classes(frame, spec.target))
             else:
                 data_future = dask_client.compute(frame)
             if workers <= 1:
@@ -454,6 +460,12 @@ class JobDispatcher:
             if (rec.status not in TERMINAL and info.get("embedded") and info.get("pid") != os.getpid()
                     and not (isinstance(info.get("pid"), int) and pid_alive(info["pid"]))):
                 self.registry.update_job(rec.id, status="lost", error="its kernel and embedded cluster ended")
+
+
+def _streamable(frame) -> bool:
+    from .training.partitions import streamable  # lazily: training pulls in pandas
+
+    return streamable(frame)
 
 
 def _shallow_nbytes(frame) -> int:

@@ -29,7 +29,10 @@ def data_fingerprint(df: pd.DataFrame) -> str:
 
     ``hash_pandas_object`` uses a fixed hash key, so the digest is the same in every process
     and on every worker: it identifies the training data in the registry without storing it.
+    A :class:`~.partitions.PartitionStream` gives its own (its partitions' digests, combined).
     """
+    if not isinstance(df, pd.DataFrame) and hasattr(df, "fingerprints"):
+        return df.fingerprint
     h = hashlib.sha256()
     h.update(json.dumps([str(c) for c in df.columns]).encode())
     h.update(json.dumps([str(t) for t in df.dtypes]).encode())

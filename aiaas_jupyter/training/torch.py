@@ -200,6 +200,12 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
     (when due), and a checkpoint found at the start is resumed from — the job's earlier run
     died with its worker. A "resumed" event says from which epoch.
     """
+    from .partitions import PartitionStream
+
+    if isinstance(data, PartitionStream):  # a dask frame, read one partition at a time
+        from .torch_stream import fit_stream
+
+        return fit_stream(spec, data, emit, should_stop, checkpoints)
     model: nn.Module = spec.model
     if spec.epochs < 1 or spec.batch_size < 1:
         raise ModelSpecError(f"epochs and batch_size must be >= 1 (got {spec.epochs}, {spec.batch_size})")
@@ -292,14 +298,27 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
             if not checkpoints.save(model, opt, gen, epoch, history):
                 emit({"stage": "warning", "message": f"no checkpoints for this job: {checkpoints.disabled}"})
 
+    export = {"input_dim": X_all.shape[1], "out_units": out_units, "out_shape": out_shape,
+              "loss_name": type(loss_fn).__name__, "threshold": threshold,
+              "sample": (X_te if len(X_te) else X_tr)[:5].cpu()}
+    return fitted(spec, model, opt, loss_fn, task=task, classes=classes, feature_names=[str(c) for c in X_df.columns],
+                  history=history, metrics=metrics, stopped=stopped, resumed=resumed, checkpoints=checkpoints,
+                  n_train=n, n_test=len(idx_test), device=device, export=export)
+
+
+def fitted(spec: TrainSpec, model: nn.Module, opt, loss_fn, *, task: str, classes, feature_names: list,
+           history: list, metrics: dict, stopped: bool, resumed, checkpoints, n_train: int, n_test: int,
+           device, export: dict, extra: dict | None = None) -> Fitted:
+    """The trained model as a :class:`Fitted` (on the CPU, in eval mode), with the params and
+    lineage a torch job records: shared by the in-memory and the streaming trainer."""
     model.to("cpu").eval()
-    params = {"epochs": epochs, "batch_size": bs, "lr": common.jsonable(opt.param_groups[0].get("lr")),
+    params = {"epochs": spec.epochs, "batch_size": spec.batch_size, "lr": common.jsonable(opt.param_groups[0].get("lr")),
               "optimizer": type(opt).__name__, "loss": type(loss_fn).__name__,
               "n_parameters": sum(p.numel() for p in model.parameters()),
               "module": type(model).__name__, "seed": spec.seed}
-    feature_names = [str(c) for c in X_df.columns]
     extra = {"task": task, "classes": classes, "feature_names": feature_names,
-             "target": spec.target, "module_class": f"{type(model).__module__}.{type(model).__qualname__}"}
+             "target": spec.target, "module_class": f"{type(model).__module__}.{type(model).__qualname__}",
+             **(extra or {})}
     if stopped:
         extra.update(stopped=True, epochs_run=len(history))
     if resumed is not None:
@@ -307,9 +326,6 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
     if checkpoints is not None:
         extra["checkpoints"] = {"saves": checkpoints.saves, "seconds": round(checkpoints.seconds, 4),
                                 "disabled": checkpoints.disabled}
-    export = {"input_dim": X_all.shape[1], "out_units": out_units, "out_shape": out_shape,
-              "loss_name": type(loss_fn).__name__, "threshold": threshold,
-              "sample": (X_te if len(X_te) else X_tr)[:5].cpu()}
-    return Fitted(framework="torch", model=model, params=params, metrics=metrics, n_train=n,
-                  n_test=len(idx_test), device=str(device), history=history, extra=extra,
+    return Fitted(framework="torch", model=model, params=params, metrics=metrics, n_train=n_train,
+                  n_test=n_test, device=str(device), history=history, extra=extra,
                   stopped=stopped, epochs_run=len(history), export=export)
