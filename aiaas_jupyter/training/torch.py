@@ -215,18 +215,7 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
     torch.manual_seed(spec.seed)
     model.to(device)
 
-    # One forward on two rows gives the output shape (and a clear error if the input is wrong).
-    model.eval()
-    try:
-        with torch.no_grad():
-            probe = model(torch.tensor(X_all[:2], device=device))
-    except Exception as e:  # user code: surface whatever it raised as a spec problem
-        raise ModelSpecError(f"the model failed on a batch of shape {tuple(X_all[:2].shape)}: "
-                             f"{type(e).__name__}: {e}") from e
-    if not isinstance(probe, torch.Tensor):
-        raise ModelSpecError(f"the model must return a tensor, got {type(probe).__name__}")
-    out_shape = tuple(probe.shape[1:])
-    out_units = int(np.prod(out_shape)) if out_shape else 1
+    out_shape, out_units = probe_output(model, X_all, device)
     loss_fn = _choose_loss(spec, model, y, out_units)
     target, task, classes = _prepare_target(loss_fn, y, out_shape, out_units)
     threshold = 0.0 if isinstance(loss_fn, nn.BCEWithLogitsLoss) else 0.5
@@ -304,6 +293,22 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
     return fitted(spec, model, opt, loss_fn, task=task, classes=classes, feature_names=[str(c) for c in X_df.columns],
                   history=history, metrics=metrics, stopped=stopped, resumed=resumed, checkpoints=checkpoints,
                   n_train=n, n_test=len(idx_test), device=device, export=export)
+
+
+def probe_output(model: nn.Module, X: np.ndarray, device) -> tuple[tuple, int]:
+    """The model's output shape and size per row, from one forward on two rows (in eval mode),
+    and a clear error if the input does not suit it."""
+    model.eval()
+    try:
+        with torch.no_grad():
+            probe = model(torch.tensor(X[:2], device=device))
+    except Exception as e:  # user code: surface whatever it raised as a spec problem
+        raise ModelSpecError(f"the model failed on a batch of shape {tuple(X[:2].shape)}: "
+                             f"{type(e).__name__}: {e}") from e
+    if not isinstance(probe, torch.Tensor):
+        raise ModelSpecError(f"the model must return a tensor, got {type(probe).__name__}")
+    out_shape = tuple(probe.shape[1:])
+    return out_shape, int(np.prod(out_shape)) if out_shape else 1
 
 
 def fitted(spec: TrainSpec, model: nn.Module, opt, loss_fn, *, task: str, classes, feature_names: list,

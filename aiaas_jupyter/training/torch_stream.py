@@ -34,7 +34,7 @@ from .base import Emit, Fitted, StopCheck, TrainSpec
 from .checkpoints import restore
 from .partitions import PartitionStream
 from .torch import (PROGRESS_INTERVAL_S, _choose_loss, _device, _evaluate, _features, _final_metrics, _optimizer,
-                    fitted)
+                    fitted, probe_output)
 from .torch_ddp import _target
 
 #: held-out rows kept for the per-epoch metrics of a streamed job
@@ -72,16 +72,8 @@ def fit_stream(spec: TrainSpec, stream: PartitionStream, emit: Emit, should_stop
     X_df, y0 = common.features_and_target(spec, first)  # the probe's rows; partition 0 is read again
     X0 = _features(X_df)
     feature_names = [str(c) for c in X_df.columns]
-    model.eval()
-    try:
-        with torch.no_grad():
-            probe = model(torch.tensor(X0[:2], device=device))
-    except Exception as e:  # user code: surface whatever it raised as a spec problem
-        raise ModelSpecError(f"the model failed on a batch of shape {tuple(X0[:2].shape)}: "
-                             f"{type(e).__name__}: {e}") from e
+    out_shape, out_units = probe_output(model, X0, device)
     X0 = X0[:5].copy()  # the export's sample: the rest of partition 0 need not stay
-    out_shape = tuple(probe.shape[1:])
-    out_units = int(np.prod(out_shape)) if out_shape else 1
     classes = stream.classes
     loss_fn = _choose_loss(spec, model, pd.Series(classes) if classes is not None else y0, out_units)
     _, task = _target(loss_fn, y0, classes, out_units)
