@@ -19,8 +19,8 @@ torch = pytest.importorskip("torch")
 dd = pytest.importorskip("dask.dataframe")
 
 FEATURES = 31
-ROWS_PER_PART = 400_000
-PARTS = 30  # 30 x 400k rows x 32 float32 columns = 1.43 GiB
+ROWS_PER_PART = 200_000
+PARTS = 60  # 60 x 200k rows x (31 float32 + 1 int64) columns = 1.45 GiB
 
 
 def make_part(i: int) -> pd.DataFrame:
@@ -76,7 +76,7 @@ def test_a_frame_larger_than_the_workers_memory_limit_trains_one_partition_at_a_
         assert mv.extra["n_train"] == PARTS * ROWS_PER_PART - PARTS * (ROWS_PER_PART // 5)  # 20% held out per part
         assert mv.extra["n_test"] == 100_000 and mv.extra["evaluated_on"] == "held-out sample of 100000 rows"
         assert mv.metrics["accuracy"] > 0.95, mv.metrics
-        assert 0 < peak[0] < limit, (peak[0], limit)  # never near the frame's size
+        assert 0 < peak[0] < 0.9 * limit, (peak[0], limit)  # the frame never was in it (nor half of it)
         assert client.dask.run(lambda: __import__("os").getpid())[addr] == pid  # the worker never restarted
     finally:
         client.disconnect()

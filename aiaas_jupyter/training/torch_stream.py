@@ -42,7 +42,9 @@ MAX_HELDOUT_ROWS = 100_000
 
 
 def _rows(spec: TrainSpec, i: int, part: pd.DataFrame, classes, loss_fn, out_units: int, quota: int):
-    """Partition *i* as ``(X_train, y_train, X_heldout, y_heldout, task)`` numpy arrays."""
+    """Partition *i* as ``(X, y, train row indices, X_heldout, y_heldout)``: the features and
+    targets of all its rows (the training rows are indexed, not copied: a partition's worth of
+    memory less), and at most *quota* of its held-out rows, copied."""
     X_df, y = common.features_and_target(spec, part)
     X = _features(X_df)
     target, task = _target(loss_fn, y, classes, out_units)
@@ -53,7 +55,7 @@ def _rows(spec: TrainSpec, i: int, part: pd.DataFrame, classes, loss_fn, out_uni
     else:  # too few rows to hold any out
         idx_train, idx_test = np.arange(len(y)), np.arange(0)
     keep = idx_test[:quota]
-    return X[idx_train], target[idx_train], X[keep], target[keep], task
+    return X, target, idx_train, X[keep], target[keep]
 
 
 def fit_stream(spec: TrainSpec, stream: PartitionStream, emit: Emit, should_stop: StopCheck | None = None,
@@ -90,7 +92,7 @@ def fit_stream(spec: TrainSpec, stream: PartitionStream, emit: Emit, should_stop
     n_train = 0
     fetcher = ThreadPoolExecutor(1, thread_name_prefix="aiaas-partition")
 
-    def visit(order, train: bool, epoch: int, t_epoch: float):
+    def visit(order, train: bool, epoch: int):
         """Each partition of *order*: its held-out sample noted (first pass), and with *train*
         its rows trained on. Returns ``(loss sum, rows, stopped)``."""
         nonlocal n_train
@@ -101,17 +103,19 @@ def fit_stream(spec: TrainSpec, stream: PartitionStream, emit: Emit, should_stop
             part = pending.result()
             pending = fetcher.submit(stream.compute, int(order[k + 1])) if k + 1 < len(order) else None
             quota = max(1, share + (i < extra_rows))  # MAX_HELDOUT_ROWS in all, shared out evenly
-            X_tr, y_tr, X_ho, y_ho, _ = _rows(spec, i, part, classes, loss_fn, out_units, quota)
+            X, y, idx_train, X_ho, y_ho = _rows(spec, i, part, classes, loss_fn, out_units, quota)
             if i not in held:
                 held[i] = (X_ho, y_ho)
                 stream.fingerprints[i] = common.data_fingerprint(part)
-                n_train += len(X_tr)
+                n_train += len(idx_train)
             del part
-            if not train or len(X_tr) == 0:
+            if not train or len(idx_train) == 0:
                 continue
-            X_t, y_t = torch.from_numpy(X_tr).to(device), torch.from_numpy(y_tr).to(device)
-            perm = torch.randperm(len(X_t), generator=gen).to(device)
-            n = len(X_t)
+            # torch wants writable memory (pandas may hand out a read-only view): copied only then
+            X_t = torch.from_numpy(np.require(X, requirements="W")).to(device)
+            y_t = torch.from_numpy(np.require(y, requirements="W")).to(device)
+            n = len(idx_train)
+            perm = torch.from_numpy(idx_train)[torch.randperm(n, generator=gen)].to(device)
             stop_at = n - 1 if n > bs and n % bs == 1 else n  # a batch of one breaks BatchNorm
             for start in range(0, stop_at, bs):
                 idx = perm[start:start + bs]
@@ -144,12 +148,12 @@ def fit_stream(spec: TrainSpec, stream: PartitionStream, emit: Emit, should_stop
             history, start_epoch = resumed.history, resumed.epoch + 1
             metrics = dict(history[-1]["metrics"]) if history else {}
             emit({"stage": "resumed", "epoch": resumed.epoch, "epochs": epochs, "progress": resumed.epoch / epochs})
-            visit(np.arange(n_parts), False, start_epoch, time.perf_counter())  # the held-out sample again
+            visit(np.arange(n_parts), False, start_epoch)  # the held-out sample again
         model.train()
         for epoch in range(start_epoch, epochs + 1):
             t0 = time.perf_counter()
             order = torch.randperm(n_parts, generator=gen).numpy()
-            loss_sum, rows, stopped = visit(order, True, epoch, t0)
+            loss_sum, rows, stopped = visit(order, True, epoch)
             X_te, y_te = _heldout(held, device)
             val_loss, val = _evaluate(model, loss_fn, X_te, y_te, task, threshold, max(bs, 4096)) \
                 if len(X_te) else (float("nan"), {})
