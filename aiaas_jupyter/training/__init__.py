@@ -62,6 +62,12 @@ def fit(spec: TrainSpec, data, emit: Emit, should_stop: StopCheck | None = None,
     *checkpoints* (:class:`~.checkpoints.JobCheckpoints`): a torch fit saves its state after
     each epoch and resumes from the one it finds; a scikit-learn fit starts from scratch."""
     if detect_framework(spec.model) == "torch":
+        from .partitions import PartitionStream
+
+        if isinstance(data, PartitionStream):  # a dask frame, read one partition at a time
+            from .torch_stream import fit_stream
+
+            return fit_stream(spec, data, emit, should_stop, checkpoints)
         from .torch import fit as torch_fit
 
         return torch_fit(spec, data, emit, should_stop, checkpoints)

@@ -200,12 +200,6 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
     (when due), and a checkpoint found at the start is resumed from — the job's earlier run
     died with its worker. A "resumed" event says from which epoch.
     """
-    from .partitions import PartitionStream
-
-    if isinstance(data, PartitionStream):  # a dask frame, read one partition at a time
-        from .torch_stream import fit_stream
-
-        return fit_stream(spec, data, emit, should_stop, checkpoints)
     model: nn.Module = spec.model
     if spec.epochs < 1 or spec.batch_size < 1:
         raise ModelSpecError(f"epochs and batch_size must be >= 1 (got {spec.epochs}, {spec.batch_size})")
