@@ -37,7 +37,7 @@ if [ ! -x "$UV" ]; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements/tools.txt >&2
   UV=$VENV/bin/uv
 fi
-"$UV" pip sync -q --python "$VENV/bin/python" "$LOCK" >&2
+"$UV" pip sync -q --compile-bytecode --python "$VENV/bin/python" "$LOCK" >&2
 "$VENV/bin/python" -c 'import mlserver, mlserver_sklearn, sklearn' >&2
 echo "$want" > "$stamp"
 echo "$VENV"
