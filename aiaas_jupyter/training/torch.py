@@ -248,11 +248,7 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
         done = 0
         for start in range(0, stop, bs):
             idx = perm[start:start + bs]
-            loss = loss_fn(model(X_tr[idx]), y_tr[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum.add_(loss.detach(), alpha=min(bs, stop - start))
+            loss_sum.add_(train_step(model, loss_fn, opt, X_tr[idx], y_tr[idx]), alpha=min(bs, stop - start))
             now = time.perf_counter()
             if now - last >= PROGRESS_INTERVAL_S:
                 last = now
@@ -287,6 +283,16 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
     return fitted(spec, model, opt, loss_fn, task=task, classes=classes, feature_names=[str(c) for c in X_df.columns],
                   history=history, metrics=metrics, stopped=stopped, resumed=resumed, checkpoints=checkpoints,
                   n_train=n, n_test=len(idx_test), device=device, export=export)
+
+
+def train_step(model: nn.Module, loss_fn, opt, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One optimizer step on the batch ``(X, y)``; its loss, detached and left on the device (a
+    ``.item()`` per batch would wait for the device: the callers sum it and read it once an epoch)."""
+    loss = loss_fn(model(X), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
 
 
 def probe_output(model: nn.Module, X: np.ndarray, device) -> tuple[tuple, int]:

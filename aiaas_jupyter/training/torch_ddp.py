@@ -35,8 +35,8 @@ from torch import nn
 from ..errors import DataError
 from . import common
 from .base import Emit, Fitted, StopCheck, TrainSpec
-from .torch import (BINARY_LOSSES, CLASS_LOSSES, REGRESSION_LOSSES, _choose_loss, _features, _optimizer,
-                    _final_metrics)
+from .torch import (BINARY_LOSSES, CLASS_LOSSES, REGRESSION_LOSSES, _choose_loss, _features, _final_metrics,
+                    _optimizer, probe_output, train_step)
 
 
 def weights_sha256(model: nn.Module) -> str:
@@ -126,11 +126,7 @@ def fit_rank(spec: TrainSpec, shard: pd.DataFrame, emit: Emit, *, rank: int, wor
         X_all = _features(X_df)
         torch.manual_seed(spec.seed)
         model.to(device)
-        model.eval()
-        with torch.no_grad():
-            probe = model(torch.tensor(X_all[:2], device=device))
-        out_shape = tuple(probe.shape[1:])
-        out_units = int(np.prod(out_shape)) if out_shape else 1
+        out_shape, out_units = probe_output(model, X_all, device)
         loss_fn = _choose_loss(spec, model, pd.Series(classes) if classes is not None else y, out_units)
         target, task = _target(loss_fn, y, classes, out_units)
         threshold = 0.0 if isinstance(loss_fn, nn.BCEWithLogitsLoss) else 0.5
@@ -170,11 +166,7 @@ def fit_rank(spec: TrainSpec, shard: pd.DataFrame, emit: Emit, *, rank: int, wor
             loss_sum = torch.zeros((), device=device, dtype=torch.float64)
             for s in range(steps):
                 idx = perm[s * bs:(s + 1) * bs]
-                loss = loss_fn(ddp(X_tr[idx]), y_tr[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                loss_sum += loss.detach().double() * idx.shape[0]
+                loss_sum += train_step(ddp, loss_fn, opt, X_tr[idx], y_tr[idx]).double() * idx.shape[0]
             sums = torch.cat([torch.stack([loss_sum, torch.tensor(float(min(n, steps * bs)), dtype=torch.float64,
                                                                   device=device)]),
                               _eval_sums(model, loss_fn, X_te, y_te, task, threshold, eval_bs, device),

@@ -34,7 +34,7 @@ from .base import Emit, Fitted, StopCheck, TrainSpec
 from .checkpoints import restore
 from .partitions import PartitionStream
 from .torch import (PROGRESS_INTERVAL_S, _choose_loss, _device, _evaluate, _features, _final_metrics, _optimizer,
-                    fitted, probe_output)
+                    fitted, probe_output, train_step)
 from .torch_ddp import _target
 
 #: held-out rows kept for the per-epoch metrics of a streamed job
@@ -119,11 +119,7 @@ def fit_stream(spec: TrainSpec, stream: PartitionStream, emit: Emit, should_stop
             stop_at = n - 1 if n > bs and n % bs == 1 else n  # a batch of one breaks BatchNorm
             for start in range(0, stop_at, bs):
                 idx = perm[start:start + bs]
-                loss = loss_fn(model(X_t[idx]), y_t[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                loss_sum.add_(loss.detach(), alpha=len(idx))
+                loss_sum.add_(train_step(model, loss_fn, opt, X_t[idx], y_t[idx]), alpha=len(idx))
                 rows += len(idx)
                 now = time.perf_counter()
                 if now - last >= PROGRESS_INTERVAL_S:
