@@ -27,6 +27,7 @@ import os
 from typing import Any
 
 from . import cluster_snapshot
+from . import settings as _settings
 from .cluster_session import ClusterSession
 from .data import resolve_frame, run_preprocess
 from .target_check import check_target
@@ -163,7 +164,8 @@ class AiaasClient:
             self.session.check_gpu_capacity(gpus)
         self.session.ensure_versions(framework)
         spec = TrainSpec(model=model, target=target, optimizer=optimizer, loss=loss, test_size=test_size,
-                         seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, gpus=gpus)
+                         seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, gpus=gpus,
+                         epoch_eval_rows=_settings.config("jobs.epoch-eval-rows"))
         info = {"framework": framework, "target": target, "source": source,
                 "data": data if isinstance(data, str) else None,
                 # what "Copy as magic" needs to write the cell back

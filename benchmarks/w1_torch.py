@@ -26,7 +26,7 @@ CONFIGS = {
     "quick": {"rows": 100_000, "epochs": 5, "batch_size": 8192, "hidden": 512, "gpus": 0},
     "full": {"rows": 2_000_000, "epochs": 5, "batch_size": 8192, "hidden": 512, "gpus": 1},
 }
-REPEATS = {"quick": 1, "full": 3}
+REPEATS = {"quick": 5, "full": 3}  # interleaved; medians (single runs on a shared 2-core VM swing by +-10%)
 FEATURES, CLASSES, LR, TEST_SIZE, SEED = 64, 10, 1e-3, 0.2, 0
 
 MODEL_CELL = """\

@@ -302,3 +302,25 @@ def test_a_job_that_cannot_be_recorded_leaves_nothing_running(aiaas, iris_frame,
     monkeypatch.undo()
     job = aiaas.train(DummyClassifier(), iris_frame, "target", name="recorded", block=True)  # and the next works
     assert job.status == "finished" and aiaas.registry.get_job(job.id).version == job.version.version
+
+
+@pytest.mark.parametrize("setting, expected", [(None, [None, None, None]), (200, [200, 200, None])])
+def test_a_torch_jobs_per_epoch_evaluation_follows_the_epoch_eval_rows_setting(aiaas, one_torch_thread,
+                                                                                setting, expected):
+    """``aiaas.jobs.epoch-eval-rows`` (default 10000): a job's epochs but the last are measured on
+    that many of its held-out rows; the registered metrics on all of them (here 800)."""
+    import dask
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(4000, 8)).astype(np.float32)
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(8)]).assign(y=(X[:, 0] + X[:, 1] > 0).astype(int))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    with dask.config.set({"aiaas.jobs.epoch-eval-rows": setting}):
+        job = aiaas.train(model, df, "y", name="eval-rows", epochs=3, batch_size=256, lr=0.01, block=True)
+    mv = job.version
+    assert [e.get("val_rows") for e in mv.extra["history"]] == expected
+    assert mv.extra["n_test"] == 800 and mv.metrics["accuracy"] == mv.extra["history"][-1]["val_accuracy"] > 0.8

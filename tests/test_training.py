@@ -201,6 +201,45 @@ def test_torch_is_deterministic_for_a_seed():
     assert a.artifacts["model.safetensors"] == b.artifacts["model.safetensors"]
 
 
+def test_torch_intermediate_epochs_are_evaluated_on_a_sample_and_the_last_on_every_held_out_row(monkeypatch):
+    """``epoch_eval_rows``: epochs but the last are measured on the first rows of the shuffled
+    held-out split (their events say how many); the last epoch and the metrics on all of them,
+    the same as with no sample (the sample changes no weight)."""
+    import torch as t
+
+    from aiaas_jupyter.training import torch as torch_trainer
+
+    df = synthetic_multiclass(n=2000)  # 400 held out
+    evaluated = []  # rows of each evaluation
+    evaluate = torch_trainer._evaluate
+    monkeypatch.setattr(torch_trainer, "_evaluate", lambda m, f, X, *a: evaluated.append(len(X)) or evaluate(m, f, X, *a))
+    sampled, ev_s = _run(mlp(64, 32, 10), df, epochs=3, batch_size=128, epoch_eval_rows=150)
+    assert evaluated == [150, 150, 400]
+    whole, ev_w = _run(mlp(64, 32, 10), df, epochs=3, batch_size=128)
+    epochs_s = [e for e in ev_s if e["stage"] == "epoch"]
+    epochs_w = [e for e in ev_w if e["stage"] == "epoch"]
+    assert [e.get("val_rows") for e in epochs_s] == [150, 150, None]
+    assert all("val_rows" not in e for e in epochs_w)
+    assert sampled.n_test == 400 and sampled.metrics == whole.metrics
+    assert sampled.artifacts["model.safetensors"] == whole.artifacts["model.safetensors"]
+    assert epochs_s[-1]["val_accuracy"] == epochs_w[-1]["val_accuracy"]
+    assert epochs_s[0]["loss"] == epochs_w[0]["loss"]  # the same training
+    # stopped after an intermediate epoch: the model handed back is measured on every held-out row
+    asked = []
+
+    def stop_after_first_epoch():
+        asked.append(1)
+        return len([e for e in events if e["stage"] == "epoch"]) >= 1
+
+    events: list = []
+    spec = TrainSpec(model=mlp(64, 32, 10), target="y", epochs=3, batch_size=128, epoch_eval_rows=150)
+    evaluated.clear()
+    fitted = torch_trainer.fit(spec, df, events.append, should_stop=stop_after_first_epoch)
+    assert fitted.stopped and fitted.epochs_run == 1 and asked and evaluated == [150, 400]
+    assert fitted.metrics["accuracy"] == epochs_w[0]["val_accuracy"]  # the first epoch's model, on all 400
+    assert fitted.metrics["loss"] == events[-1]["loss"] and t.is_tensor(fitted.export["sample"])
+
+
 def binary_frame(n=2000, d=64, seed=1):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d)).astype(np.float32)

@@ -222,6 +222,8 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
     y_tr = torch.from_numpy(target[idx_train]).to(device)
     X_te = torch.from_numpy(X_all[idx_test]).to(device)
     y_te = torch.from_numpy(target[idx_test]).to(device)
+    n_eval = len(idx_test) if spec.epoch_eval_rows is None else max(1, min(spec.epoch_eval_rows, len(idx_test)))
+    sample = {"val_rows": n_eval} if n_eval < len(idx_test) else {}  # noted in each sampled epoch's event
     n, bs, epochs = X_tr.shape[0], spec.batch_size, spec.epochs
     eval_bs = max(bs, min(65536, max(4 * bs, 4096)))
     # A trailing batch of one sample breaks BatchNorm; it is reshuffled next epoch anyway.
@@ -263,15 +265,20 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
             break
         train_loss = loss_sum.item() / stop
         seconds = time.perf_counter() - t0
-        val_loss, val = _evaluate(model, loss_fn, X_te, y_te, task, threshold, eval_bs)
+        rows = n_eval if epoch < epochs else len(idx_test)
+        val_loss, val = _evaluate(model, loss_fn, X_te[:rows], y_te[:rows], task, threshold, eval_bs)
         metrics = _final_metrics(task, train_loss, val_loss, val)
         event = {"stage": "epoch", "epoch": epoch, "epochs": epochs, "loss": train_loss,
                  "val_loss": val_loss, **val, "metrics": metrics, "progress": epoch / epochs,
-                 "seconds": seconds, "samples_per_s": stop / seconds if seconds > 0 else float("inf")}
+                 "seconds": seconds, "samples_per_s": stop / seconds if seconds > 0 else float("inf"),
+                 **(sample if epoch < epochs else {})}
         history.append(event)
         emit(event)
         if should_stop is not None and epoch < epochs and should_stop():
             stopped = True  # before a save: a stopped job's checkpoints may already be gone
+            if sample:  # the model handed back is measured on every held-out row
+                val_loss, val = _evaluate(model, loss_fn, X_te, y_te, task, threshold, eval_bs)
+                metrics = _final_metrics(task, train_loss, val_loss, val)
             break
         if checkpoints is not None and epoch < epochs and checkpoints.due():
             if not checkpoints.save(model, opt, gen, epoch, history):
