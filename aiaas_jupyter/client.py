@@ -32,7 +32,7 @@ from .cluster_session import ClusterSession
 from .data import resolve_frame, run_preprocess
 from .target_check import check_target
 from .display import Table
-from .errors import AiaasError, ModelSpecError
+from .errors import AiaasError, ConfigError, ModelSpecError
 from .job_dispatch import JobDispatcher
 from .job_handle import Job
 from .presenting import InstalledPresenter, Presenter
@@ -45,6 +45,15 @@ from .tracebacks import index_of
 from .views import cluster_table, jobs_table, model_card, models_table
 
 _D = TRAIN_DEFAULTS
+
+
+def _epoch_eval_rows() -> int | None:
+    """``aiaas.jobs.epoch-eval-rows``, checked here: a bad value is one line now, not a worker's traceback."""
+    value = _settings.config("jobs.epoch-eval-rows")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"aiaas.jobs.epoch-eval-rows must be a whole number >= 1 or null, got {value!r}",
+                          hint="e.g. DASK_AIAAS__JOBS__EPOCH_EVAL_ROWS=10000")
+    return value
 
 
 class AiaasClient:
@@ -165,7 +174,7 @@ class AiaasClient:
         self.session.ensure_versions(framework)
         spec = TrainSpec(model=model, target=target, optimizer=optimizer, loss=loss, test_size=test_size,
                          seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, gpus=gpus,
-                         epoch_eval_rows=_settings.config("jobs.epoch-eval-rows"))
+                         epoch_eval_rows=_epoch_eval_rows())
         info = {"framework": framework, "target": target, "source": source,
                 "data": data if isinstance(data, str) else None,
                 # what "Copy as magic" needs to write the cell back

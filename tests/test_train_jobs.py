@@ -324,3 +324,20 @@ def test_a_torch_jobs_per_epoch_evaluation_follows_the_epoch_eval_rows_setting(a
     mv = job.version
     assert [e.get("val_rows") for e in mv.extra["history"]] == expected
     assert mv.extra["n_test"] == 800 and mv.metrics["accuracy"] == mv.extra["history"][-1]["val_accuracy"] > 0.8
+
+
+@pytest.mark.parametrize("bad", [0, -5, "many", 2.5, True])
+def test_a_bad_epoch_eval_rows_setting_is_one_line_before_anything_runs(aiaas, bad):
+    import dask
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from aiaas_jupyter.errors import ConfigError
+
+    df = pd.DataFrame({"a": np.arange(20, dtype=np.float32), "y": np.arange(20) % 2})
+    model = torch.nn.Linear(1, 2)
+    with dask.config.set({"aiaas.jobs.epoch-eval-rows": bad}), pytest.raises(ConfigError) as err:
+        aiaas.train(model, df, "y", name="bad-eval-rows", epochs=1)
+    assert "aiaas.jobs.epoch-eval-rows must be a whole number >= 1 or null" in str(err.value)
+    assert "\n" not in str(err.value) and versions_of(aiaas, "bad-eval-rows") == []
