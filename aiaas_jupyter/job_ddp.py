@@ -43,9 +43,10 @@ def rendezvous(dask_client, rank0_worker: str) -> str:
 
 
 def shards(dask_client, frame, workers: list[str], spec=None, labels: list | None = None) -> list:
-    """One data future per rank, already on (or computed on) its worker. An in-kernel frame is
-    split here as the one-worker trainer splits it (*spec*'s seed and test size, stratified for
-    class labels), and each rank gets ``(its train rows, its test rows)``."""
+    """Each rank's data: a future already on (or computed on) its worker, or the recipes of its
+    partitions (:class:`~.training.partitions.PartitionStream`). An in-kernel frame is split here
+    as the one-worker trainer splits it (*spec*'s seed and test size, stratified for class
+    labels), and each rank gets ``(its train rows, its test rows)``."""
     n = len(workers)
     if is_pandas(frame):
         import numpy as np
@@ -63,6 +64,11 @@ def shards(dask_client, frame, workers: list[str], spec=None, labels: list | Non
     if len(parts) < n:
         raise ResourceError(f"--workers {n} needs at least {n} partitions; the frame has {len(parts)}",
                             hint=f"repartition it first: df.repartition(npartitions={n})")
+    from .training.partitions import PartitionStream, streamable
+
+    if streamable(frame):  # each rank reads its partitions itself, one at a time
+        return [PartitionStream(parts[r::n], labels, numbers=list(range(r, len(parts), n)), total=len(parts))
+                for r in range(n)]
     import dask
 
     out = []

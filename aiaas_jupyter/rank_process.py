@@ -287,6 +287,7 @@ def _warm_up() -> None:
 
     from .training import package  # noqa: F401
     from .training.torch_ddp import fit_rank  # noqa: F401
+    from .training.torch_ddp_stream import fit_rank_stream  # noqa: F401
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
 
@@ -294,10 +295,14 @@ def _warm_up() -> None:
 def _run_rank(args: dict, emit, should_stop) -> dict:
     import torch
 
-    from .training.torch_ddp import fit_rank
+    from .training.partitions import PartitionStream
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     shard = args["shard"]
+    if isinstance(shard, PartitionStream):  # the recipes of its partitions: read one at a time
+        from .training.torch_ddp_stream import fit_rank_stream as fit_rank
+    else:
+        from .training.torch_ddp import fit_rank
     fitted, facts = fit_rank(args["spec"], shard, emit, rank=args["rank"], world=args["world"],
                              init_method=args["init_method"], classes=args["classes"],
                              timeout_s=args["timeout_s"], should_stop=should_stop, keep=_KEPT)

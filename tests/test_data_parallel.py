@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from support.memory import peak_rss
+
 torch = pytest.importorskip("torch")
 
 EPOCHS = 6
@@ -105,12 +107,98 @@ def test_two_workers_train_one_model_like_one_worker_with_the_same_effective_bat
     assert np.asarray(loaded.predict(X)).shape == (200,)
 
 
-def test_a_dask_frame_is_dealt_out_by_partitions(aiaas, one_torch_thread):
+_UNEVEN = [1500, 300, 900, 100, 700, 500]  # rows per partition: rank 0 gets 3100 rows, rank 1 900
+
+
+def _uneven_part(i: int) -> pd.DataFrame:
+    """Partition *i* of an uneven frame, generated where it is computed (seeded by *i*)."""
+    rng = np.random.default_rng(100 + i)
+    X = rng.normal(size=(_UNEVEN[i], 16)).astype(np.float32)
+    y = np.argmax(X[:, :3] + 0.3 * rng.normal(size=(len(X), 3)), axis=1)
+    return pd.DataFrame(X, columns=[f"f{j}" for j in range(16)]).assign(y=y)
+
+
+def test_a_dask_frame_is_streamed_by_each_rank_partition_by_partition(aiaas, one_torch_thread):
+    """Each rank reads its own partitions one at a time; ranks whose shares differ (3100 vs 900
+    rows) keep in step (no hang, the same weights); the held-out rows and counts are exactly the
+    one-worker streaming trainer's, and the quality is the same."""
     dd = pytest.importorskip("dask.dataframe")
 
-    ddf = dd.from_pandas(_frame(4000), npartitions=4)
+    ddf = dd.from_map(_uneven_part, range(len(_UNEVEN)))
+    one = aiaas.train(_model(), ddf, "y", name="ddp-stream-one", epochs=8, batch_size=64, seed=3, block=True)
+    job = aiaas.train(_model(), ddf, "y", name="ddp-stream", epochs=8, batch_size=32, seed=3, block=True, workers=2)
+    assert job.status == "finished" and one.status == "finished"
+    mv, ref = job.version, one.version
+    assert mv.extra["streamed"] == {"partitions": 6, "rank_partitions": 3}
+    ranks = mv.extra["ranks"]
+    assert [r["n_train"] + r["n_test"] for r in ranks] == [3100, 900]  # every row once, on its rank
+    assert (mv.extra["n_train"], mv.extra["n_test"]) == (ref.extra["n_train"], ref.extra["n_test"]) == (3200, 800)
+    assert mv.extra["evaluated_on"] == ref.extra["evaluated_on"] == "held-out sample of 800 rows"
+    epochs = [e for e in job.events if e.get("stage") == "epoch"]
+    assert [e["epoch"] for e in epochs] == list(range(1, 9))
+    # the ranks took the same number of steps: an epoch trains 2 x (the smaller share's 720 training rows, in
+    # batches of 32), not the 3200 rows both shares hold (measured: 1472 a epoch)
+    assert all(e["samples_per_s"] * e["seconds"] <= 2 * 720 + 64 for e in epochs), epochs
+    model = _model()
+    model.load_state_dict(_weights_of(aiaas, mv))
+    from aiaas_jupyter.training.torch_ddp import weights_sha256
+
+    assert weights_sha256(model) == mv.extra["weights_sha256"]
+    assert mv.metrics["accuracy"] > 0.8 and abs(mv.metrics["accuracy"] - ref.metrics["accuracy"]) <= 0.03, \
+        (mv.metrics, ref.metrics)
+
+
+_BIG_ROWS, _BIG_FEATURES = 100_000, 31  # a partition: 100k x (31 float32 + 1 int64) = 13.2 MB
+
+
+def _big_part(i: int) -> pd.DataFrame:
+    rng = np.random.default_rng(2000 + i)
+    X = rng.standard_normal((_BIG_ROWS, _BIG_FEATURES), dtype=np.float32)
+    return pd.DataFrame(X, columns=[f"f{j}" for j in range(_BIG_FEATURES)]).assign(y=(X[:, 0] > X[:, 1]).astype(np.int64))
+
+
+def _rank_peak_rss(aiaas, train) -> tuple[int, object]:
+    """The largest resident memory of any process the workers started (the rank processes)
+    while *train()* ran; and what *train()* returned."""
+    import psutil
+
+    workers = [psutil.Process(pid) for pid in aiaas.dask.run(lambda: __import__("os").getpid()).values()]
+    with peak_rss(lambda: [child for w in workers for child in w.children(recursive=True)]) as peak:
+        out = train()
+    return peak[0], out
+
+
+def test_a_rank_never_holds_its_share_of_a_streamed_frame(aiaas, one_torch_thread):
+    """40 partitions (528 MB; 264 MB a rank) trained on 2 ranks: no rank process grows by more than a
+    few partitions over the same job on 4 partitions (measured: +0 MB, 645 MB both; the same job
+    with each rank's share computed into it, as before: +840 MB)."""
+    dd = pytest.importorskip("dask.dataframe")
+
+    def mlp():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(_BIG_FEATURES, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+
+    def train(parts: int, name: str):
+        return aiaas.train(mlp(), dd.from_map(_big_part, range(parts)), "y", name=name, epochs=1,
+                           batch_size=8192, lr=0.01, block=True, workers=2)
+
+    small_peak, small = _rank_peak_rss(aiaas, lambda: train(4, "ddp-stream-small"))
+    big_peak, big = _rank_peak_rss(aiaas, lambda: train(40, "ddp-stream-big"))
+    assert small.status == big.status == "finished"
+    share = 20 * _BIG_ROWS * (_BIG_FEATURES * 4 + 8)
+    assert 0 < small_peak and big_peak - small_peak < 0.3 * share, (small_peak, big_peak, share)
+    assert big.version.extra["streamed"] == {"partitions": 40, "rank_partitions": 20}
+    assert big.version.extra["n_train"] == 40 * (_BIG_ROWS - _BIG_ROWS // 5)
+    assert big.version.metrics["accuracy"] > 0.95, big.version.metrics
+
+
+def test_a_dask_frame_persisted_in_the_cluster_is_dealt_out_by_partitions(aiaas, one_torch_thread):
+    dd = pytest.importorskip("dask.dataframe")
+
+    ddf = aiaas.dask.persist(dd.from_pandas(_frame(4000), npartitions=4))
     job = aiaas.train(_model(), ddf, "y", name="ddp-dask", epochs=2, batch_size=32, block=True, workers=2)
     assert job.status == "finished"
+    assert "streamed" not in job.version.extra  # its partitions live in the cluster: computed into each rank
     ranks = job.version.extra["ranks"]
     assert sum(r["n_train"] + r["n_test"] for r in ranks) == 4000  # every row once, none twice
 
@@ -200,10 +288,14 @@ def test_a_rank_stuck_holding_the_gil_fails_its_job_and_never_freezes_its_worker
     assert not any(aiaas.dask.processing().values())
 
 
-def test_cancelling_a_data_parallel_job_stops_every_rank_at_an_epoch_end(aiaas, one_torch_thread):
+@pytest.mark.parametrize("data", ["in-kernel", "streamed"])
+def test_cancelling_a_data_parallel_job_stops_every_rank_at_an_epoch_end(aiaas, one_torch_thread, data):
     from aiaas_jupyter.errors import JobCancelledError, ModelNotFoundError
 
-    job = aiaas.train(_model(), _frame(2000), "y", name="ddp-cancelled", epochs=500, batch_size=32, workers=2)
+    frame = _frame(2000)
+    if data == "streamed":  # each rank reading its partitions: the stop is agreed between partitions
+        frame = pytest.importorskip("dask.dataframe").from_pandas(frame, npartitions=4)
+    job = aiaas.train(_model(), frame, "y", name="ddp-cancelled", epochs=500, batch_size=32, workers=2)
     deadline = time.time() + 120
     while not any(e.get("stage") == "epoch" for e in job.events) and time.time() < deadline:
         time.sleep(0.05)

@@ -8,12 +8,11 @@ it whole anywhere), with the worker's memory sampled while it trains.
 
 from __future__ import annotations
 
-import threading
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
+
+from support.memory import peak_rss
 
 torch = pytest.importorskip("torch")
 dd = pytest.importorskip("dask.dataframe")
@@ -52,24 +51,10 @@ def test_a_frame_larger_than_the_workers_memory_limit_trains_one_partition_at_a_
         limit = info["memory_limit"]
         assert frame_bytes > 1.3 * limit, (frame_bytes, limit)
         pid = client.dask.run(lambda: __import__("os").getpid())[addr]
-        peak, done = [0], threading.Event()
+        import psutil
 
-        def sample() -> None:  # the worker process's resident memory while it trains
-            import psutil
-
-            proc = psutil.Process(pid)
-            while not done.is_set():
-                try:
-                    peak[0] = max(peak[0], proc.memory_info().rss)
-                except psutil.NoSuchProcess:
-                    return
-                time.sleep(0.05)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        job = client.train(_mlp(), ddf, "y", name="streamed", epochs=1, batch_size=8192, lr=0.01, block=True)
-        done.set()
-        sampler.join()
+        with peak_rss(lambda: [psutil.Process(pid)], interval=0.05) as peak:  # the worker while it trains
+            job = client.train(_mlp(), ddf, "y", name="streamed", epochs=1, batch_size=8192, lr=0.01, block=True)
         mv = job.version
         assert job.status == "finished"
         assert mv.extra["streamed"] == {"partitions": PARTS}

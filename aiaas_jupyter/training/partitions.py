@@ -20,9 +20,14 @@ class PartitionStream:
     A plain class, not a dataclass or a list: Dask looks into those for things to compute
     before the task runs, which is exactly what must not happen here."""
 
-    def __init__(self, parts: list, classes: list | None = None):
+    def __init__(self, parts: list, classes: list | None = None, numbers: list[int] | None = None,
+                 total: int | None = None):
         self.parts = parts          #: one ``dask.delayed`` per partition, in order
         self.classes = classes      #: the whole frame's sorted class labels (None: not labels)
+        #: each partition's number in the whole frame, and how many it has: a data-parallel rank
+        #: holds every N-th partition (its seeds and held-out share follow the frame's numbering)
+        self.numbers = list(range(len(parts))) if numbers is None else list(numbers)
+        self.total = len(parts) if total is None else total
         self.fingerprints: dict[int, str] = {}  #: partition index -> its data fingerprint, once read
 
     def __len__(self) -> int:
