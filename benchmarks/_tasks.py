@@ -58,7 +58,8 @@ def torch_threads() -> dict:
     import torch
 
     return {"torch": torch.get_num_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-            "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_")}
+            "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX")}
 
 
 # --- W3 / W3o (sweeps) -------------------------------------------------------------------------

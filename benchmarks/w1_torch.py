@@ -197,7 +197,7 @@ def run(size: str, repeat: int | None = None) -> dict:
         epochs=epochs, batch_size=bs, lr=LR, device=device, ours_device=last.extra.get("device"),
         repeats=n_rep, threads=threads, worker_threads=threads, worker_torch_threads=worker["torch"],
         worker_omp_num_threads=worker["OMP_NUM_THREADS"],
-        worker_malloc_trim_threshold=worker["MALLOC_TRIM_THRESHOLD_"])
+        worker_malloc_trim_threshold=worker["MALLOC_TRIM_THRESHOLD_"], worker_malloc_arena_max=worker["MALLOC_ARENA_MAX"])
 
 
 if __name__ == "__main__":

@@ -127,3 +127,17 @@ def test_version_mismatch_is_one_warning(tmp_path, session_home):
             assert len(ours) == 1 and "version mismatch between kernel and workers" in str(ours[0].message)
         finally:
             c.disconnect()
+
+
+def test_embedded_workers_get_an_environment_for_training(aiaas):
+    """Threads for BLAS/OpenMP = the worker's Dask threads (Dask's nanny says 1), no
+    MALLOC_TRIM_THRESHOLD_ (it freezes glibc's adaptive mmap threshold), one malloc arena (a task
+    thread's own arena slowed a torch loop 11-24%): see cluster.worker_environ."""
+    import os
+
+    envs = aiaas.dask.run(lambda: {k: os.environ.get(k) for k in
+                                   ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_", "MALLOC_ARENA_MAX")})
+    assert len(envs) == 2
+    for env in envs.values():
+        assert env == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_TRIM_THRESHOLD_": None,
+                       "MALLOC_ARENA_MAX": "1"}, env
