@@ -90,6 +90,11 @@ def run(size: str, repeat: int | None = None, streamed: bool = False) -> dict:
         note="ratio = N-worker loop samples/s over one worker's; efficiency = ratio / N")
 
 
+def run_streamed(size: str, repeat: int | None = None) -> dict:
+    """W6s: :func:`run` on the same data as a dask DataFrame, read partition by partition."""
+    return run(size, repeat, streamed=True)
+
+
 if __name__ == "__main__":
     import argparse
 
