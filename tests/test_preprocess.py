@@ -47,6 +47,18 @@ def test_read_csv_dropna_save(shell, raw_csvs):
     assert "df" not in shell.user_ns or not hasattr(shell.user_ns.get("df"), "dask")
 
 
+def test_an_integer_column_with_its_first_gap_far_down_reads_as_numbers_with_gaps(shell, tmp_path):
+    """Dask types a CSV's columns from its first rows: an integer column whose first missing value
+    is at row 5,000 was int64, and the partition holding the gap failed. Read as float64 with the gaps."""
+    n = np.arange(8000, dtype="float64")
+    n[[5000, 7000]] = np.nan
+    pd.DataFrame({"n": n, "x": np.linspace(0, 1, 8000)}).to_csv(tmp_path / "late-gap.csv", index=False)
+    with capture_output():
+        result = shell.run_cell_magic("aiaas", f"preprocess --input {tmp_path}/late-gap.csv --output late", "df = df\n")
+    assert result.dtypes["n"] == "float64" and result.nulls["n"] == 2 and result.rows_out == 8000
+    assert shell.user_ns["late"]["n"].sum().compute() == n[~np.isnan(n)].sum()
+
+
 def test_normalize_numeric_columns_from_variable(shell, raw_csvs):
     _, frame = raw_csvs
     shell.user_ns["raw"] = frame.dropna()
