@@ -52,7 +52,9 @@ def test_an_integer_column_with_its_first_gap_far_down_reads_as_numbers_with_gap
     is at row 5,000 was int64, and the partition holding the gap failed. Read as float64 with the gaps."""
     n = np.arange(8000, dtype="float64")
     n[[5000, 7000]] = np.nan
-    pd.DataFrame({"n": n, "x": np.linspace(0, 1, 8000)}).to_csv(tmp_path / "late-gap.csv", index=False)
+    ints = pd.array(n, dtype="Int64")  # written as 0, 1, 2, ... and empty: an integer column with gaps
+    pd.DataFrame({"n": ints, "x": np.linspace(0, 1, 8000)}).to_csv(tmp_path / "late-gap.csv", index=False)
+    assert open(tmp_path / "late-gap.csv").read().splitlines()[2].startswith("1,")
     with capture_output():
         result = shell.run_cell_magic("aiaas", f"preprocess --input {tmp_path}/late-gap.csv --output late", "df = df\n")
     assert result.dtypes["n"] == "float64" and result.nulls["n"] == 2 and result.rows_out == 8000
