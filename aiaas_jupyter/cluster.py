@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 
+from . import malloc_env
 from .errors import ClusterError
 from .settings import config
 
@@ -85,12 +86,8 @@ def worker_environ(threads: int) -> dict[str, str]:
     ``OMP_NUM_THREADS=1`` (and MKL/OpenBLAS) would leave all but one of the worker's cores
     idle in torch and scikit-learn, and any explicit ``MALLOC_TRIM_THRESHOLD_`` turns off
     glibc's adaptive mmap threshold, which made a PyTorch MLP ~40% slower (benchmarks/W1).
-    ``MALLOC_ARENA_MAX=1`` (unless set already): a task runs in one of the worker's threads, and
-    glibc gives each new thread its own malloc arena, whose heaps are handled less well than
-    the main one's for the large, short-lived buffers of a training step: the W1 loop took 24%
-    longer in a thread than in a process's main thread (6.38 vs 5.15 s, median of 4), 3% with
-    one arena for all threads (5.10 vs 4.94 s). Python's small objects do not use malloc, so the
-    shared arena's lock is rarely contended.
+    ``MALLOC_ARENA_MAX=1`` (unless set already; see :mod:`.malloc_env`): a task runs in one of
+    the worker's threads, whose own glibc arena made a torch loop 11-24% slower.
     Workers log at WARNING: Dask restores their INFO level while they close, and their INFO
     lines ("Received 'close-stream'") would land in the notebook cell.
     """
@@ -99,8 +96,7 @@ def worker_environ(threads: int) -> dict[str, str]:
 
     env = {k: str(v) for k, v in (dask.config.get("distributed.nanny.pre-spawn-environ") or {}).items()}
     env.pop("MALLOC_TRIM_THRESHOLD_", None)
-    if "MALLOC_ARENA_MAX" not in os.environ:
-        env.setdefault("MALLOC_ARENA_MAX", "1")
+    malloc_env.limit_for_workers(env)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(threads)
     if "DASK_LOGGING__DISTRIBUTED" not in os.environ:

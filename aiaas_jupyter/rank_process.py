@@ -33,6 +33,8 @@ import sys
 import threading
 import time
 
+from . import malloc_env
+
 #: how often a rank's process says it is alive
 HEARTBEAT_S = 1.0
 _HEADER = struct.Struct(">Q")
@@ -77,7 +79,8 @@ class RankHost:
     took it and never gave it back), in a worker thread as in a kept process alike."""
 
     def __init__(self, threads: int):
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads),
+        # a rank trains on its process's main thread: not the worker's one malloc arena (see malloc_env)
+        env = {**malloc_env.without_worker_limit(os.environ), "OMP_NUM_THREADS": str(threads),
                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # what the worker imports, the child can
         self.proc = subprocess.Popen([sys.executable, "-m", "aiaas_jupyter.rank_process"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, env=env)

@@ -141,3 +141,18 @@ def test_embedded_workers_get_an_environment_for_training(aiaas):
     for env in envs.values():
         assert env == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_TRIM_THRESHOLD_": None,
                        "MALLOC_ARENA_MAX": "1"}, env
+
+
+def test_only_our_one_arena_setting_is_taken_out_of_the_processes_that_are_not_workers():
+    """Data-parallel ranks and the model server start without the workers' MALLOC_ARENA_MAX=1 (it
+    leaks into the kernel's environment through Dask's nanny); a value the user set stays."""
+    from aiaas_jupyter import malloc_env
+
+    ours: dict = {}
+    malloc_env.limit_for_workers(ours, environ={})
+    assert ours == {"MALLOC_ARENA_MAX": "1", "AIAAS_WORKER_ARENA_MAX": "1"}
+    assert malloc_env.without_worker_limit({**ours, "PATH": "/bin"}) == {"PATH": "/bin"}
+    users: dict = {}
+    malloc_env.limit_for_workers(users, environ={"MALLOC_ARENA_MAX": "4"})
+    assert users == {}
+    assert malloc_env.without_worker_limit({"MALLOC_ARENA_MAX": "4"}) == {"MALLOC_ARENA_MAX": "4"}

@@ -26,6 +26,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .. import malloc_env
 from ..clock import now_iso
 from ..errors import ServerNotRunningError, ServingError
 from ..registry.private_files import make_private_dir, read_private, write_private
@@ -273,7 +274,8 @@ def ensure_server(home=None, *, host: str = "127.0.0.1", port: int = 0, tls_cert
             cmd.append("--embeddings")
         if deploy:
             cmd += ["--deploy", *deploy]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+        # the embedded cluster's one malloc arena leaks into the kernel's environment: not for the server
+        env = {**malloc_env.without_worker_limit(os.environ), "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
         with open(server_dir(home) / "server.log", "ab") as log:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True, env=env, close_fds=True)
