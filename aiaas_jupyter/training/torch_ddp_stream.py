@@ -25,9 +25,7 @@ at the end of the first epoch, for their held-out rows and counts.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import torch
 
 from ..errors import DataError
@@ -36,75 +34,7 @@ from .base import Emit, StopCheck, TrainSpec
 from .partitions import PartitionStream
 from .torch import PROGRESS_INTERVAL_S, _features, train_step
 from .torch_ddp import epoch_event, epoch_sums, process_group, rank_outcome, replica
-from .torch_stream import MAX_HELDOUT_ROWS, _heldout, _rows
-
-
-class _Reader:
-    """This rank's partitions in a given order, the next one computed in a thread meanwhile; each
-    one noted the first time it is read (held-out sample, fingerprint, training rows)."""
-
-    def __init__(self, stream: PartitionStream, spec: TrainSpec, rep, classes):
-        self.stream, self.spec, self.rep, self.classes = stream, spec, rep, classes
-        self.share, self.extra_rows = divmod(MAX_HELDOUT_ROWS, stream.total)
-        self.held: dict[int, tuple] = {}  # local partition index -> its held-out (X, y)
-        self.n_train = 0
-        self._fetcher = ThreadPoolExecutor(1, thread_name_prefix="aiaas-partition")
-        self._queue: list[int] = []
-        self._pending = None  # (local index, future of the computed partition)
-
-    def start(self, order) -> None:
-        """Read *order* (local indices) from now on, the first one already being computed."""
-        if self._pending is not None:
-            self._pending[1].cancel()
-        self._queue = [int(k) for k in order]
-        self._pending = None
-        self._fetch()
-
-    def _fetch(self) -> None:
-        if self._queue:
-            k = self._queue.pop(0)
-            self._pending = (k, self._fetcher.submit(self.stream.compute, k))
-
-    def next(self):
-        """``(X, y, training row indices)`` of the next partition in the order, or None."""
-        if self._pending is None:
-            return None
-        k, future = self._pending
-        self._pending = None
-        part = future.result()
-        self._fetch()
-        i = self.stream.numbers[k]  # its number in the whole frame: its seed and held-out share
-        X, y, idx_train, X_ho, y_ho = _rows(self.spec, i, part, self.classes, self.rep.loss_fn, self.rep.out_units,
-                                            max(1, self.share + (i < self.extra_rows)))
-        if k not in self.held:
-            self.held[k] = (X_ho, y_ho)
-            self.stream.fingerprints[k] = common.data_fingerprint(part)
-            self.n_train += len(idx_train)
-        return X, y, idx_train
-
-    def unseen(self) -> list[int]:
-        return [k for k in range(len(self.stream)) if k not in self.held]
-
-    def close(self) -> None:
-        self._fetcher.shutdown(wait=True, cancel_futures=True)
-
-
-class _Batches:
-    """One partition's training rows on the device and its shuffled batches, taken a few at a
-    time (no batch of one row, which breaks BatchNorm)."""
-
-    def __init__(self, X, y, idx_train, bs: int, gen: torch.Generator, device):
-        n = len(idx_train)
-        # torch wants writable memory (pandas may hand out a read-only view): copied only then
-        self.X = torch.from_numpy(np.require(X, requirements="W")).to(device)
-        self.y = torch.from_numpy(np.require(y, requirements="W")).to(device)
-        perm = torch.from_numpy(idx_train)[torch.randperm(n, generator=gen)].to(device)
-        stop_at = n - 1 if n > bs and n % bs == 1 else n
-        self.left = [perm[s:s + bs] for s in range(0, stop_at, bs)]
-
-    def take(self, k: int):
-        out, self.left = self.left[:k], self.left[k:]
-        return [(self.X[idx], self.y[idx]) for idx in out]
+from .torch_stream import Batches, PartitionReader, _heldout
 
 
 def fit_rank_stream(spec: TrainSpec, stream: PartitionStream, emit: Emit, *, rank: int, world: int,
@@ -133,7 +63,7 @@ def _fit(spec: TrainSpec, stream: PartitionStream, emit: Emit, *, rank: int, wor
     bs, epochs = spec.batch_size, spec.epochs
     gen = torch.Generator(device="cpu")
     gen.manual_seed(spec.seed * 1000 + rank)
-    reader = _Reader(stream, spec, rep, classes)
+    reader = PartitionReader(stream, spec, classes, rep.loss_fn, rep.out_units)
     if rank == 0:
         emit({"stage": "fit", "progress": 0.0, "device": str(device), "workers": world, "backend": backend,
               "partitions": stream.total})
@@ -152,7 +82,7 @@ def _fit(spec: TrainSpec, stream: PartitionStream, emit: Emit, *, rank: int, wor
                     if got is None:
                         break
                     done_parts += 1
-                    batches = _Batches(*got, bs, gen, device)
+                    batches = Batches(*got, bs, gen, device)
                 agree[0] = len(batches.left) if batches is not None else 0
                 agree[1] = -1 if should_stop is not None and should_stop() else 0
                 dist.all_reduce(agree, op=dist.ReduceOp.MIN)

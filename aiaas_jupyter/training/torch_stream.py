@@ -58,6 +58,76 @@ def _rows(spec: TrainSpec, i: int, part: pd.DataFrame, classes, loss_fn, out_uni
     return X, target, idx_train, X[keep], target[keep]
 
 
+class PartitionReader:
+    """A stream's partitions in a given order, the next one computed in a thread meanwhile; each
+    one noted the first time it is read (held-out sample, fingerprint, training rows). Shared by
+    the one-worker trainer and each data-parallel rank (:mod:`.torch_ddp_stream`)."""
+
+    def __init__(self, stream: PartitionStream, spec: TrainSpec, classes, loss_fn, out_units: int):
+        self.stream, self.spec, self.classes, self.loss_fn, self.out_units = stream, spec, classes, loss_fn, out_units
+        self.share, self.extra_rows = divmod(MAX_HELDOUT_ROWS, stream.total)
+        self.held: dict[int, tuple] = {}  # local partition index -> its held-out (X, y)
+        self.n_train = 0
+        self._fetcher = ThreadPoolExecutor(1, thread_name_prefix="aiaas-partition")
+        self._queue: list[int] = []
+        self._pending = None  # (local index, future of the computed partition)
+
+    def start(self, order) -> None:
+        """Read *order* (local indices) from now on, the first one already being computed."""
+        if self._pending is not None:
+            self._pending[1].cancel()
+        self._queue = [int(k) for k in order]
+        self._pending = None
+        self._fetch()
+
+    def _fetch(self) -> None:
+        if self._queue:
+            k = self._queue.pop(0)
+            self._pending = (k, self._fetcher.submit(self.stream.compute, k))
+
+    def next(self):
+        """``(X, y, training row indices)`` of the next partition in the order, or None."""
+        if self._pending is None:
+            return None
+        k, future = self._pending
+        self._pending = None
+        part = future.result()
+        self._fetch()
+        i = self.stream.numbers[k]  # its number in the whole frame: its seed and held-out share
+        X, y, idx_train, X_ho, y_ho = _rows(self.spec, i, part, self.classes, self.loss_fn, self.out_units,
+                                            max(1, self.share + (i < self.extra_rows)))
+        if k not in self.held:
+            self.held[k] = (X_ho, y_ho)
+            self.stream.fingerprints[k] = common.data_fingerprint(part)
+            self.n_train += len(idx_train)
+        return X, y, idx_train
+
+    def unseen(self) -> list[int]:
+        return [k for k in range(len(self.stream)) if k not in self.held]
+
+    def close(self) -> None:
+        self._fetcher.shutdown(wait=True, cancel_futures=True)
+
+
+class Batches:
+    """One partition's training rows on the device and its shuffled batches, taken a few at a
+    time (no batch of one row, which breaks BatchNorm)."""
+
+    def __init__(self, X, y, idx_train, bs: int, gen: torch.Generator, device):
+        n = len(idx_train)
+        # torch wants writable memory (pandas may hand out a read-only view): copied only then
+        self.X = torch.from_numpy(np.require(X, requirements="W")).to(device)
+        self.y = torch.from_numpy(np.require(y, requirements="W")).to(device)
+        perm = torch.from_numpy(idx_train)[torch.randperm(n, generator=gen)].to(device)
+        stop_at = n - 1 if n > bs and n % bs == 1 else n
+        self.left = [perm[s:s + bs] for s in range(0, stop_at, bs)]
+
+    def take(self, k: int):
+        """The next *k* batches as ``(X, y)``, each gathered only when its turn comes."""
+        out, self.left = self.left[:k], self.left[k:]
+        return ((self.X[idx], self.y[idx]) for idx in out)
+
+
 def fit_stream(spec: TrainSpec, stream: PartitionStream, emit: Emit, should_stop: StopCheck | None = None,
                checkpoints=None) -> Fitted:
     """Train ``spec.model`` on *stream*'s partitions, one at a time (see the module docstring)."""
@@ -86,49 +156,28 @@ def fit_stream(spec: TrainSpec, stream: PartitionStream, emit: Emit, should_stop
     opt = _optimizer(spec, model, device)
     gen = torch.Generator(device="cpu")
     gen.manual_seed(spec.seed)
-    share, extra_rows = divmod(MAX_HELDOUT_ROWS, n_parts)
     bs, epochs = spec.batch_size, spec.epochs
-    held: dict[int, tuple] = {}
-    n_train = 0
-    fetcher = ThreadPoolExecutor(1, thread_name_prefix="aiaas-partition")
+    reader = PartitionReader(stream, spec, classes, loss_fn, out_units)
 
     def visit(order, train: bool, epoch: int):
         """Each partition of *order*: its held-out sample noted (first pass), and with *train*
         its rows trained on. Returns ``(loss sum, rows, stopped)``."""
-        nonlocal n_train
         loss_sum, rows, last = torch.zeros((), device=device), 0, time.perf_counter()
-        pending = fetcher.submit(stream.compute, int(order[0]))
-        for k, i in enumerate(order):
-            i = int(i)
-            part = pending.result()
-            pending = fetcher.submit(stream.compute, int(order[k + 1])) if k + 1 < len(order) else None
-            quota = max(1, share + (i < extra_rows))  # MAX_HELDOUT_ROWS in all, shared out evenly
-            X, y, idx_train, X_ho, y_ho = _rows(spec, i, part, classes, loss_fn, out_units, quota)
-            if i not in held:
-                held[i] = (X_ho, y_ho)
-                stream.fingerprints[i] = common.data_fingerprint(part)
-                n_train += len(idx_train)
-            del part
+        reader.start(order)
+        for k in range(len(order)):
+            X, y, idx_train = reader.next()
             if not train or len(idx_train) == 0:
                 continue
-            # torch wants writable memory (pandas may hand out a read-only view): copied only then
-            X_t = torch.from_numpy(np.require(X, requirements="W")).to(device)
-            y_t = torch.from_numpy(np.require(y, requirements="W")).to(device)
-            n = len(idx_train)
-            perm = torch.from_numpy(idx_train)[torch.randperm(n, generator=gen)].to(device)
-            stop_at = n - 1 if n > bs and n % bs == 1 else n  # a batch of one breaks BatchNorm
-            for start in range(0, stop_at, bs):
-                idx = perm[start:start + bs]
-                loss_sum.add_(train_step(model, loss_fn, opt, X_t[idx], y_t[idx]), alpha=len(idx))
-                rows += len(idx)
+            batches = Batches(X, y, idx_train, bs, gen, device)
+            for b, (xb, yb) in enumerate(batches.take(len(batches.left))):
+                loss_sum.add_(train_step(model, loss_fn, opt, xb, yb), alpha=len(xb))
+                rows += len(xb)
                 now = time.perf_counter()
                 if now - last >= PROGRESS_INTERVAL_S:
                     last = now
                     emit({"stage": "train", "epoch": epoch, "epochs": epochs,
-                          "progress": (epoch - 1 + (k + start / n) / n_parts) / epochs})
+                          "progress": (epoch - 1 + (k + b * bs / len(idx_train)) / n_parts) / epochs})
                     if should_stop is not None and should_stop():
-                        if pending is not None:
-                            pending.cancel()
                         return loss_sum, rows, True
         return loss_sum, rows, False
 
@@ -150,7 +199,7 @@ def fit_stream(spec: TrainSpec, stream: PartitionStream, emit: Emit, should_stop
             t0 = time.perf_counter()
             order = torch.randperm(n_parts, generator=gen).numpy()
             loss_sum, rows, stopped = visit(order, True, epoch)
-            X_te, y_te = _heldout(held, device)
+            X_te, y_te = _heldout(reader.held, device)
             val_loss, val = _evaluate(model, loss_fn, X_te, y_te, task, threshold, max(bs, 4096)) \
                 if len(X_te) else (float("nan"), {})
             metrics = _final_metrics(task, loss_sum.item() / max(rows, 1), val_loss, val)
@@ -169,15 +218,15 @@ def fit_stream(spec: TrainSpec, stream: PartitionStream, emit: Emit, should_stop
                 if not checkpoints.save(model, opt, gen, epoch, history):
                     emit({"stage": "warning", "message": f"no checkpoints for this job: {checkpoints.disabled}"})
     finally:
-        fetcher.shutdown(wait=True, cancel_futures=True)
-    X_te, _ = _heldout(held, "cpu")
+        reader.close()
+    X_te, _ = _heldout(reader.held, "cpu")
     n_test = len(X_te)
     export = {"input_dim": X0.shape[1], "out_units": out_units, "out_shape": out_shape,
               "loss_name": type(loss_fn).__name__, "threshold": threshold,
               "sample": (X_te if n_test else torch.from_numpy(X0))[:5].cpu()}
     return fitted(spec, model, opt, loss_fn, task=task, classes=classes if task == "classification" else None,
                   feature_names=feature_names, history=history, metrics=metrics, stopped=stopped, resumed=resumed,
-                  checkpoints=checkpoints, n_train=n_train, n_test=n_test, device=device, export=export,
+                  checkpoints=checkpoints, n_train=reader.n_train, n_test=n_test, device=device, export=export,
                   extra={"streamed": {"partitions": n_parts},
                          "evaluated_on": f"held-out sample of {n_test} rows"})
 
