@@ -347,21 +347,80 @@ class AiaasClient:
         return self.serving.endpoint(name, endpoint=endpoint)
 
     def predict(self, name: str, data: Any, *, endpoint: bool = False, version: int | None = None,
-                outputs: list[str] | None = None, timeout: float | None = None):
-        return self.serving.predict(name, data, endpoint=endpoint, version=version, outputs=outputs,
-                                    timeout=timeout)
+                outputs: list[str] | None = None, timeout: float | None = None, on_cluster: bool = False,
+                proba: bool = False, column: str | None = None, save: str | None = None,
+                overwrite: bool = False, namespace: dict | None = None, block: bool = True,
+                progress: bool = True):
+        if not on_cluster:
+            if proba or column or save or overwrite:
+                raise AiaasError("proba=, column=, save= and overwrite= are options of on_cluster=True",
+                                 hint="for probabilities from a deployment: outputs=['predict_proba']")
+            return self.serving.predict(name, data, endpoint=endpoint, version=version, outputs=outputs,
+                                        timeout=timeout)
+        from .batch_scoring import predict_on_cluster
+
+        if endpoint or outputs or timeout:
+            raise AiaasError("endpoint=, outputs= and timeout= are options of a deployment's predict; "
+                             "on_cluster=True scores with the registered version on the workers",
+                             hint="probabilities on the cluster: proba=True")
+        dask_client = self._ready_dask()
+        ref = f"{validate_name(name)}:{version}" if version is not None else name
+        job = predict_on_cluster(dask_client, self.registry, ref, data, namespace=namespace, proba=proba,
+                                 column=column, save=save, overwrite=overwrite, n_threads=self._threads())
+        return self._batch(job, block, progress)
 
     def ask(self, name: str, prompt: str, *, timeout: float | None = None, **params):
         return self.serving.ask(name, prompt, timeout=timeout, **params)
 
-    def embed(self, name: str, texts: Any, *, endpoint: bool = False, timeout: float | None = None):
-        return self.serving.embed(name, texts, endpoint=endpoint, timeout=timeout)
+    def embed(self, name: str, texts: Any, *, endpoint: bool = False, timeout: float | None = None,
+              on_cluster: bool = False, column: str | None = None, save: str | None = None,
+              overwrite: bool = False, namespace: dict | None = None, block: bool = True,
+              progress: bool = True):
+        if not on_cluster:
+            if column or save or overwrite:
+                raise AiaasError("column=, save= and overwrite= are options of on_cluster=True")
+            return self.serving.embed(name, texts, endpoint=endpoint, timeout=timeout)
+        from .batch_scoring import embed_on_cluster
+
+        if endpoint or timeout:
+            raise AiaasError("endpoint= and timeout= are options of a deployment's embed; on_cluster=True "
+                             "embeds with the built-in model on the workers")
+        job = embed_on_cluster(self._ready_dask(), name, texts, namespace=namespace, column=column, save=save,
+                               overwrite=overwrite, n_threads=self._threads())
+        return self._batch(job, block, progress)
+
+    # -- batch inference helpers ---------------------------------------------------------
+    def _ready_dask(self):
+        dask_client = self.require_dask()
+        self.session.ensure_versions()
+        return dask_client
+
+    def _threads(self) -> int:
+        return max(1, sum(self.require_dask().nthreads().values()))
+
+    def _batch(self, job, block: bool, progress: bool):
+        """A batch job shown as a map is (a bar), and its result when *block*, else the job."""
+        if progress:
+            self.presenter.show_map(job, block)
+        return job.result() if block else job
 
 
 for _name in ("deploy", "undeploy", "deployments", "stop_server", "add_endpoint", "remove_endpoint",
               "endpoints", "endpoint", "predict", "ask", "embed"):  # one docstring: the service's
     getattr(AiaasClient, _name).__doc__ = getattr(ServingService, _name).__doc__
 del _name
+AiaasClient.predict.__doc__ += """
+        ``on_cluster=True``: batch inference on the Dask workers with the registered version
+        (``NAME``, ``NAME:V``, ``NAME@ALIAS`` or *version*), not the deployment: *data* is a dask or
+        pandas DataFrame (or a notebook variable's name, or a path glob the workers read). Returns
+        a dask DataFrame aligned to the input's index with ``prediction`` (and ``proba_<class>``
+        columns with *proba*), held in the workers' memory; with *save* (a path or fsspec URL the
+        workers write) the written dataset read back lazily. ``block=False``: the
+        :class:`~.batch_job.BatchJob` at once. See :mod:`.batch_scoring`."""
+AiaasClient.embed.__doc__ += """
+        ``on_cluster=True``: embeddings of a text column (*column*) of a dask/pandas DataFrame on the
+        Dask workers with the built-in ``all-minilm-l6-v2`` (GPU when a worker has one): a dask
+        DataFrame of ``emb_0 … emb_383`` aligned to the input's index (or written to *save*)."""
 
 
 _default: AiaasClient | None = None

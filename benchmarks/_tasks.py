@@ -147,3 +147,35 @@ def import_skops() -> bool:
     import skops.io  # noqa: F401
 
     return True
+
+
+def w7_tabular_part(number: int, rows: int, features: int, seed: int = 0):
+    """W7: one partition of the tabular data, generated where it lives (seeded by its number)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng([seed, number])
+    frame = pd.DataFrame(rng.standard_normal((rows, features), dtype=np.float32),
+                         columns=[f"x{i}" for i in range(features)])
+    frame.index = pd.RangeIndex(number * rows, (number + 1) * rows)
+    return frame
+
+
+def w7_text_part(number: int, rows: int, seed: int = 0):
+    """W7: one partition of short texts (12 words of a 2,000-word vocabulary), seeded by its number."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng([seed, number])
+    words = np.array([f"w{i}" for i in range(2000)])
+    picks = words[rng.integers(0, len(words), (rows, 12))]
+    texts = [" ".join(row) for row in picks]
+    return pd.DataFrame({"text": texts}, index=pd.RangeIndex(number * rows, (number + 1) * rows))
+
+
+def w7_hand_predict(part, model, column=None):
+    """W7's hand-written side: what a Dask user maps over the partitions with the scattered model."""
+    import pandas as pd
+
+    X = part[column] if column is not None else part
+    return pd.DataFrame({"prediction": model.predict(X)}, index=part.index)

@@ -1,6 +1,6 @@
 """Run the project's benchmarks: one JSON line per workload on stdout, human logs on stderr.
 
-    python benchmarks/run.py [--quick|--full] [--only W0,W1,W2,W3,W3b,W3o,W4,W5,W6,W6s,W8] [--repeat N]
+    python benchmarks/run.py [--quick|--full] [--only W0,W1,W2,W3,W3b,W3o,W4,W5,W6,W6s,W7,W8] [--repeat N]
 
 Workloads (see benchmarks/README.md and WORKLOADS.md): W0 dispatch overhead of ``%%aiaas
 train``, W1 built-in PyTorch trainer vs a plain loop, W3/W3b/W3o sweeps (a RandomForest grid vs
@@ -24,7 +24,7 @@ import _common as c
 
 #: workload id -> "module" (its ``run``) or "module:function"
 WORKLOADS = {"W0": "w0_dispatch", "W1": "w1_torch", "W2": "w2_preprocess", "W3": "w3_sweep", "W3b": "w3_sweep:run_asha",
-             "W3o": "w3o_overhead", "W4": "w4_serving", "W5": "w5_load", "W6": "w6_ddp", "W6s": "w6_ddp:run_streamed",
+             "W3o": "w3o_overhead", "W4": "w4_serving", "W5": "w5_load", "W6": "w6_ddp", "W6s": "w6_ddp:run_streamed", "W7": "w7_batch",
              "W8": "w8_faults"}
 _IDS = {w.upper(): w for w in WORKLOADS}  # --only is case-insensitive
 
@@ -36,7 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="small sizes, under a minute each on 2 CPU cores (default)")
     size.add_argument("--full", dest="size", action="store_const", const="full",
                       help="full sizes (W1 needs a CUDA GPU)")
-    ap.add_argument("--only", metavar="W0,W1,W2,W3,W3b,W3o,W4,W5,W6,W6s,W8", default=",".join(WORKLOADS),
+    ap.add_argument("--only", metavar="W0,W1,W2,W3,W3b,W3o,W4,W5,W6,W6s,W7,W8", default=",".join(WORKLOADS),
                     help="comma-separated workload ids to run (default: all)")
     ap.add_argument("--repeat", type=int, metavar="N", default=None,
                     help="override each workload's repeat count (for smoke tests)")

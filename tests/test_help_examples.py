@@ -7,7 +7,7 @@ one real IPython shell with the extension loaded: a real embedded LocalCluster
 
 What a reader brings along is prepared first, as a user would have it: CSV files under
 ``data/`` (iris measurements with a ``label`` column), ``rows.csv``, a DataFrame ``X_test``,
-and ``OPENAI_API_KEY`` in the environment. Two addresses cannot be reached from a test, so
+a DataFrame ``reviews`` with a ``text`` column, and ``OPENAI_API_KEY`` in the environment. Two addresses cannot be reached from a test, so
 only they are rewritten, nothing else in the line: ``tcp://10.0.0.5:8786`` becomes the
 address of a real LocalCluster started here, and ``https://api.openai.com/v1`` the loopback
 URL of the OpenAI-compatible stand-in of tests/support/standin_server.py (which answers for the
@@ -22,6 +22,7 @@ import os
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from aiaas_jupyter.magics.parser import build_parser
@@ -125,6 +126,7 @@ def ran(tmp_path_factory):
     client = AiaasClient(home)
     shell.register_magics(AiaasMagics(shell, client=client))
     shell.user_ns["X_test"] = features.sample(20, random_state=0)
+    shell.user_ns["reviews"] = pd.DataFrame({"text": ["a wonderful film", "dull and long"], "stars": [5, 1]})
     results: dict[str, tuple[bool, str]] = {}
     cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
     try:
@@ -136,16 +138,18 @@ def ran(tmp_path_factory):
                 result = shell.run_cell(source)
                 error = result.error_before_exec or result.error_in_exec
                 results[example.label] = (error is None, f"{type(error).__name__}: {error}" if error else "")
-            namespace = {k: shell.user_ns.get(k) for k in ("preds", "vectors", "answer", "ep", "clean")}
+            namespace = {k: shell.user_ns.get(k) for k in ("preds", "vectors", "answer", "ep", "clean", "scored",
+                                                           "review_vectors")}
             yield {"results": results, "ns": namespace, "client": client, "home": home, "standin": standin,
-                   "n_rows": len(iris)}
+                   "n_rows": len(iris), "work": work}
     finally:
         client.disconnect()
         state.stop_server(home)
         cluster.close()
         if previous is not None:
             shell.register_magics(previous)
-        for name in ("X_test", "preds", "vectors", "answer", "ep", "clean", "df", "model"):
+        for name in ("X_test", "reviews", "scored", "review_vectors", "preds", "vectors", "answer", "ep", "clean", "df",
+                     "model"):
             shell.user_ns.pop(name, None)
         mp.undo()
     assert state.find_server(home) is None
@@ -167,6 +171,10 @@ def test_the_examples_did_what_they_say(ran):
     assert mv.version == 1 and mv.metrics["accuracy"] > 0.8
     assert ns["preds"].shape == (20,) and set(ns["preds"].tolist()) <= {0, 1, 2}
     assert ns["vectors"].shape == (2, 384) and np.allclose(np.linalg.norm(ns["vectors"], axis=1), 1, atol=1e-3)
+    scored = ns["scored"].compute()  # batch inference on the workers: the same labels as the deployment
+    assert len(scored) == 20 and set(scored.prediction) <= {0, 1, 2} and scored.filter(like="proba_").shape[1] == 3
+    assert len(pd.read_parquet(ran["work"] / "scored.parquet")) == ran["n_rows"]
+    assert ns["review_vectors"].compute().shape == (2, 384)
     assert ns["answer"] == "**echo:** Write one sentence about gradient boosting."
     assert isinstance(ns["ep"], Access) and ns["ep"].predict_url.endswith("/predict/iris-rf")
     assert ran["standin"].seen_auth[-1] == f"Bearer {SECRET}"

@@ -320,6 +320,9 @@ class AiaasMagics(Magics):
             if args.name:
                 form.select(args.name)
             return form
+        if args.on_cluster:
+            return self._batch(args, self.client.predict)
+        self._kernel_side(args)
         from .inputs import resolve_input
 
         result = self.client.predict(args.name, resolve_input(args.input, self.shell.user_ns),
@@ -329,10 +332,40 @@ class AiaasMagics(Magics):
         return self._store(args.out, result)
 
     def _do_embed(self, args, cell):
+        if args.on_cluster:
+            return self._batch(args, self.client.embed)
+        self._kernel_side(args)
         from .inputs import resolve_input
 
         result = self.client.embed(args.name, resolve_input(args.input, self.shell.user_ns),
                                    endpoint=args.endpoint)
+        return self._store(args.out, result)
+
+    @staticmethod
+    def _kernel_side(args) -> None:
+        given = [flag for flag, on in (("--column", args.column), ("--save", args.save),
+                                       ("--overwrite", args.overwrite), ("--no-wait", args.no_wait)) if on]
+        if given:
+            raise UsageError(f"%aiaas {args.command}: {', '.join(given)} go with --on-cluster")
+
+    def _batch(self, args, call):
+        """``--on-cluster``: --input is a frame variable or @GLOB (read by the workers, not here)."""
+        if args.endpoint:
+            raise UsageError(f"%aiaas {args.command}: --endpoint and --on-cluster do not go together "
+                             "(on the cluster the registered version scores, not an endpoint)")
+        spec = args.input.strip()
+        if spec.startswith("@"):
+            data = spec[1:]
+            if not data:
+                raise UsageError(f"%aiaas {args.command}: --input @: missing the path glob after @")
+        elif spec.isidentifier() and spec in self.shell.user_ns:
+            data = self.shell.user_ns[spec]
+        else:
+            raise UsageError(f"%aiaas {args.command} --on-cluster: --input must be a DataFrame variable "
+                             f"or @GLOB of parquet/csv files, got {spec[:60]!r}")
+        options = {"proba": args.proba} if args.command == "predict" else {}
+        result = call(args.name, data, on_cluster=True, column=args.column, save=args.save,
+                      overwrite=args.overwrite, block=not args.no_wait, **options)
         return self._store(args.out, result)
 
     def _do_ask(self, args, cell):

@@ -67,11 +67,14 @@ SUBCOMMAND_EXAMPLES = {
   %aiaas predict iris-rf --input X_test -o preds     # a DataFrame, array, records or texts variable
   %aiaas predict iris-rf --input '[[5.1, 3.5, 1.4, 0.2]]'
   %aiaas predict iris-rf --input @rows.csv           # or @rows.json (records)
-  %aiaas predict iris-rf --form""",
+  %aiaas predict iris-rf --form
+  %aiaas predict iris-rf --input X_test --on-cluster --proba -o scored   # on the workers (a dask/pandas frame)
+  %aiaas predict iris-rf --input @data/*.csv --on-cluster --save scored.parquet   # files the workers read""",
     "embed": """
   %aiaas deploy all-minilm-l6-v2          # once: the built-in model, loaded into the running server
   %aiaas embed all-minilm-l6-v2 --input '["a text", "another"]' -o vectors
-  %aiaas embed all-minilm-l6-v2 --input '"one text"'""",
+  %aiaas embed all-minilm-l6-v2 --input '"one text"'
+  %aiaas embed all-minilm-l6-v2 --input reviews --column text --on-cluster -o review_vectors  # on the workers""",
     "sweep": """
   %%aiaas sweep --data clean --target label --name iris-rf --block
   from sklearn.ensemble import RandomForestClassifier
@@ -306,6 +309,17 @@ def _add_serving(subs) -> None:
                            help="class probabilities [N, n_classes] (v2 output predict_proba) instead of labels")
         p.add_argument("--endpoint", action="store_true", help="NAME is a remote endpoint even if deployed")
         p.add_argument("-o", "--out", type=b.identifier, metavar="VAR", help="store the result in this variable")
+        c = p.add_argument_group("batch inference on the cluster (--on-cluster)")
+        c.add_argument("--on-cluster", action="store_true",
+                       help="score on the Dask workers with the registered version (NAME, NAME:V, NAME@ALIAS); "
+                            "--input is a dask/pandas DataFrame variable or @GLOB of parquet/csv files"
+                       if form else "embed a text column on the Dask workers with the built-in model; "
+                                    "--input is a dask/pandas DataFrame variable or @GLOB of parquet/csv files")
+        c.add_argument("--column", metavar="COL", help="the text column (default: the frame's one text column)")
+        c.add_argument("--save", metavar="PATH|URL",
+                       help="the workers write the result there as parquet (a local path, s3://, gs://, ...)")
+        c.add_argument("--overwrite", action="store_true", help="replace what --save names")
+        c.add_argument("--no-wait", action="store_true", help="return at once; -o VAR receives the BatchJob")
     p = subs.add_parser("ask", help="(cell) send the cell as a prompt to an openai endpoint; show the answer",
                         **_examples("ask"))
     p.add_argument("name", metavar="NAME")

