@@ -47,6 +47,21 @@ def _label_dtype(task: str | None, classes: list | None) -> str:
     return "object"
 
 
+def _text_column(frame, column: str | None, who: str) -> str:
+    """*column* (checked), or the frame's only text column; one line when there is none or several."""
+    have = [str(c) for c in frame.columns]
+    if column is None:
+        text_cols = [str(c) for c, t in frame.dtypes.items() if t == object or str(t) in ("string", "str")]
+        if len(text_cols) != 1:
+            raise DataError(f"{who} one text column; which column holds the text? the frame has {have[:20]}",
+                            hint="name it: --column COL (Python: column='COL')")
+        return text_cols[0]
+    if column not in have:
+        raise DataError(f"the frame has no column {column!r}, which {who} its text from",
+                        hint=f"its columns: {', '.join(have[:20])}")
+    return column
+
+
 def _inputs(mv, frame, column: str | None) -> tuple[str, list[str]]:
     """("text" | "tabular", the input columns), checked against the frame's columns."""
     from .artifacts.text_model import declared_text
@@ -54,17 +69,7 @@ def _inputs(mv, frame, column: str | None) -> tuple[str, list[str]]:
     have = [str(c) for c in frame.columns]
     is_text, text_column = declared_text(mv.extra) if mv.framework == "sklearn" else (False, None)
     if is_text:
-        col = column or text_column
-        if col is None:
-            text_cols = [str(c) for c, t in frame.dtypes.items() if t == object or str(t) in ("string", "str")]
-            if len(text_cols) != 1:
-                raise DataError(f"{mv.ref} reads one text column; which one? the frame has {have[:20]}",
-                                hint="name it: --column COL (Python: column='COL')")
-            col = text_cols[0]
-        if col not in have:
-            raise DataError(f"the frame has no column {col!r}, which {mv.ref} reads its text from",
-                            hint=f"its columns: {', '.join(have[:20])}")
-        return "text", [col]
+        return "text", [_text_column(frame, column or text_column, f"{mv.ref} reads")]
     if column is not None:
         raise DataError(f"--column names a text column; {mv.ref} takes numeric features")
     features = mv.extra.get("feature_names")
@@ -77,6 +82,24 @@ def _inputs(mv, frame, column: str | None) -> tuple[str, list[str]]:
                         f"{', '.join(map(repr, missing[:10]))}{' …' if len(missing) > 10 else ''}",
                         hint="score a frame with the columns the model was trained on (extra columns are ignored)")
     return "tabular", [str(f) for f in features]
+
+
+def _check_kinds(mv, frame, columns: list[str]) -> None:
+    """The frame's columns against the version's signature: a string column where the model was
+    trained on numbers (or numbers for its text column) is one line now, not a failed partition."""
+    import pandas as pd
+
+    entries = {e["name"]: e for e in (mv.extra.get("signature") or {}).get("inputs", [])}
+    for col in columns:
+        entry, dtype = entries.get(col), frame.dtypes[col]
+        if entry is None:
+            continue
+        numeric = pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+        if entry["kind"] in ("numeric", "boolean") and not numeric:
+            raise DataError(f"column {col!r} is {entry['kind']} ({entry['dtype']}) in {mv.ref}'s signature; "
+                            f"the frame has it as {dtype}", hint=f"convert it first, e.g. ddf[{col!r}].astype(float)")
+        if entry["kind"] == "text" and numeric:
+            raise DataError(f"column {col!r} is text in {mv.ref}'s signature; the frame has it as {dtype}")
 
 
 def _save_spec(save: str | None, overwrite: bool) -> dict | None:
@@ -132,6 +155,7 @@ def predict_on_cluster(dask_client, registry, ref: str, data: Any, *, namespace:
     mv = registry.get(ref)
     frame = _frame(data, namespace, n_threads)
     kind, inputs = _inputs(mv, frame, column)
+    _check_kinds(mv, frame, inputs)
     task, classes = mv.extra.get("task"), mv.extra.get("classes")
     if proba and (task == "regression" or not classes):
         raise DataError(f"{mv.ref} is a regressor: it has no class probabilities", hint="drop --proba")
@@ -163,15 +187,7 @@ def embed_on_cluster(dask_client, name: str, data: Any, *, namespace: dict | Non
                              hint=f"%aiaas embed {EMBEDDING_MODEL} --input DDF --on-cluster; a remote endpoint "
                                   "is called from the kernel (without --on-cluster)")
     frame = _frame(data, namespace, n_threads)
-    have = [str(c) for c in frame.columns]
-    if column is None:
-        text_cols = [str(c) for c, t in frame.dtypes.items() if t == object or str(t) in ("string", "str")]
-        if len(text_cols) != 1:
-            raise DataError(f"which column holds the text? the frame has {have[:20]}",
-                            hint="name it: --column COL (Python: column='COL')")
-        column = text_cols[0]
-    if column not in have:
-        raise DataError(f"the frame has no column {column!r}", hint=f"its columns: {', '.join(have[:20])}")
+    column = _text_column(frame, column, f"{EMBEDDING_MODEL} reads")
     if not isinstance(batch_size, int) or not 1 <= batch_size <= 4096:
         raise DataError(f"batch_size must be a whole number from 1 to 4096, got {batch_size!r}")
     meta = pd.DataFrame(np.zeros((0, EMBEDDING_DIM), dtype=np.float32),

@@ -26,6 +26,7 @@ from .errors import DataError, EndpointAuthError, EndpointError, EndpointNotFoun
 from .registry import Endpoint, parse_ref, validate_name
 from .serving_client import BUILTIN_MODELS, payloads
 from .serving_client.access import Deployment, token_hint  # noqa: F401  (part of this module's API)
+from .serving_client.traffic import TrafficWatch
 from .serving_health import HEALTH_TIMEOUT, HealthReport, remote_health
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class ServingService:
         self.registry = registry
         #: seconds each serving call may take (per call: ``timeout=``)
         self.timeout = timeout
+        self._traffic = TrafficWatch()  # the previous look at the server's /metrics (req/s, p99 windows)
 
     # -- our own server ---------------------------------------------------------------
     def _own_server(self, start: bool = False, **server_options):
@@ -58,12 +60,22 @@ class ServingService:
     def _deployments(self, server) -> dict[str, dict]:
         return {d["name"]: d for d in server.deployments()} if server is not None else {}
 
-    def deploy(self, ref: str, **server_options) -> Deployment:
+    def deploy(self, ref: str, *, canary: float | None = None, promote: bool = False, rollback: bool = False,
+               **server_options) -> Deployment:
         """Serve ``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS`` — or a built-in model such as
         ``all-minilm-l6-v2`` (also ``builtin:all-minilm-l6-v2``) — under the model's name,
         starting the model server if needed (a running one loads it, no restart).
-        Re-deploying a name swaps the version atomically on the server. A registered model
-        named like a built-in one wins; its ``builtin:`` ref still reaches the built-in."""
+        Re-deploying a name swaps the version atomically on the server (and ends a canary). A
+        registered model named like a built-in one wins; its ``builtin:`` ref still reaches the built-in.
+
+        Traffic split: ``canary=10`` loads *ref* (e.g. ``NAME@candidate``) beside the deployed
+        version of NAME and sends it 10% of NAME's requests; ``deploy(NAME, promote=True)`` makes
+        the canary the deployed version, ``rollback=True`` drops it. Requests in flight finish on
+        the version they started on."""
+        if sum((canary is not None, promote, rollback)) > 1:
+            raise DataError("choose one of canary=, promote=True and rollback=True")
+        if promote or rollback:
+            return self._end_canary(str(ref).strip(), promote)
         ref = self._builtin_ref(str(ref).strip())
         if ref.startswith(BUILTIN_PREFIX):
             name = ref[len(BUILTIN_PREFIX):]
@@ -77,12 +89,33 @@ class ServingService:
                     raise ModelNotFoundError(exc.message, f"the built-in embedding model is {close[0]}: "
                                                           f"%aiaas deploy {close[0]}") from None
                 raise
+        if canary is not None:
+            server = self._own_server()
+            if server is None or name not in self._deployments(server):
+                raise EndpointNotFoundError(f"no deployment named {name!r} to split traffic with",
+                                            f"deploy the current version first: %aiaas deploy {name}")
+            return self._deployment(server, name, ref, server.deploy(name, ref, canary=canary))
         server = self._own_server(start=True, **server_options)
-        answer = server.deploy(name, ref)
+        return self._deployment(server, name, ref, server.deploy(name, ref))
+
+    def _end_canary(self, name: str, promote: bool) -> Deployment:
+        validate_name(name)
+        server = self._own_server()
+        deployed = self._deployments(server)
+        if name not in deployed:
+            raise EndpointNotFoundError(f"no deployment named {name!r}", "see %aiaas endpoints")
+        if not deployed[name].get("canary"):
+            raise EndpointError(f"{name!r} has no canary to {'promote' if promote else 'roll back'}",
+                                f"start one: %aiaas deploy {name}@candidate --canary 10")
+        server.end_canary(name, promote)
+        return self._deployment(server, name, name, self._deployments(server)[name])
+
+    @staticmethod
+    def _deployment(server, name: str, ref: str, answer: dict) -> Deployment:
         return Deployment(name=answer.get("name", name), version=answer.get("version"),
                           ref=answer.get("ref", ref), framework=answer.get("framework", ""),
                           url=answer.get("url") or f"{server.url}/v2/models/{name}",
-                          server_url=server.url, token=_token_of(server))
+                          server_url=server.url, token=_token_of(server), canary=answer.get("canary"))
 
     def _builtin_ref(self, ref: str) -> str:
         """``all-minilm-l6-v2`` → ``builtin:all-minilm-l6-v2`` unless a registered model has that
@@ -151,17 +184,39 @@ class ServingService:
         # the user's own kernel, listing the user's endpoints: the key goes where it belongs
         report = self.health_report(send_keys=True)
         server = report.server
-        rows = [(d["name"], "deployment", "v2", d.get("url") or f"{server.url}/v2/models/{d['name']}",
-                 f"{d.get('ref', '')} (v{d['version']})" if d.get("version") else d.get("ref", ""),
-                 "server token", health) for d, health in report.deployments]
+        traffic = self._traffic_now(server)
+        rows = []
+        for d, health in report.deployments:
+            url = d.get("url") or f"{server.url}/v2/models/{d['name']}"
+            canary = d.get("canary")
+            kind = f"deployment {100 - canary['percent']:g}%" if canary else "deployment"
+            rows.append((d["name"], kind, "v2", url,
+                         f"{d.get('ref', '')} (v{d['version']})" if d.get("version") else d.get("ref", ""),
+                         "server token", health, *_traffic_cells(traffic.get((d["name"], str(d.get("version", "")))))))
+            if canary:  # its own row: the two versions' traffic side by side
+                rows.append((d["name"], f"canary {canary['percent']:g}%", "v2", url,
+                             f"{canary['ref']} (v{canary['version']})", "server token", health,
+                             *_traffic_cells(traffic.get((d["name"], str(canary["version"]))))))
         rows += [(ep.name, "endpoint", ep.protocol, ep.url, ep.model or "",
                   f"{ep.api_key_env} ({'set' if ep.key_is_set() else 'not set'})" if ep.api_key_env else "",
-                  health) for ep, health in report.endpoints]
+                  health, "", "") for ep, health in report.endpoints]
         note = f"model server: {server.url} (token {_token_of(server, hint=True)})" if server else \
             "model server: not running (%aiaas deploy MODEL starts it)"
-        return Table(["name", "kind", "protocol", "url", "model", "api key", "health"], rows,
+        if traffic:
+            note += "; req/s and p99 since the last %aiaas endpoints (or since loaded), from its /metrics"
+        return Table(["name", "kind", "protocol", "url", "model", "api key", "health", "req/s", "p99"], rows,
                      title="aiaas endpoints", note=note,
                      empty="no deployments or endpoints: %aiaas deploy MODEL, %aiaas endpoints add NAME ...")
+
+    def _traffic_now(self, server) -> dict:
+        """Each deployment's req/s and p99 from the server's /metrics; {} when it cannot say."""
+        if server is None:
+            return {}
+        try:
+            text = server.metrics_text(timeout=HEALTH_TIMEOUT)
+        except EndpointError:  # an older server without /metrics, or one going away
+            return {}
+        return self._traffic.look(text)
 
     # -- calling ----------------------------------------------------------------------
     def _resolve(self, name: str, endpoint: bool):
@@ -304,3 +359,13 @@ def _auth(ep: Endpoint) -> dict[str, str]:
     from .serving_client.clients import bearer
 
     return bearer(_key(ep))
+
+
+def _traffic_cells(t) -> tuple[str, str]:
+    """("12.5", "3.1 ms") for a deployment's traffic; blanks without requests in the window."""
+    import math
+
+    if t is None or math.isnan(t.per_s):
+        return "", ""
+    p99 = "" if math.isnan(t.p99_s) else f"{t.p99_s * 1000:.1f} ms"
+    return f"{t.per_s:.1f}", p99

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .clock import short_time
 from .display import Table
+from .signature import summary as signature_summary
 
 
 #: the metric a model is summarised by, first present wins (``%aiaas models`` and the sidebar)
@@ -78,6 +79,7 @@ def model_card(mv) -> Table:
         ("job", mv.job_id or ""),
         ("metrics", mv.metrics),
         ("params", mv.params),
+        ("signature", signature_summary(extra.get("signature"))),
         ("data fingerprint", mv.data_fingerprint),
         ("train / test rows", f"{extra.get('n_train', '')} / {extra.get('n_test', '')}"),
         ("device", extra.get("device", "")),

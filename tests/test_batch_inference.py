@@ -144,10 +144,12 @@ def test_what_is_wrong_is_said_before_anything_runs(aiaas, forest):
 def test_a_failing_partition_is_one_line_and_a_cancel_keeps_nothing(aiaas, forest):
     mv, _ = forest
     data = _frame(400).drop(columns="label")
-    bad = dd.from_pandas(data, npartitions=4).assign(f2="not a number")
-    with pytest.raises(JobFailedError, match=r"predict batch-rf:\d+: partition \d failed on the worker: "
-                                             r"ValueError: could not convert string to float"):
+    bad = dd.from_pandas(data.assign(f2=np.where(data.index == 350, np.inf, data.f2)), npartitions=4)
+    with pytest.raises(JobFailedError, match=r"predict batch-rf:\d+: partition 3 failed on the worker: "
+                                             r"ValueError: Input X contains infinity"):
         aiaas.predict(mv.ref, bad, on_cluster=True, progress=False)
+    with pytest.raises(DataError, match=r"column 'f2' is numeric \(float64\) in batch-rf:\d+'s signature"):
+        aiaas.predict(mv.ref, dd.from_pandas(data, npartitions=4).assign(f2="text"), on_cluster=True, progress=False)
 
     big = dd.from_pandas(_frame(40_000, seed=4).drop(columns="label"), npartitions=200)
     job = aiaas.predict(mv.ref, big, on_cluster=True, block=False, progress=False)

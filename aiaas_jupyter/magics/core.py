@@ -287,7 +287,10 @@ class AiaasMagics(Magics):
 
     # -- serving -------------------------------------------------------------------------
     def _do_deploy(self, args, cell):
-        return self.client.deploy(args.ref)
+        if (args.promote or args.rollback) and any(c in args.ref for c in ":@"):
+            raise UsageError(f"%aiaas deploy {args.ref} --{'promote' if args.promote else 'rollback'}: "
+                             "name the deployment only (MODEL), not a version")
+        return self.client.deploy(args.ref, canary=args.canary, promote=args.promote, rollback=args.rollback)
 
     def _do_undeploy(self, args, cell):
         self.client.undeploy(args.name)

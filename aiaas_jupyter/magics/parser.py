@@ -58,7 +58,9 @@ SUBCOMMAND_EXAMPLES = {
   %aiaas deploy iris-rf                   # its latest version
   %aiaas deploy iris-rf:1                 # one version (redeploying swaps it atomically)
   %aiaas deploy iris-rf@prod              # the version the alias points at now
-  %aiaas deploy all-minilm-l6-v2          # the built-in embedding model (also builtin:all-minilm-l6-v2)""",
+  %aiaas deploy all-minilm-l6-v2          # the built-in embedding model (also builtin:all-minilm-l6-v2)
+  %aiaas deploy iris-rf:2 --canary 10     # version 2 takes 10% of iris-rf's requests, beside the deployed one
+  %aiaas deploy iris-rf --rollback        # or --promote: version 2 becomes the deployed one""",
     "endpoints": """
   %aiaas endpoints                        # deployments and remote endpoints, with their health
   %aiaas endpoints show iris-rf -o ep     # ep.predict_url, ep.headers, ep.verify (aiaas_jupyter.endpoint)
@@ -273,6 +275,12 @@ def _add_serving(subs) -> None:
                         **_examples("deploy"))
     p.add_argument("ref", metavar="MODEL[:VERSION|@ALIAS]",
                    help="a registered model, or a built-in one: all-minilm-l6-v2 (sentence embeddings)")
+    split = p.add_mutually_exclusive_group()
+    split.add_argument("--canary", type=b.number(0, 100, high_open=True, what="a percent between 0 and 100"),
+                       metavar="PCT",
+                       help="load this version beside the deployed one and send it PCT%% of MODEL's requests")
+    split.add_argument("--promote", action="store_true", help="the canary becomes the deployed version")
+    split.add_argument("--rollback", action="store_true", help="drop the canary: all requests to the deployed version")
     p = subs.add_parser("undeploy", help="stop serving a model")
     p.add_argument("name", metavar="MODEL")
 

@@ -26,24 +26,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import embeddings, jsonio, oip, plain
+from .admin_routes import AdminRoutes
 from .deployments import Deployments, LoadedModel
-from .runtime import InputError
+from .input_errors import InputError, SignatureError
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import ServerMetrics
+from .responses import ApiError, json_response
 
 log = logging.getLogger("aiaas_jupyter.serving")
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/openapi.json"})
 #: bodies and answers larger than this are parsed / encoded in a worker thread
 THREAD_BYTES = 64 << 10
 THREAD_VALUES = 8192
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
-def json_response(obj: Any, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(jsonio.encode(obj), status, headers, media_type="application/json")
 
 
 async def off_loop(fn: Callable[[], Any], heavy: bool) -> Any:
@@ -89,8 +83,9 @@ class Server:
     """Routes over one :class:`Deployments`; limits come from the server options."""
 
     def __init__(self, deployments: Deployments, *, max_body_bytes: int = 8 << 20,
-                 timeout_s: float = 30.0, base_url: str = ""):
+                 timeout_s: float = 30.0, base_url: str = "", metrics: ServerMetrics | None = None):
         self.deployments = deployments
+        self.metrics = metrics if metrics is not None else ServerMetrics(deployments.loaded)
         self.max_body_bytes, self.timeout_s = int(max_body_bytes), float(timeout_s)
         self.base_url = base_url
         self.ready = False
@@ -98,6 +93,25 @@ class Server:
 
     # -- plumbing -----------------------------------------------------------------------
     def endpoint(self, fn: Callable[[Request], Awaitable[Response]]):
+        """*fn* with the server's error mapping, time limit and metrics (per deployment once the
+        handler has resolved one, :meth:`bind`; under model "" otherwise)."""
+        route = fn.__name__.rstrip("_")
+        answer = self._answer(fn)
+
+        async def handler(request: Request) -> Response:
+            t0 = time.perf_counter()
+            response = await answer(request)
+            dep = request.scope.get("aiaas.deployment")
+            if dep is None:
+                self.metrics.answered("", "", route, response.status_code, t0, counted=False)
+            else:
+                self.metrics.answered(dep.name, str(dep.version), route, response.status_code, t0)
+            return response
+        handler.__name__ = fn.__name__
+        handler.__doc__ = fn.__doc__
+        return handler
+
+    def _answer(self, fn: Callable[[Request], Awaitable[Response]]):
         timeout = getattr(asyncio, "timeout", None)  # Python ≥ 3.11: no extra task per request
 
         async def handler(request: Request) -> Response:
@@ -112,6 +126,8 @@ class Server:
                 return _error(400, str(e))
             except embeddings.RequestError as e:
                 return _error(e.status, e.message)
+            except SignatureError as e:  # before InputError, its base
+                return _error(400, str(e))
             except InputError as e:
                 return _error(422, str(e))
             except (TimeoutError, asyncio.TimeoutError):
@@ -119,9 +135,13 @@ class Server:
             except Exception:
                 log.exception("unexpected error on %s %s", request.method, request.url.path)
                 return _error(500, "internal server error (logged in the server log)")
-        handler.__name__ = fn.__name__
-        handler.__doc__ = fn.__doc__
         return handler
+
+    def bind(self, request: Request, dep: LoadedModel) -> LoadedModel:
+        """The request is for *dep*: its metrics go under that model and version."""
+        request.scope["aiaas.deployment"] = dep
+        self.metrics.in_flight.labels(dep.name, str(dep.version)).inc()
+        return dep
 
     async def read_json(self, request: Request) -> Any:
         body = await self.read_body(request)
@@ -147,14 +167,19 @@ class Server:
         return body
 
     def deployment(self, request: Request) -> LoadedModel:
+        """The version that answers: ``versions/{v}`` if given, else the canary for its share of the
+        name's requests, else the primary."""
         p = request.path_params
-        dep = self.deployments.get(p["name"])
-        if dep is None:
-            raise ApiError(404, f"no model deployed as {p['name']!r}")
         v = p.get("version")
-        if v is not None and v != str(dep.version):
-            raise ApiError(404, f"{p['name']!r} is deployed at version {dep.version}, not {v}")
-        return dep
+        dep = self.deployments.pick(p["name"], v)
+        if dep is None:
+            primary = self.deployments.get(p["name"])
+            if primary is None:
+                raise ApiError(404, f"no model deployed as {p['name']!r}")
+            canary = self.deployments.canaries.get(p["name"])
+            also = f" (canary: version {canary.model.version})" if canary is not None else ""
+            raise ApiError(404, f"{p['name']!r} is deployed at version {primary.version}{also}, not {v}")
+        return self.bind(request, dep)
 
     async def run(self, dep: LoadedModel, part: Any, n: int, want: frozenset) -> dict:
         if n == 0:
@@ -181,8 +206,10 @@ class Server:
     async def model_meta(self, request):
         dep = self.deployment(request)
         rt = dep.runtime
+        canary = self.deployments.canaries.get(dep.name)
+        versions = [str(v.version) for v in (self.deployments.get(dep.name), canary and canary.model) if v is not None]
         return json_response({
-            "name": dep.name, "versions": [str(dep.version)], "platform": rt.platform,
+            "name": dep.name, "versions": versions, "platform": rt.platform,
             "inputs": rt.input_meta, "outputs": rt.output_meta(),
             "parameters": {**rt.parameters(), "ref": dep.ref, "framework": dep.framework,
                            "loaded_at": dep.loaded_at, "outputs_available": list(rt.outputs),
@@ -244,48 +271,16 @@ class Server:
         if dep is None:
             raise ApiError(404, f"no embedding model deployed as {model!r:.200}"
                                 f"{'; deployed: ' + ', '.join(d.name for d in deps) if deps else ''}")
+        self.bind(request, dep)
         tokens = await run_in_threadpool(embeddings.count_tokens, dep.runtime, texts)
         emb = (await self.run(dep, texts, len(texts), frozenset({"embedding"})))["embedding"]
         return await encoded(lambda: embeddings.answer(dep.name, emb, fmt, tokens),
                              getattr(emb, "size", 0) > THREAD_VALUES)
 
-    # -- admin ---------------------------------------------------------------------------------
-    async def deploy(self, request):
-        from ..errors import AiaasError, InvalidNameError, ModelNotFoundError, RegistryError
-
-        body = await self.read_json(request)
-        if not isinstance(body, dict) or not isinstance(body.get("ref"), str) \
-                or not isinstance(body.get("name", ""), (str, type(None))):
-            raise ApiError(400, 'expected {"name": "iris", "ref": "iris@prod"}')
-        try:
-            dep = await self.deployments.deploy(body.get("name") or None, body["ref"])
-        except InvalidNameError as e:
-            raise ApiError(400, str(e)) from None
-        except ModelNotFoundError as e:
-            raise ApiError(404, str(e)) from None
-        except RegistryError as e:  # integrity, unsafe artifact, unreadable file
-            raise ApiError(422, str(e)) from None
-        except AiaasError as e:  # e.g. a bad aiaas.artifacts.trusted-types setting: one line, no trace
-            raise ApiError(422, str(e)) from None
-        except Exception as e:
-            log.exception("deploying %s failed", body["ref"])
-            raise ApiError(422, f"cannot load {body['ref']}: {type(e).__name__}: {e}"[:500]) from None
-        info = dep.info(self.url(request))
-        return json_response({k: info[k] for k in ("name", "version", "ref", "framework", "url", "predict_url")})
-
-    async def undeploy(self, request):
-        name = request.path_params["name"]
-        if not await self.deployments.undeploy(name):
-            raise ApiError(404, f"no model deployed as {name!r}")
-        return json_response({"name": name, "undeployed": True})
-
-    async def list_deployments(self, request):
-        base = self.url(request)
-        return json_response({"deployments": [d.info(base) for d in self.deployments.live.values()]})
-
-    async def stats(self, request):
-        return json_response({"uptime_s": time.time() - self.started, "models": {
-            n: {"version": d.version, **d.batcher.stats()} for n, d in self.deployments.live.items()}})
+    async def metrics_(self, request):
+        """Prometheus exposition (:mod:`.metrics`): behind the token like every model route."""
+        body = await off_loop(self.metrics.exposition, True)
+        return Response(body, 200, media_type=METRICS_CONTENT_TYPE)
 
     async def openapi(self, request):
         from .openapi import openapi_document
@@ -297,7 +292,7 @@ class Server:
 
     # -- assembly --------------------------------------------------------------------------------
     def routes(self) -> list[Route]:
-        e = self.endpoint
+        e, admin = self.endpoint, AdminRoutes(self)
         m, mv = "/v2/models/{name}", "/v2/models/{name}/versions/{version}"
         return [
             Route("/v2/health/live", e(self.live)), Route("/v2/health/ready", e(self.ready_)),
@@ -309,24 +304,29 @@ class Server:
             Route("/predict/{name}", e(self.predict), methods=["POST"]),
             Route("/v1/models", e(self.openai_models)),
             Route("/v1/embeddings", e(self.embeddings), methods=["POST"]),
-            Route("/admin/deployments", e(self.list_deployments), methods=["GET"]),
-            Route("/admin/deployments", e(self.deploy), methods=["POST"]),
-            Route("/admin/deployments/{name}", e(self.undeploy), methods=["DELETE"]),
-            Route("/admin/stats", e(self.stats)),
+            Route("/admin/deployments", e(admin.list_deployments), methods=["GET"]),
+            Route("/admin/deployments", e(admin.deploy), methods=["POST"]),
+            Route("/admin/deployments/{name}", e(admin.undeploy), methods=["DELETE"]),
+            Route("/admin/deployments/{name}/promote", e(admin.promote), methods=["POST"]),
+            Route("/admin/deployments/{name}/rollback", e(admin.rollback), methods=["POST"]),
+            Route("/admin/stats", e(admin.stats)),
             Route("/openapi.json", e(self.openapi)),
+            Route("/metrics", e(self.metrics_)),
         ]
 
 
 def create_app(deployments: Deployments, token: str, *, max_body_bytes: int = 8 << 20,
                timeout_s: float = 30.0, base_url: str = "",
-               startup: Callable[[], Awaitable[None]] | None = None) -> Starlette:
+               startup: Callable[[], Awaitable[None]] | None = None,
+               metrics: ServerMetrics | None = None) -> Starlette:
     """The ASGI app. ``startup`` (restore + initial deploys) runs in the background after the
     server starts; ``/v2/health/ready`` answers 503 until it has finished."""
     from contextlib import asynccontextmanager
 
     from starlette.exceptions import HTTPException
 
-    server = Server(deployments, max_body_bytes=max_body_bytes, timeout_s=timeout_s, base_url=base_url)
+    server = Server(deployments, max_body_bytes=max_body_bytes, timeout_s=timeout_s, base_url=base_url,
+                    metrics=metrics)
 
     async def http_error(request, exc: HTTPException):
         msg = {404: f"no route {request.url.path}", 405: f"method {request.method} not allowed here"}

@@ -32,8 +32,10 @@ ConcatFn = Callable[[list], Any]
 
 class Batcher:
     def __init__(self, run: RunFn, concat: ConcatFn, *, max_batch_size: int = 64,
-                 max_wait_ms: float = 2.0, name: str = "model"):
+                 max_wait_ms: float = 2.0, name: str = "model",
+                 on_batch: Callable[[int, int], None] | None = None):
         self._run, self._concat = run, concat
+        self._on_batch = on_batch  # (requests, rows) after each model call: the server's metrics
         self.max_batch_size = max(1, int(max_batch_size))
         self.max_wait_s = max(0.0, float(max_wait_ms)) / 1000.0
         self._queue: collections.deque = collections.deque()  # (part, n, want, future, t_arrival)
@@ -58,6 +60,15 @@ class Batcher:
         elif self._fill is not None and self._rows >= self.max_batch_size and not self._fill.done():
             self._fill.set_result(None)
         return await fut
+
+    @property
+    def queue_depth(self) -> int:
+        """Requests waiting for the next batch (read by the metrics at scrape time)."""
+        return len(self._queue)
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
 
     def stats(self) -> dict:
         total = sum(self.batch_sizes.values())
@@ -120,6 +131,8 @@ class Batcher:
                     results = [exc] * len(batch)
                 self.batch_sizes[len(batch)] += 1
                 self.rows += rows
+                if self._on_batch is not None:
+                    self._on_batch(len(batch), rows)
                 for item, res in zip(batch, results):
                     fut = item[3]
                     if fut.done():

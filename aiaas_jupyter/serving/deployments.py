@@ -7,8 +7,14 @@ in a single assignment on the event loop. A request looks its deployment up once
 requests already in flight finish on the old version (its batcher drains, then its thread
 stops) while new ones go to the new version: no request ever sees a half-loaded model.
 
-``HOME/server/deployments.json`` (``{name: {"ref", "version"}}``) is rewritten atomically on
-every change; a restarted server reloads the same versions from it.
+``HOME/server/deployments.json`` (``{name: {"ref", "version"[, "canary": {"ref", "version",
+"percent"}]}}``) is rewritten atomically on every change; a restarted server reloads the same
+versions (and splits) from it.
+
+A deployment may have a **canary** (:mod:`.traffic_split`): a candidate version loaded beside the
+primary that takes a set share of the name's requests. ``promote`` makes it the primary,
+``rollback`` drops it; both are one assignment on the event loop, like a redeploy, and the version
+that leaves finishes the requests it already holds.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from ..errors import ModelNotFoundError
 from ..registry.private_files import make_private_dir, write_private
 from .batching import Batcher
 from .runtime import EMBEDDING_NAME, EMBEDDING_REF, Runtime
+from .traffic_split import Canary, check_percent
 
 log = logging.getLogger("aiaas_jupyter.serving")
 
@@ -62,15 +69,33 @@ def state_file(home: str | os.PathLike) -> Path:
 class Deployments:
     """The live deployments of one server (used from its event loop only)."""
 
-    def __init__(self, home: str | os.PathLike, *, max_batch_size: int = 64, max_wait_ms: float = 2.0):
+    def __init__(self, home: str | os.PathLike, *, max_batch_size: int = 64, max_wait_ms: float = 2.0,
+                 metrics=None):
         self.home = Path(home)
+        self.metrics = metrics  # a ServerMetrics (:mod:`.metrics`), or None
         self.max_batch_size, self.max_wait_ms = max_batch_size, max_wait_ms
         self.live: dict[str, LoadedModel] = {}
+        self.canaries: dict[str, Canary] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._registry = None
 
     def get(self, name: str) -> LoadedModel | None:
         return self.live.get(name)
+
+    def pick(self, name: str, version: str | None = None) -> LoadedModel | None:
+        """The version that answers this request: the one asked for, else the canary for its
+        share of requests, else the primary."""
+        primary, canary = self.live.get(name), self.canaries.get(name)
+        if version is not None:
+            return next((d for d in (primary, canary and canary.model) if d is not None and str(d.version) == version),
+                        None)
+        if canary is not None and canary.take():
+            return canary.model
+        return primary
+
+    def loaded(self) -> list[LoadedModel]:
+        """Every loaded version: primaries and canaries (what the metrics read)."""
+        return [*self.live.values(), *(c.model for c in self.canaries.values())]
 
     @property
     def registry(self):
@@ -106,7 +131,12 @@ class Deployments:
             dep = await loop.run_in_executor(None, self._load, name, ref, version)
             old = self.live.get(name)
             self.live[name] = dep  # the swap: one assignment on the event loop
+            canary = self.canaries.pop(name, None)  # a plain redeploy ends a split
             self._save()
+            self._tell_metrics(old, dep)
+            if canary is not None:
+                self._tell_metrics(canary.model, None)
+                canary.model.batcher.close()
             # The freshly imported ML stack is ~300k long-lived objects: a full GC pass over
             # them stalls every request for ~200 ms. Frozen, collections skip them.
             gc.freeze()
@@ -120,10 +150,58 @@ class Deployments:
             dep = self.live.pop(name, None)
             if dep is None:
                 return False
+            canary = self.canaries.pop(name, None)
             self._save()
+            self._tell_metrics(dep, None)
         dep.batcher.close()
+        if canary is not None:
+            self._tell_metrics(canary.model, None)
+            canary.model.batcher.close()
         log.info("undeployed %s", name)
         return True
+
+    async def deploy_canary(self, name: str, ref: str, percent: float, *, version: int | None = None) -> Canary:
+        """Load *ref* beside the primary of *name* and send it *percent* % of the requests (a
+        canary already there is replaced). ValueError when there is nothing to split with."""
+        percent = check_percent(percent)
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            primary = self.live.get(name)
+            if primary is None:
+                raise LookupError(f"no deployment named {name!r} to split traffic with; deploy it first")
+            loop = asyncio.get_running_loop()
+            dep = await loop.run_in_executor(None, self._load, name, ref, version)
+            if dep.version == primary.version:
+                dep.batcher.close()
+                raise ValueError(f"{name} version {dep.version} is already the primary; a canary must be "
+                                 "another version")
+            old = self.canaries.get(name)
+            self.canaries[name] = Canary(dep, percent)
+            self._save()
+            if old is not None:
+                self._tell_metrics(old.model, None)
+            self._tell_metrics(None, dep)
+            gc.freeze()
+        if old is not None:
+            old.model.batcher.close()
+        log.info("canary %s = %s (version %s) takes %g%%", name, ref, dep.version, percent)
+        return self.canaries[name]
+
+    async def end_canary(self, name: str, promote: bool) -> LoadedModel:
+        """``promote``: the canary becomes the primary; else (rollback) it is dropped. The
+        version that leaves drains its queue first. LookupError when *name* has no canary."""
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            canary = self.canaries.get(name)
+            if canary is None:
+                raise LookupError(f"{name!r} has no canary to {'promote' if promote else 'roll back'}")
+            leaving = self.live[name] if promote else canary.model
+            if promote:
+                self.live[name] = canary.model
+            del self.canaries[name]
+            self._save()
+            self._tell_metrics(leaving, None)
+        leaving.batcher.close()
+        log.info("%s: %s version %s", name, "promoted" if promote else "rolled back", canary.model.version)
+        return self.live[name]
 
     async def restore(self) -> None:
         """Reload the versions ``deployments.json`` lists. A version deleted meanwhile falls
@@ -144,11 +222,24 @@ class Deployments:
                 except ModelNotFoundError:
                     log.warning("%s version %s is gone; deploying %s", name, entry.get("version"), entry["ref"])
                     await self.deploy(name, entry["ref"])
+                split = entry.get("canary")
+                if split:
+                    await self.deploy_canary(name, split["ref"], split["percent"], version=split.get("version"))
             except Exception as e:  # keep serving the others
                 log.error("could not restore deployment %s (%s): %s", name, entry, e)
 
+    def _tell_metrics(self, gone: LoadedModel | None, new: LoadedModel | None) -> None:
+        if self.metrics is None:
+            return
+        if gone is not None:
+            self.metrics.deployment(gone.name, str(gone.version), gone.ref, present=False)
+        if new is not None:
+            self.metrics.deployment(new.name, str(new.version), new.ref, present=True)
+
     def _save(self) -> None:
         state = {n: {"ref": d.ref, "version": d.version} for n, d in self.live.items()}
+        for n, c in self.canaries.items():
+            state[n]["canary"] = {"ref": c.model.ref, "version": c.model.version, "percent": c.percent}
         make_private_dir(state_file(self.home).parent)
         write_private(state_file(self.home), json.dumps(state, indent=1, sort_keys=True).encode())
 
@@ -168,7 +259,8 @@ class Deployments:
             mv = self.registry.get(lookup)
             files = self.registry.read_artifacts(mv)
             rt, framework, version = load_runtime(mv.framework, files, mv.extra or {}), mv.framework, mv.version
+        observe = self.metrics.batch_observer(name, str(version)) if self.metrics is not None else None
         batcher = Batcher(rt.run, rt.concat, max_batch_size=self.max_batch_size,
-                          max_wait_ms=self.max_wait_ms, name=name)
+                          max_wait_ms=self.max_wait_ms, name=name, on_batch=observe)
         return LoadedModel(name=name, ref=ref, version=version, framework=framework, runtime=rt,
                            batcher=batcher, loaded_at=now_iso())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..signature import KINDS
 from .embeddings import MAX_INPUTS
 from .oip import MAX_ELEMENTS, MAX_NAME, MAX_RANK
 
@@ -84,7 +85,16 @@ SCHEMAS: dict[str, Any] = {
                            "platform": {"type": "string"},
                            "inputs": {"type": "array", "items": _ref("TensorMetadata")},
                            "outputs": {"type": "array", "items": _ref("TensorMetadata")},
-                           "parameters": {"type": "object"}}, ["name", "platform", "inputs", "outputs"]),
+                           "parameters": _obj({"signature": {
+                               "oneOf": [_ref("Signature"), {"type": "null"}],
+                               "description": "the input columns the version was trained on (null: registered "
+                                              "before signatures); requests that contradict it get 400 naming the "
+                                              "column"}})}, ["name", "platform", "inputs", "outputs"]),
+    "Signature": _obj({"inputs": {"type": "array", "items": _obj({
+                           "name": {"type": "string"}, "dtype": {"type": "string", "description": "pandas dtype"},
+                           "kind": {"type": "string", "enum": list(KINDS)}}, ["name", "dtype", "kind"])},
+                       "target": _obj({"name": {"type": "string"}, "dtype": {"type": "string"}}),
+                       "classes": {"type": "array", "items": {}}}, ["inputs"]),
     "ServerMetadata": _obj({"name": {"type": "string"}, "version": {"type": "string"},
                             "extensions": {"type": "array", "items": {"type": "string"}}},
                            ["name", "version", "extensions"]),

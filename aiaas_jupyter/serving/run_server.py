@@ -99,6 +99,7 @@ def serve(args: argparse.Namespace) -> int:
     from . import lifetime, state
     from .app import create_app
     from .deployments import Deployments
+    from .metrics import ServerMetrics
     from .runtime import EMBEDDING_REF, warm_imports
 
     home = Path(args.home).expanduser() if args.home else default_home()
@@ -126,7 +127,10 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     url = _url(args.host, sock.getsockname()[1], tls)
     token = state.write_token(home)
-    deployments = Deployments(home, max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms)
+    # the metrics read the live deployments when scraped; the deployments report to the metrics
+    metrics = ServerMetrics(lambda: deployments.loaded())
+    deployments = Deployments(home, max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+                              metrics=metrics)
 
     async def startup():
         await deployments.restore()
@@ -140,7 +144,7 @@ def serve(args: argparse.Namespace) -> int:
                 log.error("could not deploy %s: %s", ref, e)
 
     app = create_app(deployments, token, max_body_bytes=args.max_body_bytes, timeout_s=args.timeout_s,
-                     base_url=url, startup=startup)
+                     base_url=url, startup=startup, metrics=metrics)
     activity = lifetime.ActivityMiddleware(app)
     config = uvicorn.Config(activity, loop="auto", http=_http_protocol(), lifespan="on", access_log=False,
                             log_level="warning", timeout_graceful_shutdown=5,

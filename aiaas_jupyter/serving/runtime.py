@@ -16,6 +16,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..artifacts.text_model import declared_text, takes_text
+from .input_errors import InputError, SignatureError
+from .signature_check import SignatureCheck
 
 EMBEDDING_REF = "builtin:all-minilm-l6-v2"
 EMBEDDING_NAME = "all-minilm-l6-v2"
@@ -28,8 +30,6 @@ def _torch_device() -> str:
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 
-class InputError(ValueError):
-    """The request is well formed but this model cannot take it (HTTP 422)."""
 
 
 def _label_datatype(classes: Sequence | None, task: str) -> str:
@@ -69,6 +69,8 @@ class Runtime:
     classes: list | None = None
     task = "classification"
     input_meta: list[dict] = []
+    signature: dict | None = None       # the version's input signature (aiaas_jupyter.signature), if recorded
+    check = SignatureCheck(None)        # requests checked against it (400 naming the column)
 
     # -- request → part ---------------------------------------------------------------
     def from_tensors(self, tensors: list[tuple[str, np.ndarray]]) -> tuple[Any, int]:
@@ -115,11 +117,16 @@ class Runtime:
 
     def parameters(self) -> dict:
         return {"kind": self.kind, "task": self.task, "feature_names": self.feature_names,
-                "classes": self.classes}
+                "classes": self.classes, "signature": self.signature}
+
+    def _signature(self, extra: dict) -> None:
+        self.signature = extra.get("signature")
+        self.check = SignatureCheck(self.signature)
 
     def _sklearn(self, model: Any, extra: dict) -> None:
         """task, classes and outputs of a scikit-learn estimator (its own attributes first)."""
         self.model = model
+        self._signature(extra)
         self.task = extra.get("task") or ("classification" if hasattr(model, "classes_") else "regression")
         classes = getattr(model, "classes_", None)
         self.classes = np.asarray(classes).tolist() if classes is not None else extra.get("classes")
@@ -145,6 +152,7 @@ class TabularRuntime(Runtime):
             arr = tensors[0][1]
             if self.n_features is not None and arr.shape[1] != self.n_features:
                 raise InputError(f"expected {self.n_features} features per row, got {arr.shape[1]}")
+            self.check.matrix(self.feature_names, arr)
             return arr, arr.shape[0]
         by_name = {}
         for name, arr in tensors:
@@ -165,6 +173,7 @@ class TabularRuntime(Runtime):
         n = len(cols[0])
         if any(len(c) != n for c in cols):
             raise InputError("all named inputs must have the same length")
+        self.check.columns(self.feature_names, cols)
         return cols, n
 
     def from_records(self, records):
@@ -180,6 +189,7 @@ class TabularRuntime(Runtime):
                 raise InputError("records must be objects of feature → value") from None
             except ValueError:  # ragged values: [{"a": [1, 2]}, {"a": [1]}]
                 raise InputError(f"feature {f!r} does not hold one value per record") from None
+        self.check.columns(self.feature_names, cols)
         return cols, len(records)
 
     def concat(self, parts):
@@ -229,7 +239,8 @@ class TextRuntime(Runtime):
             raise InputError(f"a text model takes one BYTES input of shape [N], got {len(tensors)} inputs")
         name, arr = tensors[0]
         if arr.dtype != object:
-            raise InputError(f"input {name!r}: a text model takes BYTES, not numbers")
+            raise SignatureError(f"input {name!r}: column {self.text_field or 'text'!r} is text in the model's "
+                                 "signature; got numbers (send BYTES)")
         if arr.ndim == 2 and arr.shape[1] == 1 or arr.ndim == 0:
             arr = arr.reshape(-1)
         if arr.ndim != 1:
@@ -245,6 +256,9 @@ class TextRuntime(Runtime):
         for r in records:
             if isinstance(r, dict) and self.text_field in r:
                 r = r[self.text_field]
+                if not isinstance(r, str):
+                    raise SignatureError(f"column {self.text_field!r} is text in the model's signature; "
+                                         f"got {type(r).__name__} {r!r:.40}")
             elif isinstance(r, dict) and len(r) == 1:
                 r = next(iter(r.values()))
             if not isinstance(r, str):
@@ -274,6 +288,7 @@ class OnnxRuntime(TabularRuntime):
 
     def __init__(self, model: Any, extra: dict):
         self.model, self.frame = model, False
+        self._signature(extra)
         meta = model.meta
         self.feature_names = meta.get("feature_names") or extra.get("feature_names")
         self.n_features = meta.get("input_dim") or (len(self.feature_names) if self.feature_names else None)

@@ -39,6 +39,8 @@ class Deployment:
     url: str                    # the model's OIP v2 address
     server_url: str
     token: str = dataclasses.field(default="", repr=False)
+    #: a canary beside it: ``{"version", "ref", "percent"}`` (None: all requests go to ``version``)
+    canary: dict | None = None
 
     @property
     def infer_url(self) -> str:
@@ -51,15 +53,19 @@ class Deployment:
 
     def __repr__(self) -> str:
         version = f":{self.version}" if self.version is not None else ""
-        return (f"<Deployment {self.name}{version} ({self.ref}, {self.framework}) at {self.url} "
+        split = f" + canary v{self.canary['version']} {self.canary['percent']:g}%" if self.canary else ""
+        return (f"<Deployment {self.name}{version}{split} ({self.ref}, {self.framework}) at {self.url} "
                 f"and POST {self.predict_url} token {token_hint(self.token)}>")
 
     def _repr_html_(self) -> str:
         esc = html.escape
         rows = [("model", f"{self.name}:{self.version}" if self.version is not None else self.name),
-                ("ref", self.ref), ("framework", self.framework),
-                ("plain", f"POST {self.predict_url}"), ("endpoint", self.url),
-                ("infer", f"POST {self.infer_url}")]
+                ("ref", self.ref), ("framework", self.framework)]
+        if self.canary:
+            rows.append(("canary", f"{self.canary['ref']} (version {self.canary['version']}) takes "
+                                   f"{self.canary['percent']:g}% of the requests; %aiaas deploy {self.name} "
+                                   "--promote | --rollback"))
+        rows += [("plain", f"POST {self.predict_url}"), ("endpoint", self.url), ("infer", f"POST {self.infer_url}")]
         if self.ref in BUILTIN_MODELS.values():
             rows.append(("embeddings", f"POST {self.server_url}/v1/embeddings (OpenAI, model={self.name})"))
         rows += [("token", f"{token_hint(self.token)} (Bearer)"),

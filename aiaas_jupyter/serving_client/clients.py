@@ -189,9 +189,16 @@ class OwnServer:
     def __repr__(self) -> str:  # no token
         return f"<OwnServer {self.url}>"
 
-    def deploy(self, name: str, ref: str, timeout: float | None = DEPLOY_TIMEOUT) -> dict:
-        """Loading a model (torch, sentence-transformers) can take far longer than a call."""
-        return self.http.post_json(f"{self.url}/admin/deployments", {"name": name, "ref": ref}, timeout=timeout)
+    def deploy(self, name: str, ref: str, timeout: float | None = DEPLOY_TIMEOUT, canary: float | None = None) -> dict:
+        """Loading a model (torch, sentence-transformers) can take far longer than a call.
+        *canary*: load *ref* beside the deployed *name* and send it that percent of the requests."""
+        body = {"name": name, "ref": ref, **({"canary": canary} if canary is not None else {})}
+        return self.http.post_json(f"{self.url}/admin/deployments", body, timeout=timeout)
+
+    def end_canary(self, name: str, promote: bool) -> dict:
+        """Promote *name*'s canary to primary, or roll it back."""
+        action = "promote" if promote else "rollback"
+        return self.http.post_json(f"{self.url}/admin/deployments/{urllib.parse.quote(name, safe='')}/{action}", {})
 
     def undeploy(self, name: str) -> dict:
         return _json(self.http.request("DELETE", f"{self.url}/admin/deployments/{urllib.parse.quote(name, safe='')}"))
@@ -218,6 +225,10 @@ class OwnServer:
 
     def openai(self, model: str) -> OpenAIClient:
         return OpenAIClient(f"{self.url}/v1", model, http=self.http)
+
+    def metrics_text(self, timeout: float | None = None) -> str:
+        """``GET /metrics``: the Prometheus exposition (:mod:`.traffic` reads it)."""
+        return self.http.request("GET", f"{self.url}/metrics", timeout=timeout, tries=1).text
 
     def ready(self, name: str | None = None, timeout: float = 2.0) -> bool:
         """The server (no name) or one deployed model answers ready."""

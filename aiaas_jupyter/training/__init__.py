@@ -83,7 +83,13 @@ def package(fitted: Fitted, data) -> TrainResult:
         from .torch_export import package as framework_package
     else:
         from .sklearn import package as framework_package
-    return framework_package(fitted, data)
+    from ..signature import of_training
+
+    result = framework_package(fitted, data)
+    signature = of_training(data, result.extra.get("target"), result.extra, text_column=_text_column(fitted))
+    if signature is not None:
+        result.extra["signature"] = signature
+    return result
 
 
 def run_training(spec: TrainSpec, data, emit: Emit,
@@ -98,3 +104,14 @@ def run_training(spec: TrainSpec, data, emit: Emit,
     result = package(fitted, data)
     emit({"stage": "done", "progress": 1.0, "metrics": result.metrics})
     return result
+
+
+def _text_column(fitted: Fitted) -> str | None:
+    """The column a scikit-learn text model vectorises (its signature's ``text`` input), if any."""
+    if fitted.framework != "sklearn":
+        return None
+    from ..artifacts.text_model import takes_text
+
+    is_text, column = takes_text(fitted.model, fitted.extra)
+    names = fitted.extra.get("feature_names") or []
+    return column or (names[0] if is_text and len(names) == 1 else None)

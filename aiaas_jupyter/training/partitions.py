@@ -29,6 +29,7 @@ class PartitionStream:
         self.numbers = list(range(len(parts))) if numbers is None else list(numbers)
         self.total = len(parts) if total is None else total
         self.fingerprints: dict[int, str] = {}  #: partition index -> its data fingerprint, once read
+        self.dtypes = None  #: the columns' dtypes, noted from the first partition read (the signature's)
 
     def __len__(self) -> int:
         return len(self.parts)

@@ -99,6 +99,8 @@ class PartitionReader:
         if k not in self.held:
             self.held[k] = (X_ho, y_ho)
             self.stream.fingerprints[k] = common.data_fingerprint(part)
+            if self.stream.dtypes is None:
+                self.stream.dtypes = part.dtypes
             self.n_train += len(idx_train)
         return X, y, idx_train
 
