@@ -369,8 +369,8 @@ class AiaasClient:
                                  column=column, save=save, overwrite=overwrite, n_threads=self._threads())
         return self._batch(job, block, progress)
 
-    def ask(self, name: str, prompt: str, *, timeout: float | None = None, **params):
-        return self.serving.ask(name, prompt, timeout=timeout, **params)
+    def ask(self, name: str, prompt: str, *, timeout: float | None = None, stream: bool = False, **params):
+        return self.serving.ask(name, prompt, timeout=timeout, stream=stream, **params)
 
     def embed(self, name: str, texts: Any, *, endpoint: bool = False, timeout: float | None = None,
               on_cluster: bool = False, column: str | None = None, save: str | None = None,

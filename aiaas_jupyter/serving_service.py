@@ -293,8 +293,10 @@ class ServingService:
         # servers differ on [N] vs [N, 1] for one value per row (MLServer answers [N, 1])
         return pred.reshape(-1) if getattr(pred, "ndim", 0) == 2 and pred.shape[1] == 1 else pred
 
-    def ask(self, name: str, prompt: str, *, timeout: float | None = None, **params):
-        """Send ``prompt`` to an OpenAI-compatible endpoint's chat API; the answer as Markdown."""
+    def ask(self, name: str, prompt: str, *, timeout: float | None = None, stream: bool = False, **params):
+        """Send ``prompt`` to an OpenAI-compatible endpoint's chat API; the answer as Markdown.
+        ``stream=True``: an iterator of the answer's pieces as the endpoint streams them
+        (server-sent events; ``"".join(...)`` is the answer); *timeout* then bounds each read."""
         from .serving_client.clients import OpenAIClient
 
         ep = self.registry.get_endpoint(validate_name(name, "endpoint"))
@@ -304,6 +306,8 @@ class ServingService:
         if not str(prompt).strip():
             raise DataError("the prompt is empty", "write the question in the cell below %%aiaas ask NAME")
         client = OpenAIClient(ep.url, ep.remote_model, _key(ep), timeout=timeout or self.timeout)
+        if stream:
+            return client.chat_stream(str(prompt), **params)
         return Answer(client.chat(str(prompt), **params))
 
     def embed(self, name: str, texts: Any, *, endpoint: bool = False, timeout: float | None = None):

@@ -300,11 +300,12 @@ def test_ask_needs_the_key_variable_then_answers_with_a_retry(sh, standin, monke
 
     monkeypatch.setenv(KEY_VAR, SECRET)
     standin.chat_429, before = 1, standin.hits["chat"]
-    answer = sh.run_cell_magic("aiaas", "ask chat -o said", "What is *OIP*?\n")
-    assert answer.text == "**echo:** What is *OIP*?" and answer._repr_markdown_() == answer.text
-    assert sh.user_ns["said"] == answer.text
+    assert sh.run_cell_magic("aiaas", "ask chat -o said", "What is *OIP*?\n") is None  # streamed: shown as it came
+    assert sh.user_ns["said"] == "**echo:** What is *OIP*?"
     assert standin.hits["chat"] - before == 2  # one 429 (Retry-After: 1), then the answer
     assert standin.seen_auth[-1] == f"Bearer {SECRET}"
+    answer = sh.run_cell_magic("aiaas", "ask chat --no-stream", "What is *OIP*?\n")
+    assert answer.text == "**echo:** What is *OIP*?" and answer._repr_markdown_() == answer.text
 
 
 def test_embed_from_an_openai_endpoint(sh, standin, monkeypatch):

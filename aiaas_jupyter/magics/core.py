@@ -372,10 +372,17 @@ class AiaasMagics(Magics):
         return self._store(args.out, result)
 
     def _do_ask(self, args, cell):
-        answer = self.client.ask(args.name, cell)
+        if args.no_stream:
+            answer = self.client.ask(args.name, cell)
+            if args.out:
+                self.shell.user_ns[args.out] = answer.text
+            return answer
+        from .stream_view import show_streamed
+
+        text = show_streamed(self.client.ask(args.name, cell, stream=True), self.shell)
         if args.out:
-            self.shell.user_ns[args.out] = answer.text
-        return answer
+            self.shell.user_ns[args.out] = text
+        return None
 
     def _store(self, out: str | None, result):
         """``-o VAR``: bind the result in the notebook (and show nothing); else show it."""

@@ -92,7 +92,7 @@ SUBCOMMAND_EXAMPLES = {
   %aiaas sweeps                           # every sweep, its progress and best score
   %aiaas models compare iris-rf 1 2       # what differs between two versions, metrics side by side""",
     "ask": """
-  %%aiaas ask gpt -o answer               # the answer shows as Markdown; its text also goes to `answer`
+  %%aiaas ask gpt -o answer               # the answer streams in as Markdown; its text also goes to `answer`
   Write one sentence about gradient boosting.
 """,
 }
@@ -332,6 +332,8 @@ def _add_serving(subs) -> None:
                         **_examples("ask"))
     p.add_argument("name", metavar="NAME")
     p.add_argument("-o", "--out", type=b.identifier, metavar="VAR", help="also store the answer text in this variable")
+    p.add_argument("--no-stream", action="store_true",
+                   help="wait for the whole answer instead of showing it as it arrives")
 
 
 def _add_map(subs) -> None:

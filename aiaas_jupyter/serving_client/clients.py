@@ -9,9 +9,11 @@ and no repr here shows one. The v2 tensors are built with the server's own codec
 
 from __future__ import annotations
 
+import json
 import urllib.parse
-from typing import Any
+from typing import Any, Iterator
 
+import httpx
 import numpy as np
 
 from ..errors import DataError, EndpointError
@@ -138,6 +140,33 @@ class OpenAIClient:
             raise EndpointError(f"POST {safe_url(self.url)}/chat/completions → 200: "
                                 "no choices[0].message.content in the answer") from None
 
+    def chat_stream(self, prompt: str, *, system: str | None = None, **params) -> Iterator[str]:
+        """The answer's pieces as the endpoint streams them (``stream: true``, server-sent events).
+
+        An error before the first piece is the same one line as :meth:`chat`'s; one in the
+        middle — an ``error`` event, a broken connection, a stalled stream (the timeout applies
+        to each read) — is one line saying how much had arrived."""
+        messages = ([{"role": "system", "content": system}] if system else []) + \
+                   [{"role": "user", "content": prompt}]
+        where = f"POST {safe_url(self.url)}/chat/completions"
+        received = 0
+        with self.http.opened("POST", f"{self.url}/chat/completions", stream=True,
+                              json={"model": self.model, "messages": messages, **params, "stream": True}) as response:
+            try:
+                for data in sse_data(response.iter_lines()):
+                    if data == "[DONE]":
+                        return
+                    piece = _delta(data, where, received)
+                    if piece:
+                        received += len(piece)
+                        yield piece
+            except httpx.TimeoutException:
+                raise EndpointError(f"{where} → the stream stalled after {received} characters "
+                                    f"(no data within {self.http.timeout or 0:g} s)") from None
+            except httpx.HTTPError as exc:
+                raise EndpointError(f"{where} → the stream broke after {received} characters: "
+                                    f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'connection closed'}") from None
+
     def embed(self, texts: str | list[str]) -> np.ndarray:
         """One text → a vector [D]; a list → a matrix [N, D] in the order given."""
         single = isinstance(texts, str)
@@ -156,6 +185,43 @@ class OpenAIClient:
     def models(self, timeout: float | None = None) -> list[str]:
         answer = self.http.get_json(f"{self.url}/models", timeout=timeout)
         return [m.get("id") for m in (answer or {}).get("data", []) if isinstance(m, dict)]
+
+
+def sse_data(lines: Iterator[str]) -> Iterator[str]:
+    """The ``data`` of each server-sent event (multi-line data joined; comments and other
+    fields skipped), as the SSE specification reads a stream."""
+    buffer: list[str] = []
+    for line in lines:
+        if not line:  # a blank line ends an event
+            if buffer:
+                yield "\n".join(buffer)
+                buffer = []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        if field == "data":
+            buffer.append(value[1:] if value.startswith(" ") else value)
+    if buffer:
+        yield "\n".join(buffer)
+
+
+def _delta(data: str, where: str, received: int) -> str:
+    """The text of one chat-completion chunk; an ``error`` event as one line."""
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        raise EndpointError(f"{where} → the stream sent something that is not JSON after {received} "
+                            f"characters: {data[:80]!r}") from None
+    if isinstance(chunk, dict) and chunk.get("error"):
+        err = chunk["error"]
+        message = err.get("message", err) if isinstance(err, dict) else err
+        raise EndpointError(f"{where} → the stream failed after {received} characters: "
+                            f"{' '.join(str(message).split())[:300]}")
+    try:
+        return chunk["choices"][0].get("delta", {}).get("content") or ""
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""  # role-only or usage chunks carry no text
 
 
 class RestClient:

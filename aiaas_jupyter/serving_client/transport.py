@@ -15,12 +15,13 @@ reached the server is not sent twice.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json as _jsonlib
 import random
 import time
 import urllib.parse
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
 
@@ -102,7 +103,16 @@ class Http:
 
     def request(self, method: str, url: str, *, json: Any = None, timeout: float | None = None,
                 tries: int | None = None) -> httpx.Response:
-        """Send; return a 2xx response, or raise a one-line EndpointError."""
+        """Send; return a 2xx response (read in full), or raise a one-line EndpointError."""
+        with self.opened(method, url, json=json, timeout=timeout, tries=tries) as response:
+            return response
+
+    @contextlib.contextmanager
+    def opened(self, method: str, url: str, *, json: Any = None, timeout: float | None = None,
+               tries: int | None = None, stream: bool = False) -> Iterator[httpx.Response]:
+        """The 2xx response of *method url*, open for the ``with`` block: with *stream* its body
+        is read as it arrives (``iter_lines``), else it is already read. Retries and errors as
+        :meth:`request`; only a request that never got an answer, or got 429/503, is sent again."""
         tries = self.tries if tries is None else max(1, tries)
         timeout = self.timeout if timeout is None else timeout
         where = f"{method} {safe_url(url)}"
@@ -114,23 +124,30 @@ class Http:
             self.attempts += 1
             # no proxy for a server on this machine (a corporate HTTP_PROXY would swallow it)
             local = urllib.parse.urlsplit(url).hostname in _LOOPBACK
-            try:
-                with httpx.Client(timeout=timeout, verify=self.verify, follow_redirects=False,
-                                  trust_env=not local) as http:
-                    response = http.request(method, url, content=content, headers=headers)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if attempt < tries:
-                    self._sleep(attempt)
-                    continue
-                raise EndpointError(f"{where} → connection failed: {_reason(exc)}",
-                                    "is the server running and the URL right? see %aiaas endpoints") from None
-            except httpx.TimeoutException:
-                raise EndpointError(f"{where} → no answer within {timeout or 0:g} s",
-                                    "pass a larger timeout= or check the server") from None
-            except httpx.HTTPError as exc:
-                raise EndpointError(f"{where} → {type(exc).__name__}: {_reason(exc)}") from None
-            if response.is_success:
-                return response
+            with httpx.Client(timeout=timeout, verify=self.verify, follow_redirects=False,
+                              trust_env=not local) as http:
+                try:
+                    response = http.send(http.build_request(method, url, content=content, headers=headers),
+                                         stream=stream)
+                except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                    if attempt < tries:
+                        self._sleep(attempt)
+                        continue
+                    raise EndpointError(f"{where} → connection failed: {_reason(exc)}",
+                                        "is the server running and the URL right? see %aiaas endpoints") from None
+                except httpx.TimeoutException:
+                    raise EndpointError(f"{where} → no answer within {timeout or 0:g} s",
+                                        "pass a larger timeout= or check the server") from None
+                except httpx.HTTPError as exc:
+                    raise EndpointError(f"{where} → {type(exc).__name__}: {_reason(exc)}") from None
+                try:
+                    if response.is_success:
+                        yield response
+                        return
+                    if stream:
+                        response.read()  # the error's body, for its message
+                finally:
+                    response.close()
             wait = _retry_after(response)
             if response.status_code in RETRY_STATUSES and attempt < tries and (wait or 0) <= MAX_RETRY_AFTER:
                 self._sleep(attempt, wait)

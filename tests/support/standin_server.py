@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import threading
 import time
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Route
 
 CHAT_MODEL = "stand-in-chat"
@@ -34,6 +35,7 @@ class StandIn:
         self.flaky = 0              # how many /flaky calls to answer 503 first
         self.seen_auth: list[str] = []
         self.chat_models = {CHAT_MODEL}  # a test standing in for a real service adds that service's model names
+        self.stream_delay = 0.05    # seconds between streamed words
         self.app = Starlette(routes=[
             Route("/v1/models", self.models),
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
@@ -73,10 +75,34 @@ class StandIn:
         if body.get("model") not in self.chat_models:
             return JSONResponse({"error": {"message": f"model {body.get('model')!r} does not exist"}}, 404)
         prompt = body["messages"][-1]["content"]
+        if body.get("stream"):
+            return StreamingResponse(self._chunks(body["model"], f"**echo:** {prompt.strip()}"),
+                                     media_type="text/event-stream")
         return JSONResponse({"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
                              "choices": [{"index": 0, "finish_reason": "stop", "message": {
                                  "role": "assistant", "content": f"**echo:** {prompt.strip()}"}}],
                              "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+
+    async def _chunks(self, model: str, answer: str):
+        """The answer as OpenAI streams it: a role chunk, one chunk per word (``stream_delay`` s
+        apart), ``[DONE]``. A prompt with ``[fail mid-stream]`` gets an error event after two words,
+        one with ``[drop mid-stream]`` a connection closed after two words."""
+        def event(obj) -> str:
+            return f"data: {json.dumps(obj)}\n\n"
+
+        base = {"id": "chatcmpl-2", "object": "chat.completion.chunk", "model": model}
+        yield event({**base, "choices": [{"index": 0, "delta": {"role": "assistant"}}]})
+        words = answer.split(" ")
+        for i, word in enumerate(words):
+            if i == 2 and "[fail mid-stream]" in answer:
+                yield event({"error": {"message": "the model is overloaded", "type": "server_error"}})
+                return
+            if i == 2 and "[drop mid-stream]" in answer:
+                raise ConnectionResetError("stand-in drops the stream")
+            await asyncio.sleep(self.stream_delay)
+            yield event({**base, "choices": [{"index": 0, "delta": {"content": word + (" " if i < len(words) - 1 else "")}}]})
+        yield event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        yield "data: [DONE]\n\n"
 
     async def embeddings(self, request: Request):
         self.hits["embeddings"] += 1
