@@ -27,7 +27,7 @@ import sys
 from ._version import __version__
 
 _API = ("connect", "disconnect", "status", "preprocess", "train", "jobs", "job", "cancel", "result",
-        "attach", "models", "model", "show", "alias", "delete", "load_model",
+        "attach", "models", "model", "show", "alias", "delete", "load_model", "export",
         "deploy", "undeploy", "deployments", "endpoints", "add_endpoint", "remove_endpoint",
         "predict", "ask", "embed", "stop_server", "endpoint", "map",
         "sweep", "sweeps", "get_sweep", "attach_sweep", "cancel_sweep", "compare")

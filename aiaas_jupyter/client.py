@@ -320,6 +320,15 @@ class AiaasClient:
         mv = self.registry.get(ref)
         return load_model_files(mv.framework, self.registry.read_artifacts(mv), extra=mv.extra, **kwargs)
 
+    def export(self, ref: str, directory, *, to: str = "mlserver", name: str | None = None,
+               overwrite: bool = False):
+        """Write version *ref* (``NAME``, ``NAME:V``, ``NAME@ALIAS``) as a model folder a stock
+        MLServer serves (and so KServe and Seldon Core): its safe artifacts, their sha256 and the
+        runtime class of this package (:mod:`.model_export`). Returns the folder's path."""
+        from .model_export import export_model
+
+        return export_model(self.registry, ref, directory, to=to, name=name, overwrite=overwrite)
+
     # -- serving (see :mod:`.serving_service`) ------------------------------------------------
     def deploy(self, ref: str, **server_options):
         return self.serving.deploy(ref, **server_options)

@@ -7,3 +7,4 @@ neither has to import the other for it, and ``%load_ext`` stays light.
 
 #: Open Inference Protocol v2, OpenAI-compatible, plain REST ``/predict``
 PROTOCOLS = ("v2", "openai", "rest")
+EXPORT_TARGETS = ("mlserver",)  # aiaas export --to: servers a registered version can be written for

@@ -174,7 +174,8 @@ def test_facade_predict_through_a_v2_endpoint_on_mlserver(iris, mlserver_iris, t
 
     client = AiaasClient(home=tmp_path / "home")
     client.add_endpoint("mls-iris", mlserver_iris, "v2", model="iris")
-    health = {row[0]: row[-1] for row in client.endpoints().rows}
+    table = client.endpoints()
+    health = {r["name"]: r["health"] for r in table.records()}
     assert health["mls-iris"] == "up"
     got = client.predict("mls-iris", iris.X.to_numpy())
     np.testing.assert_array_equal(np.asarray(got).reshape(-1), iris.expected)

@@ -292,6 +292,11 @@ class AiaasMagics(Magics):
                              "name the deployment only (MODEL), not a version")
         return self.client.deploy(args.ref, canary=args.canary, promote=args.promote, rollback=args.rollback)
 
+    def _do_export(self, args, cell):
+        folder = self.client.export(args.ref, args.directory, to=args.to, name=args.name, overwrite=args.overwrite)
+        print(f"exported {args.ref} to {folder}: serve it with `mlserver start {folder}` "
+              "(aiaas-jupyter and skops or onnxruntime installed beside MLServer)")
+
     def _do_undeploy(self, args, cell):
         self.client.undeploy(args.name)
         print(f"undeployed {args.name}")

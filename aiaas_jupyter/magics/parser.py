@@ -61,6 +61,8 @@ SUBCOMMAND_EXAMPLES = {
   %aiaas deploy all-minilm-l6-v2          # the built-in embedding model (also builtin:all-minilm-l6-v2)
   %aiaas deploy iris-rf:2 --canary 10     # version 2 takes 10% of iris-rf's requests, beside the deployed one
   %aiaas deploy iris-rf --rollback        # or --promote: version 2 becomes the deployed one""",
+    "export": """
+  %aiaas export iris-rf@prod exported/iris-rf --to mlserver   # then: mlserver start exported/iris-rf""",
     "endpoints": """
   %aiaas endpoints                        # deployments and remote endpoints, with their health
   %aiaas endpoints show iris-rf -o ep     # ep.predict_url, ep.headers, ep.verify (aiaas_jupyter.endpoint)
@@ -269,6 +271,7 @@ def _add_sweep(subs) -> None:
 
 
 def _add_serving(subs) -> None:
+    from ..cli import add_export_arguments
     from ..protocols import PROTOCOLS  # a stdlib-only leaf: %load_ext stays light
 
     p = subs.add_parser("deploy", help="serve a registered (or built-in) model on this home's model server",
@@ -281,6 +284,9 @@ def _add_serving(subs) -> None:
                        help="load this version beside the deployed one and send it PCT%% of MODEL's requests")
     split.add_argument("--promote", action="store_true", help="the canary becomes the deployed version")
     split.add_argument("--rollback", action="store_true", help="drop the canary: all requests to the deployed version")
+    p = subs.add_parser("export", help="write a registered version as a model folder for MLServer (KServe, "
+                                       "Seldon Core)", **_examples("export"))
+    add_export_arguments(p)
     p = subs.add_parser("undeploy", help="stop serving a model")
     p.add_argument("name", metavar="MODEL")
 

@@ -151,6 +151,14 @@ assert d.name == "readme-rf" and d.version == 1
 d2 = aiaas_jupyter.deploy("readme-lr@prod")
 assert {x["name"] for x in aiaas_jupyter.deployments()} == {"readme-rf", "readme-lr"}
 """),
+    (("magic:export", "api:export"), """
+import json, os, pathlib
+exported = pathlib.Path(os.environ["AIAAS_HOME"]) / "exported"
+get_ipython().run_line_magic("aiaas", f"export readme-rf@prod {exported / 'readme-rf'} --to mlserver")
+folder = aiaas_jupyter.export("readme-lr@prod", exported / "readme-lr")
+assert json.loads((exported / "readme-rf" / "aiaas-model.json").read_text())["ref"] == "readme-rf:1"
+assert sorted(p.name for p in folder.iterdir()) == ["aiaas-model.json", "model-settings.json", "model.skops"]
+"""),
     (("magic:predict", "api:predict"), """
 %aiaas predict readme-rf --input X -o preds
 assert list(preds) == list(rf.predict(X))
