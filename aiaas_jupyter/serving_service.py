@@ -213,10 +213,9 @@ class ServingService:
         if server is None:
             return {}
         try:
-            text = server.metrics_text(timeout=HEALTH_TIMEOUT)
-        except EndpointError:  # an older server without /metrics, or one going away
+            return self._traffic.look(server.metrics_text(timeout=HEALTH_TIMEOUT))
+        except (EndpointError, ValueError):  # an older server without /metrics, one going away, a torn answer
             return {}
-        return self._traffic.look(text)
 
     # -- calling ----------------------------------------------------------------------
     def _resolve(self, name: str, endpoint: bool):

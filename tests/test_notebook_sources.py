@@ -29,7 +29,7 @@ HOW = "edit notebooks/src/NAME.py, then `.venv/bin/python notebooks/build.py NAM
 
 def test_every_notebook_has_a_source_and_every_source_a_notebook():
     assert NAMES == sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == sorted(p.stem for p in build.SOURCES.glob("*.py"))
-    assert len(NAMES) == 7
+    assert len(NAMES) == 8
 
 
 @pytest.mark.parametrize("name", NAMES)
