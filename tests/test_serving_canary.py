@@ -71,13 +71,17 @@ def test_a_canary_takes_its_share_and_has_its_own_metrics(home, service):
                 for _ in range(5)} == {"2"}
         meta = http.get("/v2/models/iris").json()
         assert meta["versions"] == ["1", "2"]
+        # metadata and readiness describe the deployed version and take no turn of the split
+        assert {http.get("/v2/models/iris").json()["parameters"]["ref"] for _ in range(20)} == {"iris:1"}
+        assert all(http.get("/v2/models/iris/ready").status_code == 200 for _ in range(9))
+        assert _versions(http, 10) == Counter({"1": 9, "2": 1})  # still exactly one in ten, in step
         wrong = http.post("/v2/models/iris/versions/3/infer", json={"inputs": [TENSOR]})
         assert wrong.status_code == 404 and "version 1 (canary: version 2), not 3" in wrong.json()["error"]
         samples = {(s.name, s.labels.get("version"), s.labels.get("route"), s.labels.get("code")): s.value
                    for f in text_string_to_metric_families(http.get("/metrics").text) for s in f.samples
                    if s.labels.get("model") == "iris"}
-    assert samples[("aiaas_requests_total", "2", "infer", "200")] == 205
-    assert samples[("aiaas_requests_total", "1", "infer", "200")] == 1800
+    assert samples[("aiaas_requests_total", "2", "infer", "200")] == 206
+    assert samples[("aiaas_requests_total", "1", "infer", "200")] == 1809
     rows = {(r[0], r[1]): r for r in service.endpoints().rows}
     assert rows[("iris", "deployment 90%")][4] == "iris:1 (v1)"
     assert rows[("iris", "canary 10%")][4] == "iris@candidate (v2)"

@@ -166,12 +166,12 @@ class Server:
                                 "(tritonclient: binary_data=False)")
         return body
 
-    def deployment(self, request: Request) -> LoadedModel:
-        """The version that answers: ``versions/{v}`` if given, else the canary for its share of the
-        name's requests, else the primary."""
+    def deployment(self, request: Request, split: bool = True) -> LoadedModel:
+        """The version that answers: ``versions/{v}`` if given, else (*split*: an inference, not a
+        metadata or readiness call) the canary for its share of the name's requests, else the primary."""
         p = request.path_params
         v = p.get("version")
-        dep = self.deployments.pick(p["name"], v)
+        dep = self.deployments.pick(p["name"], v, split)
         if dep is None:
             primary = self.deployments.get(p["name"])
             if primary is None:
@@ -204,7 +204,7 @@ class Server:
                               "extensions": ["admin", "predict", "openai-embeddings", "adaptive-batching"]})
 
     async def model_meta(self, request):
-        dep = self.deployment(request)
+        dep = self.deployment(request, split=False)
         rt = dep.runtime
         canary = self.deployments.canaries.get(dep.name)
         versions = [str(v.version) for v in (self.deployments.get(dep.name), canary and canary.model) if v is not None]
@@ -216,7 +216,7 @@ class Server:
                            "batching": dep.batcher.stats()}})
 
     async def model_ready(self, request):
-        dep = self.deployment(request)
+        dep = self.deployment(request, split=False)
         return json_response({"name": dep.name, "ready": True})
 
     # -- inference ---------------------------------------------------------------------------

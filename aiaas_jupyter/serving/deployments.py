@@ -82,14 +82,14 @@ class Deployments:
     def get(self, name: str) -> LoadedModel | None:
         return self.live.get(name)
 
-    def pick(self, name: str, version: str | None = None) -> LoadedModel | None:
-        """The version that answers this request: the one asked for, else the canary for its
-        share of requests, else the primary."""
+    def pick(self, name: str, version: str | None = None, split: bool = True) -> LoadedModel | None:
+        """The version that answers this request: the one asked for, else (*split*: an inference)
+        the canary for its share of requests, else the primary."""
         primary, canary = self.live.get(name), self.canaries.get(name)
         if version is not None:
             return next((d for d in (primary, canary and canary.model) if d is not None and str(d.version) == version),
                         None)
-        if canary is not None and canary.take():
+        if split and canary is not None and canary.take():
             return canary.model
         return primary
 
