@@ -30,10 +30,9 @@ _COLORS = {"finished": "#2e7d32", "error": "#c62828", "cancelled": "#757575"}
 class BatchJob:
     """``what`` (e.g. ``"predict iris-rf:3"``) over ``n_parts`` partitions."""
 
-    def __init__(self, what: str, n_parts: int, *, rows: int | None = None, save: str | None = None):
+    def __init__(self, what: str, n_parts: int, *, save: str | None = None):
         self.name = what
         self.n_parts = n_parts
-        self.rows = rows
         self.save = save
         self.status = "running"
         self.n_done = 0
@@ -134,8 +133,6 @@ class BatchJob:
     # -- how it looks -------------------------------------------------------------------------
     def _summary(self) -> dict:
         out: dict[str, Any] = {"partitions": f"{self.n_done}/{self.n_parts}"}
-        if self.rows is not None:
-            out["rows"] = f"{self.rows:,}"
         if self.save:
             out["saved to"] = self.save
         seconds = self.seconds if self.seconds is not None else time.time() - self._t0

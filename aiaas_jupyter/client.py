@@ -375,7 +375,7 @@ class AiaasClient:
         dask_client = self._ready_dask()
         ref = f"{validate_name(name)}:{version}" if version is not None else name
         job = predict_on_cluster(dask_client, self.registry, ref, data, namespace=namespace, proba=proba,
-                                 column=column, save=save, overwrite=overwrite, n_threads=self._threads())
+                                 column=column, save=save, overwrite=overwrite, n_threads=_threads(dask_client))
         return self._batch(job, block, progress)
 
     def ask(self, name: str, prompt: str, *, timeout: float | None = None, stream: bool = False, **params):
@@ -394,8 +394,9 @@ class AiaasClient:
         if endpoint or timeout:
             raise AiaasError("endpoint= and timeout= are options of a deployment's embed; on_cluster=True "
                              "embeds with the built-in model on the workers")
-        job = embed_on_cluster(self._ready_dask(), name, texts, namespace=namespace, column=column, save=save,
-                               overwrite=overwrite, n_threads=self._threads())
+        dask_client = self._ready_dask()
+        job = embed_on_cluster(dask_client, name, texts, namespace=namespace, column=column, save=save,
+                               overwrite=overwrite, n_threads=_threads(dask_client))
         return self._batch(job, block, progress)
 
     # -- batch inference helpers ---------------------------------------------------------
@@ -403,9 +404,6 @@ class AiaasClient:
         dask_client = self.require_dask()
         self.session.ensure_versions()
         return dask_client
-
-    def _threads(self) -> int:
-        return max(1, sum(self.require_dask().nthreads().values()))
 
     def _batch(self, job, block: bool, progress: bool):
         """A batch job shown as a map is (a bar), and its result when *block*, else the job."""
@@ -433,6 +431,11 @@ AiaasClient.embed.__doc__ += """
 
 
 _default: AiaasClient | None = None
+
+
+def _threads(dask_client) -> int:
+    """The cluster's worker threads (a pandas frame to score is cut in about two partitions each)."""
+    return max(1, sum(dask_client.nthreads().values()))
 
 
 def get_client() -> AiaasClient:

@@ -130,6 +130,23 @@ def test_a_restarted_server_keeps_the_split(home, service):
     service.deploy("iris", rollback=True)
 
 
+def _deployed_series(home) -> set:
+    with _http(home) as http:
+        return {(s.labels["version"], s.labels["ref"]) for f in text_string_to_metric_families(http.get("/metrics").text)
+                for s in f.samples if s.name == "aiaas_deployment_info" and s.labels["model"] == "iris"}
+
+
+def test_the_deployment_series_follow_a_split_that_reuses_a_version(home, service):
+    """A canary replaced by the same version, then that version deployed as the primary: the
+    series of the version that stays are never removed by the one that leaves."""
+    service.deploy("iris:3", canary=20)
+    service.deploy("iris:3", canary=30)
+    assert _deployed_series(home) == {("2", "iris:2"), ("3", "iris:3")}
+    service.deploy("iris:3")
+    assert _deployed_series(home) == {("3", "iris:3")}
+    service.deploy("iris:2")
+
+
 def test_what_cannot_be_split_is_one_line(home, service, shell):
     with pytest.raises(EndpointNotFoundError, match="no deployment named 'other' to split traffic with"):
         service.deploy("other:1", canary=10)

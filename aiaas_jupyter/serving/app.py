@@ -140,7 +140,7 @@ class Server:
     def bind(self, request: Request, dep: LoadedModel) -> LoadedModel:
         """The request is for *dep*: its metrics go under that model and version."""
         request.scope["aiaas.deployment"] = dep
-        self.metrics.in_flight.labels(dep.name, str(dep.version)).inc()
+        self.metrics.entered(dep.name, str(dep.version))
         return dep
 
     async def read_json(self, request: Request) -> Any:

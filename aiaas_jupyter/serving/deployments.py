@@ -133,15 +133,15 @@ class Deployments:
             self.live[name] = dep  # the swap: one assignment on the event loop
             canary = self.canaries.pop(name, None)  # a plain redeploy ends a split
             self._save()
-            self._tell_metrics(old, dep)
-            if canary is not None:
+            if canary is not None:  # out of the metrics first: it may be the version just deployed
                 self._tell_metrics(canary.model, None)
-                canary.model.batcher.close()
+            self._tell_metrics(old, dep)
             # The freshly imported ML stack is ~300k long-lived objects: a full GC pass over
             # them stalls every request for ~200 ms. Frozen, collections skip them.
             gc.freeze()
-        if old is not None:
-            old.batcher.close()
+        for leaving in (old, canary and canary.model):  # each drains its queue, then its thread stops
+            if leaving is not None:
+                leaving.batcher.close()
         log.info("deployed %s = %s (version %s)", name, ref, dep.version)
         return dep
 
@@ -152,11 +152,9 @@ class Deployments:
                 return False
             canary = self.canaries.pop(name, None)
             self._save()
-            self._tell_metrics(dep, None)
-        dep.batcher.close()
+        self._retire(dep)
         if canary is not None:
-            self._tell_metrics(canary.model, None)
-            canary.model.batcher.close()
+            self._retire(canary.model)
         log.info("undeployed %s", name)
         return True
 
@@ -177,7 +175,7 @@ class Deployments:
             old = self.canaries.get(name)
             self.canaries[name] = Canary(dep, percent)
             self._save()
-            if old is not None:
+            if old is not None:  # out of the metrics first: it may be the same version again
                 self._tell_metrics(old.model, None)
             self._tell_metrics(None, dep)
             gc.freeze()
@@ -198,8 +196,7 @@ class Deployments:
                 self.live[name] = canary.model
             del self.canaries[name]
             self._save()
-            self._tell_metrics(leaving, None)
-        leaving.batcher.close()
+        self._retire(leaving)
         log.info("%s: %s version %s", name, "promoted" if promote else "rolled back", canary.model.version)
         return self.live[name]
 
@@ -227,6 +224,11 @@ class Deployments:
                     await self.deploy_canary(name, split["ref"], split["percent"], version=split.get("version"))
             except Exception as e:  # keep serving the others
                 log.error("could not restore deployment %s (%s): %s", name, entry, e)
+
+    def _retire(self, dep: LoadedModel) -> None:
+        """A version that no longer takes requests: out of the metrics; its queue drains, then its thread stops."""
+        self._tell_metrics(dep, None)
+        dep.batcher.close()
 
     def _tell_metrics(self, gone: LoadedModel | None, new: LoadedModel | None) -> None:
         if self.metrics is None:

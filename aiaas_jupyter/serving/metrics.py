@@ -74,9 +74,9 @@ class ServerMetrics:
         self._codes: dict[tuple, object] = {}
 
     # -- the hot path ------------------------------------------------------------------------
-    def started(self, model: str, version: str) -> float:
+    def entered(self, model: str, version: str) -> None:
+        """A request is now bound to this version: one more in flight until :meth:`answered`."""
         self.in_flight.labels(model, version).inc()
-        return time.perf_counter()
 
     def answered(self, model: str, version: str, route: str, code: int, t0: float, counted: bool = True) -> None:
         """One answer: its latency and code (and the in-flight gauge down, when *counted*)."""

@@ -49,9 +49,6 @@ class SignatureCheck:
         inputs = (signature or {}).get("inputs") or []
         self.entries = {e["name"]: e for e in inputs}
 
-    def __bool__(self) -> bool:
-        return bool(self.entries)
-
     def column(self, name: str, values: np.ndarray) -> None:
         """Raise :class:`SignatureError` if *values* cannot be column *name* of the signature."""
         entry = self.entries.get(name)
