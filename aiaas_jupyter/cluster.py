@@ -108,9 +108,26 @@ def start_embedded(spec: ClusterSpec):
     """Start the embedded cluster described by *spec*; return ``(cluster, client)``."""
     import dask.config
 
-    # Nannies read this when created and keep it for restarts of their worker.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ(spec.threads_per_worker)}):
+    # Nannies read this when created and keep it for restarts of their worker; the scheduler reads
+    # its memory manager's policies when created.
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ(spec.threads_per_worker),
+                          "distributed.scheduler.active-memory-manager.policies": keep_broadcast_policies()}):
         return _start_embedded(spec)
+
+
+def keep_broadcast_policies() -> list:
+    """The scheduler's memory-manager policies without ``ReduceReplicas``.
+
+    A sweep sends its frame and plan to every worker once and a batch scoring its model
+    (``scatter(broadcast=True)``); ``ReduceReplicas`` drops those copies whenever fewer tasks wait on
+    them than workers hold them (between two trials, every 2 s), and the next trial on that worker
+    fetches the frame again from another. Dask documents that broadcasting needs it off
+    (``Client.scatter``); an external scheduler needs the same setting (README, "Outgrowing one machine").
+    """
+    import dask.config
+
+    return [p for p in dask.config.get("distributed.scheduler.active-memory-manager.policies", default=[]) or []
+            if not str(p.get("class", "")).endswith("ReduceReplicas")]
 
 
 def _start_embedded(spec: ClusterSpec):

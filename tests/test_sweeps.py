@@ -12,6 +12,7 @@ import pytest
 
 from aiaas_jupyter.errors import SweepError
 from aiaas_jupyter.sweep_space import loguniform, randint
+from support.cluster_idle import wait_until_idle
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,7 @@ def rf(**kw):
 
 def test_grid_sweep_runs_every_point_and_registers_the_best(aiaas, frame):
     space = {"max_depth": [1, 3, 8], "n_estimators": [5, 20]}
+    wait_until_idle(aiaas.dask)  # where the trials land is asserted below: no earlier test's task in the way
     sweep = aiaas.sweep(rf(), frame, "label", space=space, name="sw-grid", block=True)
     version = sweep.result(timeout=5)
     assert sweep.status == "finished" and sweep.counts == {"finished": 6}
@@ -68,6 +70,7 @@ def test_grid_sweep_runs_every_point_and_registers_the_best(aiaas, frame):
 
 def test_data_travel_once_per_worker_not_once_per_trial(aiaas, frame):
     dask = aiaas.dask
+    wait_until_idle(dask)  # both workers free: the trials spread over both
     before = dask.run(lambda dask_worker: len(dask_worker.transfer_incoming_log))
     sweep = aiaas.sweep(rf(), frame, "label", space={"max_depth": [1, 2, 3, 4, 5, 6, 7, 8]}, name="sw-once",
                         register="none", block=True)
@@ -80,6 +83,18 @@ def test_data_travel_once_per_worker_not_once_per_trial(aiaas, frame):
     assert all(not k for k in fetched.values()), fetched
     assert len(after) == 2  # and both workers ran trials (8 trials, 2 workers)
     assert {t.worker for t in sweep.trial_records()} == set(after)
+
+
+def test_the_embedded_scheduler_keeps_every_workers_copy_of_a_sweeps_inputs(aiaas):
+    """Between two trials fewer tasks wait on the frame than workers hold it; Dask's memory manager
+    (ReduceReplicas, every 2 s) would drop the extra copies and the next trial would fetch it again."""
+    dask = aiaas.dask
+    future = dask.scatter(np.arange(10_000), broadcast=True, hash=False)
+    assert len(dask.who_has([future])[future.key]) == 2
+    dask.amm.run_once()  # what the scheduler does every 2 s
+    time.sleep(0.5)
+    assert len(dask.who_has([future])[future.key]) == 2
+    del future
 
 
 def test_max_concurrent_is_never_exceeded(aiaas, frame):
