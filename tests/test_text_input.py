@@ -92,3 +92,41 @@ def test_the_trainer_and_the_server_agree(case):
         assert (rt.column, rt.text_field) == (column, field)
         part, n = rt.from_texts(["a cat and a puppy", "the bond market"])
         assert n == 2 and rt.run(rt.concat([part]), frozenset())["predict"].tolist() == ["pets", "finance"]
+
+
+#: case → (ColumnTransformer factory, whether the server sends the texts to its one transformer directly)
+HEADS = {
+    "one TfidfVectorizer on the column": (lambda: ColumnTransformer([("t", TfidfVectorizer(), "text")]), True),
+    "dense output chosen at fit": (
+        lambda: ColumnTransformer([("t", CountVectorizer(), "text")], sparse_threshold=0.0), True),
+    "a pipeline on the column": (
+        lambda: ColumnTransformer([("t", make_pipeline(TfidfVectorizer()), "text")]), True),
+    "weighted": (lambda: ColumnTransformer([("t", TfidfVectorizer(), "text")], transformer_weights={"t": 2.0}),
+                 False),
+    "the rest passed through": (
+        lambda: ColumnTransformer([("t", TfidfVectorizer(), "text")], remainder="passthrough"), False),
+    "two transformers": (
+        lambda: ColumnTransformer([("t", TfidfVectorizer(), "text"), ("c", CountVectorizer(), "text")]), False),
+}
+
+
+@pytest.mark.parametrize("case", list(HEADS))
+def test_the_server_skips_the_frame_only_where_the_answer_is_the_same(case):
+    """W4's model spent 0.8 ms of a 1.3 ms batch building a one-column frame for its
+    ColumnTransformer; the server sends the texts to the one transformer instead, exactly where
+    that gives the same matrix, and the answers (labels and probabilities) are identical."""
+    from aiaas_jupyter.serving.runtime import TextRuntime
+
+    make, direct = HEADS[case]
+    frame = _frame(200)
+    columns = ["text", "x"] if "passed through" in case else ["text"]
+    model = Pipeline([("ct", make()), ("lr", LogisticRegression())]).fit(frame[columns], frame["label"])
+    rt = TextRuntime(model, {}, "text")
+    assert (rt._head is not None) is direct
+    if len(columns) > 1:  # the model needs column x too: texts alone are not its input
+        return
+    texts = frame["text"].tolist()[::-1] + ["an unseen word", ""]
+    out = rt.run(texts, frozenset({"predict_proba"}))
+    want = pd.DataFrame({"text": texts})
+    assert out["predict"].tolist() == model.predict(want).tolist()
+    assert np.array_equal(out["predict_proba"], model.predict_proba(want))

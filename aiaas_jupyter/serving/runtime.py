@@ -21,6 +21,8 @@ from .signature_check import SignatureCheck
 
 EMBEDDING_REF = "builtin:all-minilm-l6-v2"
 EMBEDDING_NAME = "all-minilm-l6-v2"
+ECHO_REF = "builtin:echo"
+ECHO_NAME = "echo"
 
 
 
@@ -231,6 +233,9 @@ class TextRuntime(Runtime):
         self.text_field = column or declared_text(extra)[1]
         self.feature_names = [self.text_field] if self.text_field else None
         self.input_meta = [{"name": self.text_field or "text", "datatype": "BYTES", "shape": [-1]}]
+        self._head = _text_head(model, column)
+        if self._head is not None:  # the pipeline after its column selection answers
+            self.model = model[1:]
 
     def from_tensors(self, tensors):
         if len(tensors) > 1 and any(name == self.text_field for name, _ in tensors):
@@ -273,12 +278,46 @@ class TextRuntime(Runtime):
     def model_input(self, X):
         if self.column is None:
             return X
+        if self._head is not None:
+            transformer, dense = self._head
+            out = transformer.transform(X)
+            return out.toarray() if dense and hasattr(out, "toarray") else out
         import pandas as pd
 
         return pd.DataFrame({self.column: X})
 
     def warm_up(self):
         self.run(["warm up"], frozenset(self.outputs))
+
+
+def _text_head(model: Any, column: str | None):
+    """``(transformer, dense)`` when *model* is a Pipeline whose first step is a ColumnTransformer
+    that only sends *column* through one fitted transformer (e.g. ``TfidfVectorizer``), else None.
+
+    Then the texts go to that transformer directly, as the ColumnTransformer would send them, and
+    the rest of the pipeline predicts: the same matrix (sparse unless the ColumnTransformer chose
+    dense when fitted, ``sparse_output_``), without building a DataFrame and selecting its column
+    for every batch — about 0.8 ms of a 1.3 ms batch of 32 sentences (W4's model)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    if column is None or not isinstance(model, Pipeline) or len(model.steps) < 2:
+        return None
+    ct = model.steps[0][1]
+    if not isinstance(ct, ColumnTransformer) or ct.transformer_weights is not None \
+            or getattr(ct, "_sklearn_output_config", {}).get("transform") not in (None, "default"):
+        return None
+    active = [(t, cols) for _, t, cols in ct.transformers_ if t != "drop" and not _no_columns(cols)]
+    if len(active) != 1:
+        return None
+    transformer, cols = active[0]
+    if cols != column or transformer == "passthrough" or not hasattr(transformer, "transform"):
+        return None
+    return transformer, not ct.sparse_output_
+
+
+def _no_columns(cols) -> bool:
+    return hasattr(cols, "__len__") and not isinstance(cols, str) and len(cols) == 0
 
 
 class OnnxRuntime(TabularRuntime):
@@ -329,6 +368,31 @@ class EmbeddingRuntime(TextRuntime):
 
     def warm_up(self):
         self.run(["warm up"], frozenset())
+
+
+class EchoRuntime(TextRuntime):
+    """A model that does nothing: each text comes back as its prediction. Deployed like any model
+    and answered through the same routes, batching and encoding, it shows what the server and the
+    network allow when the model costs nothing — the ceiling W4 compares the real model with (Triton's
+    ``identity`` models serve the same purpose) — and checks a deployment pipeline end to end."""
+
+    kind, platform = "echo", "builtin"
+
+    def __init__(self):
+        self.model, self.column, self.text_field = None, None, None
+        self.feature_names, self.classes, self.task = None, None, "echo"
+        self.input_meta = [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+
+    def output_meta(self):
+        return [{"name": "predict", "datatype": "BYTES", "shape": [-1]}]
+
+    def parameters(self):
+        return {"kind": self.kind}
+
+    def run(self, X, want):
+        out = np.empty(len(X), dtype=object)
+        out[:] = X
+        return {"predict": out}
 
 
 def sentence_model(limit_threads: bool):
@@ -383,3 +447,10 @@ def load_embedding_runtime() -> EmbeddingRuntime:
     rt = EmbeddingRuntime()
     rt.warm_up()
     return rt
+
+
+def load_builtin(ref: str) -> tuple[Runtime, str]:
+    """A built-in model's runtime and framework name (``BUILTIN_REFS`` of :mod:`.deployments`)."""
+    if ref == ECHO_REF:
+        return EchoRuntime(), "builtin"
+    return load_embedding_runtime(), "sentence-transformers"
