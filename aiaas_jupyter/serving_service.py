@@ -86,7 +86,7 @@ class ServingService:
             except ModelNotFoundError as exc:
                 close = difflib.get_close_matches(name, list(BUILTIN_MODELS), n=1)
                 if close and not self._registered(name):
-                    raise ModelNotFoundError(exc.message, f"the built-in embedding model is {close[0]}: "
+                    raise ModelNotFoundError(exc.message, f"a built-in model is called {close[0]}: "
                                                           f"%aiaas deploy {close[0]}") from None
                 raise
         if canary is not None:

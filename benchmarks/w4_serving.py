@@ -10,6 +10,12 @@ peer's own format, used only here), with its default settings (``parallel_worker
 toolchain.md). A second MLServer with its adaptive batching on (``MLSERVER_BATCHING``) is
 measured too, since ours batches by default: ``ratio_vs_batched`` compares with that one.
 
+Two more sides answer issue 15's "more than one core": *ours_workers* is the same server with
+one serving process per core (``aiaas.server.workers``, i.e. ``aiaas serve --workers N``), and
+*ceiling* is that same N-process server and client with the built-in ``echo`` model, which does
+nothing (each text comes back as its prediction): what the transport allows. The record carries
+``workers_vs_one`` and ``workers_vs_ceiling`` (goal ≥ 0.8).
+
 All are asked the same thing: Open Inference Protocol v2 REST, ``POST /v2/models/NAME/infer``
 with one BYTES input of shape [1] (one sentence per request), 64 concurrent clients over
 keep-alive connections on loopback, the bearer header sent to every server (MLServer ignores
@@ -49,6 +55,7 @@ CONCURRENCY = 64
 ROUNDS = 2                 # timed rounds per side; sides run in ABC order, then CBA, ...
 SAMPLE_EVERY = 7           # every 7th timed response is kept and checked against the model
 MODEL_NAME = "w4-sentiment"
+ECHO = "echo"              # the built-in model that does nothing (builtin:echo): the ceiling side
 TRAIN_ROWS, SEED = 2_000, 0
 N_TEXTS = 1_000            # distinct request sentences (request i sends text i % N_TEXTS)
 #: MLServer's adaptive batching for the second baseline (off by default in MLServer; ours batches)
@@ -120,10 +127,11 @@ def predict_texts(model, texts: list[str]):
     return as_text_pipeline(model).predict(list(texts))
 
 
-def train_and_register(home: str | Path, name: str = MODEL_NAME, rows: int = TRAIN_ROWS):
+def train_and_register(home: str | Path, name: str = MODEL_NAME, rows: int = TRAIN_ROWS, also=()):
     """Train the pipeline with the project's trainer (as a Dask worker would) and register it
-    as the kernel does (``AiaasClient._register``). Returns (ModelVersion, fitted pipeline),
-    the pipeline loaded back from the registered skops artifact: the exact model served."""
+    as the kernel does (``AiaasClient._register``), in *home* and in each home of *also*.
+    Returns (ModelVersion, fitted pipeline), the pipeline loaded back from the registered skops
+    artifact: the exact model served."""
     from aiaas_jupyter.registry import Registry
     from aiaas_jupyter.artifacts.codec import SKOPS_FILE, load_sklearn
     from aiaas_jupyter.training import TrainSpec, run_training
@@ -133,11 +141,12 @@ def train_and_register(home: str | Path, name: str = MODEL_NAME, rows: int = TRA
     extra = dict(res.extra)
     extra.update(n_train=res.n_train, n_test=res.n_test, device=res.device, history=res.history,
                  target="label")
-    version = Registry(home).register(
-        name, framework=res.framework, artifacts=res.artifacts, params=res.params,
-        metrics=res.metrics, library_versions=res.library_versions,
-        data_fingerprint=res.data_fingerprint, source="benchmarks/w4_serving.py", job_id=None,
-        extra=extra)
+    for h in (*also, home):
+        version = Registry(h).register(
+            name, framework=res.framework, artifacts=res.artifacts, params=res.params,
+            metrics=res.metrics, library_versions=res.library_versions,
+            data_fingerprint=res.data_fingerprint, source="benchmarks/w4_serving.py", job_id=None,
+            extra=extra)
     return version, load_sklearn(res.artifacts[SKOPS_FILE])
 
 
@@ -238,14 +247,16 @@ def stop_process(proc: subprocess.Popen, timeout: float = 20.0) -> None:
 
 
 @contextlib.contextmanager
-def our_server(home: str | Path, ref: str, name: str):
-    """Our server on ``home`` (``ensure_server``), ``ref`` deployed as ``name`` via the admin
-    API; yields (base URL, bearer token). Stopped afterwards."""
+def our_server(home: str | Path, ref: str, name: str, workers: int = 1):
+    """Our server on ``home`` (``ensure_server``, with ``workers`` serving processes), ``ref``
+    deployed as ``name`` via the admin API; yields (base URL, bearer token). Stopped afterwards."""
+    import dask.config
     import httpx
 
     from aiaas_jupyter.serving import state
 
-    info = state.ensure_server(home)
+    with dask.config.set({"aiaas.server.workers": workers}):
+        info = state.ensure_server(home)
     try:
         token = state.read_token(home)
         r = httpx.post(f"{info.url}/admin/deployments", json={"name": name, "ref": ref},
@@ -456,10 +467,12 @@ def _merge(reports: list[dict]) -> dict:
 
 
 def _check_samples(side: str, samples: list[tuple[int, object]], texts: list[str], model) -> int:
-    """Compare the sampled answers with the in-process model; returns how many were checked."""
+    """Compare the sampled answers with the in-process model (*model* None: the echo model,
+    whose answer is the text itself); returns how many were checked."""
     if not samples:
         raise AssertionError(f"W4 {side}: no answer was sampled")
-    expected = predict_texts(model, [texts[i] for i, _ in samples])
+    asked = [texts[i] for i, _ in samples]
+    expected = asked if model is None else predict_texts(model, asked)
     wrong = [(texts[i], got, str(e)) for (i, got), e in zip(samples, expected) if str(got) != str(e)]
     if wrong:
         raise AssertionError(f"W4 {side}: {len(wrong)} of {len(samples)} sampled answers differ from "
@@ -477,42 +490,52 @@ def run(size: str, repeat: int | None = None) -> dict:
     warmup = min(500, max(CONCURRENCY * 2, n_total // 10))
     home = c.ensure_aiaas_home()
     workdir = Path(tempfile.mkdtemp(prefix="aiaas-w4-"))
+    homes = {"ours_workers": workdir / "home-workers", "ceiling": workdir / "home-ceiling"}
+    n_workers = c.cpu_count()
     frame = make_texts(N_TEXTS, seed=SEED + 1)
     texts = frame["text"].tolist()
-    sides = ("ours", "baseline", "baseline_batched")
+    sides = ("ours", "ours_workers", "ceiling", "baseline", "baseline_batched")
+    names = {side: ECHO if side == "ceiling" else MODEL_NAME for side in sides}
     try:
         c.log("W4: training and registering the TF-IDF + LogisticRegression pipeline")
-        version, model = train_and_register(home)
+        version, model = train_and_register(home, also=[homes["ours_workers"]])
         peer_model = as_text_pipeline(model)
         peer_answers = peer_model.predict(texts)
         if not (peer_answers == model.predict(frame[["text"]])).all():
             raise AssertionError("the plain pipeline for MLServer disagrees with the registered one")
         accuracy = float(np.mean(peer_answers == frame["label"]))
+        ref = f"{MODEL_NAME}:{version.version}"
         with contextlib.ExitStack() as stack:
-            # the three servers start side by side: each spends seconds importing its libraries
-            # and loading the model, and nothing is timed before all three answer
+            # the servers start side by side: each spends seconds importing its libraries
+            # and loading the model, and nothing is timed before all of them answer
             starting = {"baseline": mlserver(peer_model, MODEL_NAME, workdir),
                         "baseline_batched": mlserver(peer_model, MODEL_NAME, workdir, batching=MLSERVER_BATCHING,
                                                      tag="mlserver-batched"),
-                        "ours": our_server(home, f"{MODEL_NAME}:{version.version}", MODEL_NAME)}
+                        "ours": our_server(home, ref, MODEL_NAME),
+                        "ours_workers": our_server(homes["ours_workers"], ref, MODEL_NAME, workers=n_workers),
+                        # the same server, processes and client, with a model that does nothing
+                        "ceiling": our_server(homes["ceiling"], "builtin:echo", ECHO, workers=n_workers)}
             with ThreadPoolExecutor(len(starting)) as pool:
                 started = {side: pool.submit(stack.enter_context, cm) for side, cm in starting.items()}
             urls = {side: future.result() for side, future in started.items()}  # a failed start raises here
-            urls["ours"], token = urls["ours"]
-            headers = {"Authorization": f"Bearer {token}"}
-            names = {side: input_name(urls[side], MODEL_NAME, headers) for side in sides}
+            tokens = {side: urls[side][1] for side in ("ours", "ours_workers", "ceiling")}
+            urls.update({side: urls[side][0] for side in tokens})
+            # the bearer header goes to every server (MLServer ignores it): the same bytes
+            headers = {side: {"Authorization": f"Bearer {tokens.get(side, tokens['ours'])}"} for side in sides}
+            inputs = {side: input_name(urls[side], names[side], headers[side]) for side in sides}
             c.log(f"W4: {CONCURRENCY} clients, {warmup} warm-up + {n_total} timed requests per side "
-                  f"in {ROUNDS} rounds (ABC, CBA, ...); " + ", ".join(f"{s} {urls[s]}" for s in sides))
+                  f"in {ROUNDS} rounds (ABC, CBA, ...); {n_workers} serving processes for ours_workers and "
+                  "ceiling; " + ", ".join(f"{s} {urls[s]}" for s in sides))
             reports: dict[str, list[dict]] = {side: [] for side in sides}
             for r, n in enumerate(per_round):
                 for side in (sides if r % 2 == 0 else sides[::-1]):
-                    # the bearer header goes to every server (MLServer ignores it): same bytes
-                    rep = run_load(urls[side], MODEL_NAME, headers, names[side], texts, n, warmup,
+                    rep = run_load(urls[side], names[side], headers[side], inputs[side], texts, n, warmup,
                                    workdir, f"{side}-{r}")
                     c.log(f"W4 round {r} {side}: {rep['rps']:.0f} req/s, errors {rep['errors']}")
                     reports[side].append(rep)
         merged = {side: _merge(reps) for side, reps in reports.items()}
-        checked = {side: _check_samples(side, merged[side]["samples"], texts, model) for side in sides}
+        checked = {side: _check_samples(side, merged[side]["samples"], texts, None if side == "ceiling" else model)
+                   for side in sides}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     for side, m in merged.items():
@@ -522,18 +545,22 @@ def run(size: str, repeat: int | None = None) -> dict:
     extra = {}
     for side in sides:
         m = merged[side]
-        extra.update({f"{side}_p50_ms": m["p50_ms"], f"{side}_p99_ms": m["p99_ms"],
+        extra.update({f"{side}_rps": m["rps"], f"{side}_p50_ms": m["p50_ms"], f"{side}_p99_ms": m["p99_ms"],
                       f"{side}_mean_ms": m["mean_ms"], f"{side}_errors": m["errors"],
                       f"{side}_rounds_rps": m["rounds_rps"],
                       # CPU seconds the load client used per wall second (1.0 = one core): how
-                      # much of the 2 cores the client took from the server under test
+                      # much of the cores the client took from the server under test
                       f"{side}_client_cpu_share": m["client_cpu_share"],
                       f"checked_{side}": checked[side]})
+    workers, ceiling = merged["ours_workers"], merged["ceiling"]
     return c.result(
         "W4", size, ours["rps"], base["rps"], better="higher", unit="req/s",
         requests=n_total, concurrency=CONCURRENCY, warmup_requests=warmup, rounds=ROUNDS,
         **extra,
-        baseline_batched_rps=batched["rps"], ratio_vs_batched=ours["rps"] / batched["rps"],
+        ratio_vs_batched=ours["rps"] / batched["rps"], serving_processes=n_workers,
+        # issue 15 point 7: N processes against 1, and against the same server with a no-op model
+        workers_vs_one=workers["rps"] / ours["rps"], workers_vs_ceiling=workers["rps"] / ceiling["rps"],
+        workers_vs_baseline=workers["rps"] / base["rps"],
         mlserver_batching=MLSERVER_BATCHING, model_accuracy=accuracy,
         baseline_server="mlserver " + _mlserver_version() + " + mlserver-sklearn, parallel_workers 0",
         protocol="OIP v2 REST, BYTES [1]",

@@ -71,12 +71,16 @@ def test_run_py_rejects_unknown_workload(tmp_path):
 
 
 def test_w4_serving_both_servers_answer_correctly(tmp_path):
-    """W4 at 300 requests per side: both servers answer every request, sampled answers equal
-    the in-process model's (the workload itself raises otherwise); no performance bound."""
+    """W4 at 300 requests per side: every server (ours with one process and with one per core,
+    the echo ceiling, MLServer plain and batched) answers every request, sampled answers equal
+    the in-process model's — or, for the ceiling, the text sent (the workload itself raises
+    otherwise); no performance bound."""
     (rec,) = _run_bench(tmp_path, "--quick", "--only", "W4", "--repeat", "300", timeout=300.0)
     assert rec["workload"] == "W4" and rec["requests"] == 300 and rec["better"] == "higher"
     assert rec["unit"] == "req/s" and rec["concurrency"] == 64
-    for side in ("ours", "baseline", "baseline_batched"):
+    assert rec["serving_processes"] >= 1
+    assert rec["workers_vs_ceiling"] == pytest.approx(rec["ours_workers_rps"] / rec["ceiling_rps"])
+    for side in ("ours", "ours_workers", "ceiling", "baseline", "baseline_batched"):
         assert rec[f"{side}_errors"] == 0, f"{side}: {rec[f'{side}_errors']} failed requests"
         assert rec[f"checked_{side}"] > 0  # sampled answers, equal to the model's (else run.py fails)
         assert 0 < rec[f"{side}_p50_ms"] <= rec[f"{side}_p99_ms"]

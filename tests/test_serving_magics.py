@@ -402,7 +402,7 @@ def test_embeddings_are_one_line_away_on_the_running_server(sh, served, deployed
     assert served.client.deploy("builtin:all-minilm-l6-v2").name == "all-minilm-l6-v2"
     with pytest.raises(ModelNotFoundError, match="unknown built-in model 'builtin:gpt-9'"):
         served.client.deploy("builtin:gpt-9")
-    with pytest.raises(ModelNotFoundError, match=r"hint: the built-in embedding model is all-minilm-l6-v2"):
+    with pytest.raises(ModelNotFoundError, match=r"hint: a built-in model is called all-minilm-l6-v2"):
         sh.run_line_magic("aiaas", "deploy all-minilm")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -118,9 +119,10 @@ def test_the_windowed_figures():
     assert math.isnan(quantile(0.99, {0.1: 0.0, math.inf: 0.0}))
     assert quantile(0.99, {0.1: 0.0, math.inf: 5.0}) == 0.1  # in the open top bucket: its lower edge
 
-    metrics = ServerMetrics(lambda: [])  # the server's own exposition, driven directly
-    metrics.deployment("m", "1", "m:1", present=True)
     loaded = time.time()
+    deployed = SimpleNamespace(name="m", version=1, ref="m:1", loaded_ts=loaded,
+                               batcher=SimpleNamespace(queue_depth=0, busy=False))
+    metrics = ServerMetrics(lambda: [deployed])  # the server's own exposition, driven directly
     for _ in range(100):
         metrics.answered("m", "1", "infer", 200, time.perf_counter() - 0.005, counted=False)
     for _ in range(7):  # readiness calls of the model are not traffic

@@ -24,6 +24,7 @@ import gc
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,13 @@ from ..clock import now_iso
 from ..errors import ModelNotFoundError
 from ..registry.private_files import make_private_dir, write_private
 from .batching import Batcher
-from .runtime import EMBEDDING_NAME, EMBEDDING_REF, Runtime
+from .runtime import ECHO_NAME, ECHO_REF, EMBEDDING_NAME, EMBEDDING_REF, Runtime
 from .traffic_split import Canary, check_percent
 
 log = logging.getLogger("aiaas_jupyter.serving")
 
 #: Refs of models that ship with the server instead of living in the registry.
-BUILTIN_REFS = {EMBEDDING_REF: EMBEDDING_NAME}
+BUILTIN_REFS = {EMBEDDING_REF: EMBEDDING_NAME, ECHO_REF: ECHO_NAME}
 
 
 @dataclass
@@ -55,6 +56,7 @@ class LoadedModel:
     runtime: Runtime
     batcher: Batcher = field(repr=False)
     loaded_at: str = ""
+    loaded_ts: float = field(default_factory=time.time)  #: the same instant, for the metrics
 
     def info(self, base_url: str) -> dict[str, Any]:
         return {"name": self.name, "ref": self.ref, "version": self.version,
@@ -70,9 +72,10 @@ class Deployments:
     """The live deployments of one server (used from its event loop only)."""
 
     def __init__(self, home: str | os.PathLike, *, max_batch_size: int = 64, max_wait_ms: float = 2.0,
-                 metrics=None):
+                 metrics=None, peers=None):
         self.home = Path(home)
         self.metrics = metrics  # a ServerMetrics (:mod:`.metrics`), or None
+        self.peers = peers      # the other processes of this server (:mod:`.peers`), or None: only this one
         self.max_batch_size, self.max_wait_ms = max_batch_size, max_wait_ms
         self.live: dict[str, LoadedModel] = {}
         self.canaries: dict[str, Canary] = {}
@@ -114,7 +117,8 @@ class Deployments:
         return parse_ref(ref)[0]
 
     async def deploy(self, name: str | None, ref: str, *, version: int | None = None) -> LoadedModel:
-        """Load ``ref`` (or exactly ``version`` of its model, on restore), then swap it in.
+        """Load ``ref`` (or exactly ``version`` of its model, on restore), then swap it in, and
+        return once every process of the server serves it.
 
         Raises the registry's errors (ModelNotFoundError, InvalidNameError, IntegrityError,
         UnsafeArtifactError) or whatever the loader raised; the live model is unchanged then.
@@ -126,16 +130,17 @@ class Deployments:
         if ref.startswith("builtin:") and ref not in BUILTIN_REFS:
             raise ModelNotFoundError(f"unknown built-in model {ref!r}; built in: {', '.join(BUILTIN_REFS)}")
         name = validate_name(name if name is not None else self.default_name(ref), "deployment")
+        dep = await self._deploy(name, ref, version)
+        await self._announce(name)
+        return dep
+
+    async def _deploy(self, name: str, ref: str, version: int | None) -> LoadedModel:
         async with self._locks.setdefault(name, asyncio.Lock()):
             loop = asyncio.get_running_loop()
             dep = await loop.run_in_executor(None, self._load, name, ref, version)
             old = self.live.get(name)
             self.live[name] = dep  # the swap: one assignment on the event loop
             canary = self.canaries.pop(name, None)  # a plain redeploy ends a split
-            self._save()
-            if canary is not None:  # out of the metrics first: it may be the version just deployed
-                self._tell_metrics(canary.model, None)
-            self._tell_metrics(old, dep)
             # The freshly imported ML stack is ~300k long-lived objects: a full GC pass over
             # them stalls every request for ~200 ms. Frozen, collections skip them.
             gc.freeze()
@@ -146,12 +151,17 @@ class Deployments:
         return dep
 
     async def undeploy(self, name: str) -> bool:
+        if not await self._undeploy(name):
+            return False
+        await self._announce(name)
+        return True
+
+    async def _undeploy(self, name: str) -> bool:
         async with self._locks.setdefault(name, asyncio.Lock()):
             dep = self.live.pop(name, None)
             if dep is None:
                 return False
             canary = self.canaries.pop(name, None)
-            self._save()
         self._retire(dep)
         if canary is not None:
             self._retire(canary.model)
@@ -161,7 +171,11 @@ class Deployments:
     async def deploy_canary(self, name: str, ref: str, percent: float, *, version: int | None = None) -> Canary:
         """Load *ref* beside the primary of *name* and send it *percent* % of the requests (a
         canary already there is replaced). ValueError when there is nothing to split with."""
-        percent = check_percent(percent)
+        split = await self._deploy_canary(name, ref, check_percent(percent), version)
+        await self._announce(name)
+        return split
+
+    async def _deploy_canary(self, name: str, ref: str, percent: float, version: int | None) -> Canary:
         async with self._locks.setdefault(name, asyncio.Lock()):
             primary = self.live.get(name)
             if primary is None:
@@ -174,10 +188,6 @@ class Deployments:
                                  "another version")
             old = self.canaries.get(name)
             self.canaries[name] = Canary(dep, percent)
-            self._save()
-            if old is not None:  # out of the metrics first: it may be the same version again
-                self._tell_metrics(old.model, None)
-            self._tell_metrics(None, dep)
             gc.freeze()
         if old is not None:
             old.model.batcher.close()
@@ -187,6 +197,11 @@ class Deployments:
     async def end_canary(self, name: str, promote: bool) -> LoadedModel:
         """``promote``: the canary becomes the primary; else (rollback) it is dropped. The
         version that leaves drains its queue first. LookupError when *name* has no canary."""
+        dep = await self._end_canary(name, promote)
+        await self._announce(name)
+        return dep
+
+    async def _end_canary(self, name: str, promote: bool) -> LoadedModel:
         async with self._locks.setdefault(name, asyncio.Lock()):
             canary = self.canaries.get(name)
             if canary is None:
@@ -195,7 +210,6 @@ class Deployments:
             if promote:
                 self.live[name] = canary.model
             del self.canaries[name]
-            self._save()
         self._retire(leaving)
         log.info("%s: %s version %s", name, "promoted" if promote else "rolled back", canary.model.version)
         return self.live[name]
@@ -204,53 +218,82 @@ class Deployments:
         """Reload the versions ``deployments.json`` lists. A version deleted meanwhile falls
         back to its ref (e.g. the alias' current version); one that still cannot be loaded is
         logged and skipped, so the rest still come up."""
-        path = state_file(self.home)
-        try:
-            saved = json.loads(path.read_text())
-        except FileNotFoundError:
+        await self.reconcile(fallback=True)
+
+    async def reconcile(self, fallback: bool = False) -> None:
+        """Make this process serve what ``deployments.json`` says, name by name: what another
+        process of the server deployed, split, promoted, rolled back or undeployed (:mod:`.peers`).
+        A promote or rollback is the same swap here, never a second load. *fallback* (at
+        start): a version deleted meanwhile is replaced by its ref's current version, and the
+        file is rewritten when that changed what it says."""
+        saved = _read_state(state_file(self.home))
+        if saved is None:
             return
-        except (OSError, ValueError) as e:
-            log.error("cannot read %s: %s", path, e)
-            return
+        for name in [n for n in self.live if n not in saved]:
+            await self._undeploy(name)
         for name, entry in saved.items():
             try:
-                try:
-                    await self.deploy(name, entry["ref"], version=entry.get("version"))
-                except ModelNotFoundError:
-                    log.warning("%s version %s is gone; deploying %s", name, entry.get("version"), entry["ref"])
-                    await self.deploy(name, entry["ref"])
-                split = entry.get("canary")
-                if split:
-                    await self.deploy_canary(name, split["ref"], split["percent"], version=split.get("version"))
+                if await self._follow(name, entry, fallback):
+                    await self._save(name)
             except Exception as e:  # keep serving the others
                 log.error("could not restore deployment %s (%s): %s", name, entry, e)
 
+    async def _follow(self, name: str, entry: dict, fallback: bool) -> bool:
+        """Bring *name* to *entry*; True when a deleted version had to be replaced (*fallback*)."""
+        primary, canary, split = self.live.get(name), self.canaries.get(name), entry.get("canary")
+        version, replaced = entry.get("version"), False
+        if primary is not None and str(primary.version) == str(version) and primary.ref == entry["ref"]:
+            pass
+        elif canary is not None and str(canary.model.version) == str(version):  # promoted elsewhere
+            await self._end_canary(name, promote=True)
+            canary = None
+        else:
+            try:
+                await self._deploy(name, entry["ref"], version)
+            except ModelNotFoundError:
+                if not fallback:
+                    raise
+                log.warning("%s version %s is gone; deploying %s", name, version, entry["ref"])
+                await self._deploy(name, entry["ref"], None)
+                replaced = True
+            canary = None
+        canary = self.canaries.get(name)
+        if split is None:
+            if canary is not None:  # rolled back elsewhere
+                await self._end_canary(name, promote=False)
+        elif canary is None or str(canary.model.version) != str(split.get("version")) \
+                or canary.percent != split["percent"]:
+            await self._deploy_canary(name, split["ref"], check_percent(split["percent"]), split.get("version"))
+        return replaced
+
     def _retire(self, dep: LoadedModel) -> None:
-        """A version that no longer takes requests: out of the metrics; its queue drains, then its thread stops."""
-        self._tell_metrics(dep, None)
+        """A version that no longer takes requests: its queue drains, then its thread stops."""
         dep.batcher.close()
 
-    def _tell_metrics(self, gone: LoadedModel | None, new: LoadedModel | None) -> None:
-        if self.metrics is None:
-            return
-        if gone is not None:
-            self.metrics.deployment(gone.name, str(gone.version), gone.ref, present=False)
-        if new is not None:
-            self.metrics.deployment(new.name, str(new.version), new.ref, present=True)
+    async def _announce(self, name: str) -> None:
+        """Write *name*'s entry and, with other processes, wait until each serves the same."""
+        await self._save(name)
+        if self.peers is not None:
+            await self.peers.announce()
 
-    def _save(self) -> None:
-        state = {n: {"ref": d.ref, "version": d.version} for n, d in self.live.items()}
-        for n, c in self.canaries.items():
-            state[n]["canary"] = {"ref": c.model.ref, "version": c.model.version, "percent": c.percent}
-        make_private_dir(state_file(self.home).parent)
-        write_private(state_file(self.home), json.dumps(state, indent=1, sort_keys=True).encode())
+    async def _save(self, name: str) -> None:
+        """Rewrite *name*'s entry of ``deployments.json`` from this process' state, leaving the
+        others' entries as they are (another process may have just written one), under a file lock."""
+        entry = None
+        dep, canary = self.live.get(name), self.canaries.get(name)
+        if dep is not None:
+            entry = {"ref": dep.ref, "version": dep.version}
+            if canary is not None:
+                entry["canary"] = {"ref": canary.model.ref, "version": canary.model.version,
+                                   "percent": canary.percent}
+        await asyncio.get_running_loop().run_in_executor(None, _write_entry, state_file(self.home), name, entry)
 
     def _load(self, name: str, ref: str, version: int | None) -> LoadedModel:
         """On a worker thread: everything slow happens here, before any swap."""
         if ref in BUILTIN_REFS:
-            from .runtime import load_embedding_runtime
+            from .runtime import load_builtin
 
-            rt, framework, version = load_embedding_runtime(), "sentence-transformers", 1
+            (rt, framework), version = load_builtin(ref), 1
         else:
             from ..registry import parse_ref
             from .runtime import load_runtime
@@ -266,3 +309,33 @@ class Deployments:
                           max_wait_ms=self.max_wait_ms, name=name, on_batch=observe)
         return LoadedModel(name=name, ref=ref, version=version, framework=framework, runtime=rt,
                            batcher=batcher, loaded_at=now_iso())
+
+
+def _read_state(path: Path) -> dict | None:
+    try:
+        saved = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        log.error("cannot read %s: %s", path, e)
+        return None
+    return saved if isinstance(saved, dict) else None
+
+
+def _write_entry(path: Path, name: str, entry: dict | None) -> None:
+    """Read-modify-write one name of the state file, under an exclusive ``flock`` on a lock file
+    beside it: two processes of one server changing two names at once both keep their change."""
+    import fcntl
+
+    make_private_dir(path.parent)
+    fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        state = _read_state(path) or {}
+        if entry is None:
+            state.pop(name, None)
+        else:
+            state[name] = entry
+        write_private(path, json.dumps(state, indent=1, sort_keys=True).encode())
+    finally:
+        os.close(fd)

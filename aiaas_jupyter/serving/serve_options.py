@@ -25,6 +25,9 @@ def add_serve_arguments(s: argparse.ArgumentParser) -> argparse.ArgumentParser:
     s.add_argument("--idle-timeout", metavar="DURATION",
                    help="exit after this long without a request, e.g. 30m, 2h, 0 for never "
                         "(default: aiaas.server.idle-timeout, 2h)")
+    s.add_argument("--workers", type=int, metavar="N", default=None,
+                   help="serving processes on one port, each with its own models and batching "
+                        "(default: the machine's cores)")
     s.add_argument("--embeddings", action="store_true",
                    help="also serve the built-in all-MiniLM-L6-v2 embedding model")
     s.add_argument("--deploy", nargs="+", metavar="REF", default=[],
@@ -43,6 +46,13 @@ def run_serve(args: argparse.Namespace, prog: str) -> int:
 
     if args.max_batch_size < 1 or args.max_wait_ms < 0 or args.max_body_bytes < 1 or args.timeout_s <= 0:
         print(f"{prog}: limits must be positive", file=sys.stderr)
+        return 2
+    if args.workers is None:
+        import os
+
+        args.workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if not 1 <= args.workers <= 512:
+        print(f"{prog}: --workers must be between 1 and 512, got {args.workers}", file=sys.stderr)
         return 2
     from .run_server import serve
 

@@ -265,11 +265,13 @@ def ensure_server(home=None, *, host: str = "127.0.0.1", port: int = 0, tls_cert
                             ("--max-body-bytes", max_body_bytes), ("--timeout-s", timeout_s)):
             if value is not None:
                 cmd += [flag, str(value)]
-        if idle_timeout is None:
-            from ..settings import config
+        from ..settings import config
 
+        if idle_timeout is None:
             idle_timeout = config("server.idle-timeout")
         cmd += ["--idle-timeout", str(idle_timeout or 0)]
+        # aiaas.server.workers, 1 by default: the kernel and its Dask workers share this machine
+        cmd += ["--workers", str(int(config("server.workers")))]
         if embeddings:
             cmd.append("--embeddings")
         if deploy:

@@ -17,4 +17,5 @@ from __future__ import annotations
 
 #: models that ship with the server (name → ref), deployable on a running server without the
 #: registry: ``%aiaas deploy all-minilm-l6-v2`` (the server side: ``serving.deployments.BUILTIN_REFS``)
-BUILTIN_MODELS = {"all-minilm-l6-v2": "builtin:all-minilm-l6-v2"}
+BUILTIN_MODELS = {"all-minilm-l6-v2": "builtin:all-minilm-l6-v2",
+                  "echo": "builtin:echo"}  # answers each text with itself: what the transport allows
