@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 
+from .peers import PeersError
 from .responses import ApiError, json_response
 
 log = logging.getLogger("aiaas_jupyter.serving")
@@ -31,6 +32,8 @@ class AdminRoutes:
             return await self.deploy_canary(request, body)
         try:
             dep = await self.deployments.deploy(body.get("name") or None, body["ref"])
+        except PeersError as e:  # served here, not by every process of the server
+            raise ApiError(503, str(e)) from None
         except InvalidNameError as e:
             raise ApiError(400, str(e)) from None
         except ModelNotFoundError as e:
@@ -53,6 +56,8 @@ class AdminRoutes:
         try:
             name = validate_name(body.get("name") or self.deployments.default_name(body["ref"]), "deployment")
             split = await self.deployments.deploy_canary(name, body["ref"], body["canary"])
+        except PeersError as e:
+            raise ApiError(503, str(e)) from None
         except (InvalidNameError, ValueError) as e:
             raise ApiError(400, str(e)) from None
         except (LookupError, ModelNotFoundError) as e:
@@ -75,6 +80,8 @@ class AdminRoutes:
             raise ApiError(404, f"no model deployed as {name!r}")
         try:
             dep = await self.deployments.end_canary(name, promote)
+        except PeersError as e:
+            raise ApiError(503, str(e)) from None
         except LookupError as e:
             raise ApiError(409, str(e).strip("'\"")) from None
         return json_response({"name": name, "version": dep.version, "ref": dep.ref,
@@ -82,7 +89,11 @@ class AdminRoutes:
 
     async def undeploy(self, request):
         name = request.path_params["name"]
-        if not await self.deployments.undeploy(name):
+        try:
+            undeployed = await self.deployments.undeploy(name)
+        except PeersError as e:
+            raise ApiError(503, str(e)) from None
+        if not undeployed:
             raise ApiError(404, f"no model deployed as {name!r}")
         return json_response({"name": name, "undeployed": True})
 

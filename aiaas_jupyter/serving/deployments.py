@@ -80,6 +80,7 @@ class Deployments:
         self.live: dict[str, LoadedModel] = {}
         self.canaries: dict[str, Canary] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._failing: set[str] = set()  # names deployments.json lists that this process cannot load
         self._registry = None
 
     def get(self, name: str) -> LoadedModel | None:
@@ -220,23 +221,30 @@ class Deployments:
         logged and skipped, so the rest still come up."""
         await self.reconcile(fallback=True)
 
-    async def reconcile(self, fallback: bool = False) -> None:
+    async def reconcile(self, fallback: bool = False) -> list[str]:
         """Make this process serve what ``deployments.json`` says, name by name: what another
         process of the server deployed, split, promoted, rolled back or undeployed (:mod:`.peers`).
         A promote or rollback is the same swap here, never a second load. *fallback* (at
         start): a version deleted meanwhile is replaced by its ref's current version, and the
-        file is rewritten when that changed what it says."""
+        file is rewritten when that changed what it says. Returns the names it could not follow
+        that it could last time."""
         saved = _read_state(state_file(self.home))
         if saved is None:
-            return
+            return []
         for name in [n for n in self.live if n not in saved]:
             await self._undeploy(name)
+        failed = []
         for name, entry in saved.items():
             try:
                 if await self._follow(name, entry, fallback):
                     await self._save(name)
             except Exception as e:  # keep serving the others
                 log.error("could not restore deployment %s (%s): %s", name, entry, e)
+                failed.append(name)
+        # an entry that already failed last time (its model deleted, say) is no news to whoever
+        # changed another name now
+        news, self._failing = [n for n in failed if n not in self._failing], set(failed)
+        return news
 
     async def _follow(self, name: str, entry: dict, fallback: bool) -> bool:
         """Bring *name* to *entry*; True when a deleted version had to be replaced (*fallback*)."""

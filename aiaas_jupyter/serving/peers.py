@@ -34,8 +34,8 @@ TICK_S = 0.02
 #: the longest a deploy waits for the other processes to load what it loaded
 AGREE_TIMEOUT_S = 300.0
 
-_APPLIED, _READY, _LAST, _IN_FLIGHT = range(4)
-_FIELDS = 4
+_APPLIED, _READY, _LAST, _IN_FLIGHT, _FAILED = range(5)
+_FIELDS = 5
 
 
 def block_size(n_workers: int) -> int:
@@ -43,8 +43,9 @@ def block_size(n_workers: int) -> int:
     return 2 + _FIELDS * n_workers
 
 
-class PeersTimeout(TimeoutError):
-    """Another process of the server did not apply a change in time."""
+class PeersError(RuntimeError):
+    """Another process of the server did not follow a change: it did not apply it in time, or
+    could not load what it names (it keeps serving what it served). The message says which."""
 
 
 class Peers:
@@ -90,7 +91,7 @@ class Peers:
 
     async def announce(self, timeout: float = AGREE_TIMEOUT_S) -> None:
         """A change this process made is written: bump the generation and wait until every
-        ready process has applied it. :class:`PeersTimeout` names the ones that did not."""
+        ready process has applied it. :class:`PeersError` names the ones that did not."""
         with self.lock:  # held for two memory accesses
             generation = self.generation + 1
             self.block[0] = generation
@@ -99,15 +100,21 @@ class Peers:
         while True:
             behind = self.behind(generation)
             if not behind:
-                return
+                break
             if time.monotonic() > deadline:
-                raise PeersTimeout(f"server processes {', '.join(map(str, behind))} did not follow the change "
-                                   f"within {timeout:g} s (see the server log)")
+                raise PeersError(f"server process {', '.join(map(str, behind))} did not follow the change "
+                                 f"within {timeout:g} s (see the server log)")
             await asyncio.sleep(TICK_S / 4)
+        failed = [w for w in range(self.n) if self.block[self._at(w, _READY)]
+                  and self.block[self._at(w, _FAILED)] >= generation]
+        if failed:
+            raise PeersError(f"server process {', '.join(map(str, failed))} could not load the change and "
+                             "serves what it served before (see the server log)")
 
     async def follow(self, reconcile, publish) -> None:
         """The loop every process runs beside serving: apply new generations (``await
-        reconcile()``) and publish this process' activity (``publish()``)."""
+        reconcile()``, which returns the names it could not bring up to date) and publish this
+        process' activity (``publish()``)."""
         seen = int(self.block[self._at(self.index, _APPLIED)])
         while True:
             await asyncio.sleep(TICK_S)
@@ -115,9 +122,12 @@ class Peers:
             generation = self.generation
             if generation > seen:
                 try:
-                    await reconcile()
-                except Exception:  # noqa: BLE001 - logged; the next change is tried again
+                    failed = await reconcile()
+                except Exception:  # noqa: BLE001 - logged and reported to the process that asked
                     log.exception("server process %d could not follow generation %d", self.index, generation)
+                    failed = True
+                if failed:
+                    self.block[self._at(self.index, _FAILED)] = generation
                 seen = generation
                 self.applied(generation)
 

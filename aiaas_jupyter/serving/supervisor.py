@@ -62,8 +62,10 @@ def supervise(args, home: Path, sock, url: str, token: str, idle_timeout: float,
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not all(peers.is_ready(i) for i in range(n)):
+            if stopping:
+                return 0
             dead = [i for i, (p, _) in enumerate(procs) if not p.is_alive()]
-            if dead or stopping or time.monotonic() > deadline:
+            if dead or time.monotonic() > deadline:
                 print(f"aiaas serve: server process {dead[0] if dead else '?'} "
                       f"{'exited while starting' if dead else 'did not start in time'}", file=sys.stderr)
                 return 1
@@ -73,8 +75,10 @@ def supervise(args, home: Path, sock, url: str, token: str, idle_timeout: float,
               f"bearer token in {state.server_dir(home) / 'token'}; "
               f"idle timeout {f'{idle_timeout:g} s' if idle_timeout else 'off'})", flush=True)
         next_watch = time.monotonic() + watch_interval
-        while not stopping:
+        while True:
             time.sleep(0.1)
+            if stopping:  # Ctrl-C reaches the serving processes too: they end, none is restarted
+                return 0
             for i, (proc, started) in enumerate(procs):
                 if proc.is_alive():
                     continue
@@ -94,7 +98,6 @@ def supervise(args, home: Path, sock, url: str, token: str, idle_timeout: float,
                 if reason is not None:
                     log.warning("model server exiting: %s", reason)
                     return 0
-        return 0
     finally:
         _stop_all([p for p, _ in procs])
         state.clear_server_info(home, os.getpid())
@@ -145,7 +148,9 @@ def _serve_one(args, home, sock, url, token, block, lock, index, n, parent) -> N
     from .serve_process import log_to_stderr, run
 
     log_to_stderr(f"[{index}]")
-    # uvicorn's SIGTERM becomes a clean exit, like the single-process server's
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    # uvicorn re-raises the SIGTERM or SIGINT (Ctrl-C reaches the whole process group) it caught
+    # once it has shut down: a clean exit, no KeyboardInterrupt traceback
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, frame: sys.exit(128 + signum))
     with contextlib.suppress(SystemExit):
         run(args, home, sock, url, token, peers=Peers(block, lock, index, n))
