@@ -88,16 +88,24 @@ class AiaasClient:
 
     def connect(self, address: str | None = None, *, scheduler_file: str | None = None,
                 n_workers: int | None = None, threads_per_worker: int | None = None,
-                gpus: int | str | None = None, timeout: float | str | None = None) -> Table:
-        """Start the embedded cluster (no address) or attach to a scheduler; show its status."""
+                gpus: int | str | None = None, timeout: float | str | None = None,
+                gateway: str | None = None, cluster_name: str | None = None,
+                cluster_options: dict | None = None, adapt=None) -> Table:
+        """Start the embedded cluster (no address), attach to a scheduler, or create (or attach
+        to, *cluster_name*) a cluster of a dask-gateway (*gateway* URL, or an address
+        ``gateway://HOST:PORT``) with the gateway's *cluster_options*, *n_workers* workers or an
+        *adapt* range ``(MIN, MAX)``; show its status."""
         self.session.connect(address, scheduler_file=scheduler_file, n_workers=n_workers,
-                             threads_per_worker=threads_per_worker, gpus=gpus, timeout=timeout)
+                             threads_per_worker=threads_per_worker, gpus=gpus, timeout=timeout,
+                             gateway=gateway, cluster_name=cluster_name, cluster_options=cluster_options,
+                             adapt=adapt)
         self.dispatcher.forget_orphans()
         return self.status()
 
-    def disconnect(self) -> None:
-        """Close the connection. Jobs on an external cluster keep running (``%aiaas attach``)."""
-        self.session.disconnect()
+    def disconnect(self, shutdown: bool = False) -> None:
+        """Close the connection. Jobs on an external cluster keep running (``%aiaas attach``), and
+        so does a dask-gateway cluster unless *shutdown*."""
+        self.session.disconnect(shutdown=shutdown)
 
     def require_dask(self):
         return self.session.require_dask()

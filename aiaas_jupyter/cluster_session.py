@@ -31,6 +31,7 @@ class ClusterSession:
         self.home = home
         self.dask = None            # distributed.Client
         self.cluster = None         # the embedded cluster, when we started one
+        self.gateway_cluster = None  # a dask-gateway cluster (dask_gateway.GatewayCluster), when we hold one
         self.versions_checked = False
         self._closing = False
         self._ended: str | None = None  # why the embedded cluster went away by itself (idle)
@@ -53,16 +54,33 @@ class ClusterSession:
     # -- connecting -------------------------------------------------------------------------
     def connect(self, address: str | None = None, *, scheduler_file: str | None = None,
                 n_workers: int | None = None, threads_per_worker: int | None = None,
-                gpus: int | str | None = None, timeout: float | str | None = None) -> None:
-        """Start the embedded cluster (no address) or attach to a scheduler."""
+                gpus: int | str | None = None, timeout: float | str | None = None,
+                gateway: str | None = None, cluster_name: str | None = None,
+                cluster_options: dict | None = None, adapt=None) -> None:
+        """Start the embedded cluster (no address), attach to a scheduler, or create / attach to a
+        cluster of a dask-gateway (*gateway*, or an address ``gateway://HOST:PORT``)."""
         from .cluster_args import check_layout, check_timeout
 
         check_layout(n_workers, threads_per_worker, gpus)  # bad numbers: one ClusterError, before any work
         if timeout is not None:
             check_timeout(timeout)
-        address = address or (None if scheduler_file else _settings.config("cluster.address"))
+        address = address or (None if scheduler_file or gateway else _settings.config("cluster.address"))
+        if gateway is None and address and str(address).startswith("gateway://"):
+            gateway, address = address, None
+        if gateway is None and (cluster_name or cluster_options or adapt is not None):
+            raise ClusterError("--cluster, --cluster-options and --adapt go with a dask-gateway",
+                               hint="%aiaas connect --gateway URL ...")
+        gateway_cluster = None
         # the new connection first: a mistyped address must not cost the cluster we have
-        if address or scheduler_file:
+        if gateway is not None:
+            from . import gateway as _gateway
+
+            bounds = _gateway.parse_adapt(adapt) if adapt is not None else None
+            gateway_cluster, dask_client = _gateway.connect_gateway(
+                gateway, cluster_name=cluster_name, options=cluster_options, n_workers=n_workers, adapt=bounds,
+                timeout_s=check_timeout(timeout) if timeout is not None else 120.0)
+            cluster = None
+        elif address or scheduler_file:
             cluster, dask_client = None, _cluster.connect_external(address, scheduler_file, timeout)
         else:
             spec = _cluster.ClusterSpec.for_machine(n_workers, threads_per_worker, gpus)
@@ -72,21 +90,30 @@ class ClusterSession:
         if self.dask is not None:
             self.disconnect()
         self.cluster, self.dask, self._ended = cluster, dask_client, None
+        self.gateway_cluster = gateway_cluster
         if cluster is not None:
             self._watch_embedded(cluster)
         self.versions_checked = not _settings.config("jobs.check-versions")
 
-    def disconnect(self) -> None:
-        """Close the connection. Jobs on an external cluster keep running (``%aiaas attach``)."""
+    def disconnect(self, shutdown: bool = False) -> None:
+        """Close the connection. Jobs on an external cluster keep running (``%aiaas attach``), and
+        so does a gateway cluster unless *shutdown* (which only a gateway cluster takes: a
+        scheduler someone started by hand is theirs to stop)."""
         from . import cluster_life
 
+        if shutdown and self.gateway_cluster is None and not self.embedded:
+            raise ClusterError("--shutdown stops a dask-gateway cluster; this kernel is attached to a scheduler "
+                               "it did not start", hint="%aiaas disconnect (the scheduler keeps running)")
         with self._close_lock:
             self._closing = True
             try:
                 for fn in self._on_close:
                     fn(self.embedded)
                 dask_client, cluster, self.dask, self.cluster, self._ended = self.dask, self.cluster, None, None, None
+                gateway_cluster, self.gateway_cluster = self.gateway_cluster, None
                 cluster_life.close(dask_client, cluster)  # quiet, client first, about a second
+                if gateway_cluster is not None:
+                    (gateway_cluster.shutdown if shutdown else gateway_cluster.close)()
             finally:
                 self._closing = False
         cluster_snapshot.record_disconnected(self.home)
@@ -127,7 +154,12 @@ class ClusterSession:
 
     # -- what the cluster is ------------------------------------------------------------------
     def summary(self) -> dict:
-        return _cluster.summarize(self.require_dask())
+        summary = _cluster.summarize(self.require_dask())
+        if self.gateway_cluster is not None:  # the scheduler is not reachable from the browser: the proxy is
+            summary["dashboard"] = self.gateway_cluster.dashboard_link
+            summary["scheduler"] = self.gateway_cluster.scheduler_address  # gateway://PROXY/NAME
+            summary["gateway"] = {"cluster": self.gateway_cluster.name}
+        return summary
 
     def check_gpu_capacity(self, gpus: int) -> None:
         summary = self.summary()

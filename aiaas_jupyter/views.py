@@ -29,7 +29,9 @@ def headline_metric(metrics: dict | None) -> str:
 
 
 def cluster_table(summary: dict, embedded: bool) -> Table:
-    kind = "embedded LocalCluster" if embedded else "external cluster"
+    gateway = summary.get("gateway")
+    kind = ("embedded LocalCluster" if embedded else
+            f"dask-gateway cluster {gateway['cluster']}" if gateway else "external cluster")
     title = (f"Dask {kind} at {summary['scheduler']}: {summary['n_workers']} workers, "
              f"{summary['threads']} threads, {summary['memory_gb']:.1f} GiB, {summary['gpus']} GPUs")
     rows = [(w["name"], w["address"], w["threads"], f"{w['memory_gb']:.2f} GiB", w["gpus"])

@@ -66,12 +66,16 @@ class AiaasMagics(Magics):
 
     # -- cluster -------------------------------------------------------------------------
     def _do_connect(self, args, cell):
+        from ..gateway import parse_options
+
         return self.client.connect(args.address, scheduler_file=args.scheduler_file, n_workers=args.workers,
-                                   threads_per_worker=args.threads, gpus=args.gpus, timeout=args.timeout)
+                                   threads_per_worker=args.threads, gpus=args.gpus, timeout=args.timeout,
+                                   gateway=args.gateway, cluster_name=args.cluster,
+                                   cluster_options=parse_options(args.cluster_options), adapt=args.adapt)
 
     def _do_disconnect(self, args, cell):
-        self.client.disconnect()
-        print("disconnected")
+        self.client.disconnect(shutdown=args.shutdown)
+        print("disconnected" + (" (the gateway cluster is shut down)" if args.shutdown else ""))
 
     def _do_status(self, args, cell):
         if args.widget:

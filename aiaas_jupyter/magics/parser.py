@@ -146,13 +146,21 @@ def build_parser() -> _Parser:
     p.add_argument("address", nargs="?", help="tcp://HOST:PORT of a running scheduler (default: embedded)")
     p.add_argument("--scheduler-file", metavar="FILE", help="JSON file written by `dask scheduler --scheduler-file`")
     p.add_argument("--workers", type=b.whole(1, b.MAX_WORKERS), metavar="N",
-                   help="embedded: number of worker processes")
+                   help="embedded: number of worker processes; gateway: the cluster's size")
     p.add_argument("--threads", type=b.whole(1, b.MAX_WORKERS), metavar="N", help="embedded: threads per worker")
     p.add_argument("--gpus", type=b.whole(0, b.MAX_GPUS), metavar="N",
                    help="embedded: GPU workers to lay out (default: detect)")
     p.add_argument("--timeout", type=b.timeout, metavar="SECONDS", help="connect timeout (default 10)")
+    p.add_argument("--gateway", metavar="URL", help="a dask-gateway: create a cluster there (or attach: --cluster); "
+                                                    "also as the address gateway://HOST:PORT")
+    p.add_argument("--cluster", metavar="NAME", help="gateway: attach to this running cluster")
+    p.add_argument("--cluster-options", nargs="+", metavar="KEY=VALUE", help="gateway: the new cluster's options")
+    p.add_argument("--adapt", metavar="MIN:MAX", help="gateway: scale between MIN and MAX workers with the load "
+                                                      "(--workers N: a fixed size)")
 
-    subs.add_parser("disconnect", help="close the connection (and the embedded cluster)")
+    p = subs.add_parser("disconnect", help="close the connection (and the embedded cluster)")
+    p.add_argument("--shutdown", action="store_true", help="also stop the dask-gateway cluster (it keeps running "
+                                                           "otherwise, like any external cluster)")
     p = subs.add_parser("status", help="workers, threads, memory, GPUs and the dashboard link")
     p.add_argument("--widget", action="store_true", help="a live widget (connect, scale, workers) instead of a table")
 
