@@ -28,7 +28,9 @@ def _wait_for(predicate, timeout=60.0, what="condition"):
 def start_cli_cluster(d: Path, n_workers: int = 2, resources: str | None = "GPU=1", env_extra=None):
     """`dask scheduler` + N `dask worker` processes on loopback, as a user would start them."""
     sched_file = d / "scheduler.json"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
+    # the README's plain recipe ("Outgrowing one machine"): the scheduler keeps broadcast copies
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DASK_DISTRIBUTED__SCHEDULER__ACTIVE_MEMORY_MANAGER__POLICIES": "[]",
+           **(env_extra or {})}
     procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
                                "--no-dashboard", "--scheduler-file", str(sched_file)],
                               stdout=open(d / "scheduler.log", "w"), stderr=subprocess.STDOUT, env=env)]
