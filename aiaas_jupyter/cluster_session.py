@@ -113,7 +113,9 @@ class ClusterSession:
                 gateway_cluster, self.gateway_cluster = self.gateway_cluster, None
                 cluster_life.close(dask_client, cluster)  # quiet, client first, about a second
                 if gateway_cluster is not None:
-                    (gateway_cluster.shutdown if shutdown else gateway_cluster.close)()
+                    from . import gateway as _gateway
+
+                    _gateway.release(gateway_cluster, shutdown=shutdown)
             finally:
                 self._closing = False
         cluster_snapshot.record_disconnected(self.home)

@@ -126,12 +126,27 @@ def connect_gateway(address: str, *, cluster_name: str | None = None, options: d
     except BaseException:
         if created is not None:
             try:
-                created.shutdown()
+                release(created, shutdown=True)
             except Exception:  # noqa: BLE001 - already failing; the gateway's idle timeout is the backstop
                 pass
         raise
     # the Gateway object closes itself when dropped; an explicit close() as well makes dask-gateway
     # 2026.3 close it twice, and the second time warns from __del__
+
+
+#: Gateway clusters this process closed, kept until it exits. dask-gateway's ``Gateway.__del__``
+#: closes its client again once collected, and on a client closed before that raises
+#: ("Accessing the loop property while the loop is not running"): an "Exception ignored" trace in the
+#: notebook at some random later moment, and on CPython 3.11.7 formatting that trace from inside a
+#: running ``ast.parse`` (a garbage collection there) breaks the parse (gh-106905). At exit
+#: ``__del__`` does nothing, so kept they are harmless; each is a few small objects.
+_RETIRED: list = []
+
+
+def release(cluster, *, shutdown: bool = False) -> None:
+    """Close (or, with *shutdown*, stop) a gateway cluster and keep it (see ``_RETIRED``)."""
+    _RETIRED.append(cluster)
+    (cluster.shutdown if shutdown else cluster.close)()
 
 
 def _set_option(opts, key: str, value) -> None:

@@ -175,9 +175,10 @@ def test_live_progress_of_a_real_job_seen_from_outside(aiaas, session_home):
     final = outside.get_job(job.id)
     assert (final.status, final.progress, final.version) == ("finished", 1.0, mv.version)
     assert final.started and final.worker.startswith("tcp://") and final.duration_s > 0
-    # throttled: one write per phase (start, fit) plus at most one a second in between
+    # throttled: one write per phase (start, fit) plus at most one a second in between; a start
+    # that the fit follows within aiaas.jobs.event-delay is never sent (seen: a 1.1 s run, 1 write)
     writes = aiaas.progress_recorder.writes - writes_before
-    assert 2 <= writes <= 2 + math.ceil(elapsed / aiaas.progress_recorder.interval) + 1, (writes, elapsed)
+    assert 1 <= writes <= 2 + math.ceil(elapsed / aiaas.progress_recorder.interval) + 1, (writes, elapsed)
     # Recording runs beside the job, never in its way: what the kernel waited beyond the
     # worker's own time (dispatch, data, registration) stays small. Relative to this run's own
     # training time, not a wall-clock bound that a slower machine breaks.
