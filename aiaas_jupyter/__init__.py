@@ -86,12 +86,18 @@ def _load_jupyter_server_extension(serverapp) -> None:
 
     The registry home is ``c.AiaasJupyter.home`` when configured, else the kernel's
     (``$AIAAS_HOME`` or the default)."""
+    import os
+
+    from . import dashboard_link
     from .server.handlers import setup_handlers
     from .server.manager import SidebarManager
 
     home = serverapp.config.get("AiaasJupyter", {}).get("home") or None
     manager = SidebarManager(home)
     setup_handlers(serverapp.web_app, manager)
+    proxy, hosts = dashboard_link.proxy_hosts_of(serverapp)
+    dashboard_link.record_server(serverapp.runtime_dir, pid=os.getpid(), base_url=serverapp.base_url,
+                                 proxy=proxy, proxy_hosts=hosts)
     serverapp.log.info("aiaas_jupyter: API at %saiaas/api/ (registry %s)",
                        serverapp.web_app.settings.get("base_url", "/"), manager.home)
 

@@ -19,7 +19,7 @@ import warnings
 from typing import Callable
 
 from . import cluster as _cluster
-from . import cluster_snapshot
+from . import cluster_snapshot, dashboard_link
 from . import settings as _settings
 from .errors import AiaasVersionWarning, ClusterError, ResourceError
 
@@ -161,6 +161,16 @@ class ClusterSession:
             summary["dashboard"] = self.gateway_cluster.dashboard_link
             summary["scheduler"] = self.gateway_cluster.scheduler_address  # gateway://PROXY/NAME
             summary["gateway"] = {"cluster": self.gateway_cluster.name}
+        elif summary.get("dashboard"):  # through the kernel's Jupyter server when it proxies
+            mode = _settings.config("cluster.dashboard-proxy")
+            if mode not in ("auto", "never"):
+                raise ClusterError(f"aiaas.cluster.dashboard-proxy must be auto or never, got {str(mode)[:40]!r}")
+            link, note = dashboard_link.browser_link(summary["dashboard"], mode)
+            if link != summary["dashboard"]:
+                summary["dashboard_direct"] = summary["dashboard"]
+                summary["dashboard"] = link
+            if note:
+                summary["dashboard_note"] = note
         return summary
 
     def check_gpu_capacity(self, gpus: int) -> None:

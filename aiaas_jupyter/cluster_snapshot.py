@@ -78,9 +78,13 @@ def _text(value: Any, limit: int = 512) -> str | None:
 
 
 def _link(value: Any) -> str | None:
-    """Only an http(s) dashboard link: the sidebar puts it in an ``href``."""
+    """Only an http(s) dashboard link, or a path on the Jupyter server itself (``/proxy/...``,
+    not ``//host``): the sidebar puts it in an ``href``."""
     text = _text(value, 2048)
-    return text if text and text.startswith(("http://", "https://")) else None
+    if not text or any(c.isspace() or ord(c) < 32 for c in text):
+        return None
+    same_server = text.startswith("/") and not text.startswith("//") and "\\" not in text
+    return text if text.startswith(("http://", "https://")) or same_server else None
 
 
 def view(home: str | os.PathLike, now: _dt.datetime | None = None) -> dict[str, Any]:

@@ -37,6 +37,10 @@ def cluster_table(summary: dict, embedded: bool) -> Table:
     rows = [(w["name"], w["address"], w["threads"], f"{w['memory_gb']:.2f} GiB", w["gpus"])
             for w in summary["workers"]]
     note = f"dashboard: {summary['dashboard']}" if summary.get("dashboard") else ""
+    if summary.get("dashboard_direct"):
+        note += f" (through this Jupyter server's proxy; direct: {summary['dashboard_direct']})"
+    if summary.get("dashboard_note"):
+        note += f" ({summary['dashboard_note']})"
     return Table(["worker", "address", "threads", "memory", "GPUs"], rows, title=title, note=note)
 
 

@@ -22,6 +22,7 @@ Screenshots of the panel go to ``$AIAAS_TEST_OUT`` (default ``test-output/``).
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -352,6 +353,12 @@ def test_jobs_and_cluster_sections(lab, page):
     page.wait_for_function("([sel, addr]) => (document.querySelector(sel)?.textContent || '').includes(addr)",
                            arg=[f"{PANEL} .aiaas-cluster", job.scheduler])
     assert job.scheduler in cluster.inner_text()
+    # the dashboard link goes through this Jupyter server (jupyter-server-proxy), not to the
+    # scheduler's loopback port, and the browser's session opens it (issue 16 point 3)
+    href = cluster.locator("a.aiaas-cluster-dashboard").get_attribute("href")
+    assert re.fullmatch(r"/proxy/127\.0\.0\.1:\d+/status", href), href
+    identity = page.request.get(lab.url + href.lstrip("/").replace("/status", "/json/identity.json"))
+    assert identity.status == 200 and identity.json()["type"] == "Scheduler"
 
 
 # ---- a running job's progress bar (live progress written by the kernel) --------------------
