@@ -27,12 +27,12 @@ EMBEDDING_MODEL = "all-minilm-l6-v2"
 EMBEDDING_DIM = 384
 
 
-def _frame(data: Any, namespace: dict | None, n_threads: int):
+def _frame(data: Any, namespace: dict | None, n_threads: int, dask_client=None):
     """The input as a dask DataFrame: a dask or pandas frame (a pandas one cut in about two
     partitions per worker thread), a notebook variable's name, or a path glob the workers read."""
     from .data import read_input
 
-    return read_input(data, namespace, npartitions=max(2, 2 * n_threads))
+    return read_input(data, namespace, npartitions=max(2, 2 * n_threads), client=dask_client)
 
 
 def _label_dtype(task: str | None, classes: list | None) -> str:
@@ -102,11 +102,14 @@ def _check_kinds(mv, frame, columns: list[str]) -> None:
             raise DataError(f"column {col!r} is text in {mv.ref}'s signature; the frame has it as {dtype}")
 
 
-def _save_spec(save: str | None, overwrite: bool) -> dict | None:
-    """``save`` as the workers will write it; an existing non-empty target is refused up front."""
+def _save_spec(save: str | None, overwrite: bool, dask_client=None) -> dict | None:
+    """``save`` as the workers will write it; an existing non-empty target is refused up front, and
+    so is a local folder the workers do not see as the kernel does (:mod:`.worker_reach`)."""
     if not save:
         return None
     import fsspec
+
+    from .worker_reach import check_workers_write, is_url
 
     url = str(save)
     fs, root = fsspec.core.url_to_fs(url)
@@ -115,6 +118,15 @@ def _save_spec(save: str | None, overwrite: bool) -> dict | None:
             raise DataError(f"{url} exists and is not empty; nothing was scored",
                             hint="choose another --save location, or add --overwrite")
         fs.rm(root, recursive=True)
+    if not is_url(url):
+        created = not fs.exists(root)
+        fs.makedirs(root, exist_ok=True)
+        try:
+            check_workers_write(dask_client, root)
+        except DataError:
+            if created:
+                fs.rm(root, recursive=True)
+            raise
     return {"url": url}
 
 
@@ -153,7 +165,7 @@ def predict_on_cluster(dask_client, registry, ref: str, data: Any, *, namespace:
     from .batch_remote import score_partition
 
     mv = registry.get(ref)
-    frame = _frame(data, namespace, n_threads)
+    frame = _frame(data, namespace, n_threads, dask_client)
     kind, inputs = _inputs(mv, frame, column)
     _check_kinds(mv, frame, inputs)
     task, classes = mv.extra.get("task"), mv.extra.get("classes")
@@ -166,7 +178,7 @@ def predict_on_cluster(dask_client, registry, ref: str, data: Any, *, namespace:
                         index=frame._meta.index[:0])
     spec = {"ref": mv.ref, "kind": kind, "framework": mv.framework, "shas": dict(mv.artifacts),
             "extra": mv.extra, "inputs": inputs, "prediction": PREDICTION, "prediction_dtype": label_dtype,
-            "proba_columns": proba_columns, "meta": meta, "save": _save_spec(save, overwrite)}
+            "proba_columns": proba_columns, "meta": meta, "save": _save_spec(save, overwrite, dask_client)}
     files = registry.read_artifacts(mv)  # checked against the registry's sha256 here, and on each worker
     files_future = _scatter_files(dask_client, files, mv.artifacts)
     return _scored(dask_client, frame, score_partition, (files_future,), spec, f"predict {mv.ref}")
@@ -186,12 +198,12 @@ def embed_on_cluster(dask_client, name: str, data: Any, *, namespace: dict | Non
         raise ModelSpecError(f"on the cluster, embeddings come from the built-in {EMBEDDING_MODEL}, not {name!r}",
                              hint=f"%aiaas embed {EMBEDDING_MODEL} --input DDF --on-cluster; a remote endpoint "
                                   "is called from the kernel (without --on-cluster)")
-    frame = _frame(data, namespace, n_threads)
+    frame = _frame(data, namespace, n_threads, dask_client)
     column = _text_column(frame, column, f"{EMBEDDING_MODEL} reads")
     if not isinstance(batch_size, int) or not 1 <= batch_size <= 4096:
         raise DataError(f"batch_size must be a whole number from 1 to 4096, got {batch_size!r}")
     meta = pd.DataFrame(np.zeros((0, EMBEDDING_DIM), dtype=np.float32),
                         columns=[f"emb_{i}" for i in range(EMBEDDING_DIM)], index=frame._meta.index[:0])
     spec = {"ref": EMBEDDING_MODEL, "kind": "embedding", "inputs": [column], "meta": meta,
-            "batch_size": batch_size, "save": _save_spec(save, overwrite)}
+            "batch_size": batch_size, "save": _save_spec(save, overwrite, dask_client)}
     return _scored(dask_client, frame, embed_partition, (), spec, f"embed {EMBEDDING_MODEL}")

@@ -7,6 +7,7 @@ preprocessing cell is persisted on the cluster, so training reads it from worker
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -28,10 +29,14 @@ CSV_SAMPLE_BYTES = 4 << 20
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
-def read_input(source: Any, namespace: dict | None = None, npartitions: int = 2):
-    """Return a dask DataFrame for *source*: a variable name, a DataFrame, or a path glob."""
+def read_input(source: Any, namespace: dict | None = None, npartitions: int = 2, client=None):
+    """Return a dask DataFrame for *source*: a variable name, a DataFrame, a path glob, or a URL
+    (``s3://``, ``http://``, ...: read through fsspec by every worker). With *client*, the files a
+    glob finds here must be readable by every worker too (:mod:`.worker_reach`), else one line."""
     import dask.dataframe as dd
     import pandas as pd
+
+    from .worker_reach import check_workers_read, is_url
 
     if isinstance(source, str) and namespace is not None and source.isidentifier() and source in namespace:
         source = namespace[source]
@@ -42,12 +47,17 @@ def read_input(source: Any, namespace: dict | None = None, npartitions: int = 2)
     if not isinstance(source, (str, os.PathLike)):
         raise DataError(f"cannot use a {type(source).__name__} as input",
                         hint="give a path glob (*.csv, *.parquet), or a pandas/dask DataFrame variable")
-    pattern = os.path.abspath(os.path.expanduser(str(source)))
+    if is_url(source):
+        return _read_url(str(source))
+    text = str(source)
+    pattern = os.path.abspath(os.path.expanduser(text[len("file://"):] if text.startswith("file://") else text))
     files = sorted(glob.glob(pattern))
     if not files:
         known = "" if namespace is None else " and no variable of that name"
         raise DataError(f"no file matches {source!r}{known}",
-                        hint="paths are relative to the notebook's directory")
+                        hint="paths are relative to the notebook's directory; files only the workers see: "
+                             "give them as a URL every node reaches (s3://..., http://...)")
+    check_workers_read(client, files, source)
     lower = pattern.lower()
     if lower.endswith(CSV_SUFFIXES):
         return dd.read_csv(files, sep="\t" if lower.endswith(".tsv") else ",", sample=CSV_SAMPLE_BYTES,
@@ -55,6 +65,19 @@ def read_input(source: Any, namespace: dict | None = None, npartitions: int = 2)
     if lower.endswith(PARQUET_SUFFIXES) or all(os.path.isdir(f) for f in files):
         return dd.read_parquet(files if len(files) > 1 else files[0])
     raise DataError(f"do not know how to read {source!r}", hint="use .csv, .tsv or .parquet files")
+
+
+def _read_url(url: str):
+    """A CSV or Parquet URL (a glob where its filesystem lists: s3://, gs://, ...), through fsspec."""
+    import dask.dataframe as dd
+
+    lower = url.lower().split("?", 1)[0]
+    if lower.endswith(CSV_SUFFIXES):
+        return dd.read_csv(url, sep="\t" if lower.endswith(".tsv") else ",", sample=CSV_SAMPLE_BYTES,
+                           sample_rows=CSV_SAMPLE_ROWS, blocksize=None)
+    if lower.endswith(PARQUET_SUFFIXES) or lower.endswith("/"):
+        return dd.read_parquet(url)
+    raise DataError(f"do not know how to read {url!r}", hint="use .csv, .tsv or .parquet files (or a parquet folder/)")
 
 
 def is_pandas(frame) -> bool:
@@ -81,6 +104,48 @@ def resolve_frame(name_or_frame: Any, namespace: dict | None):
     if not isinstance(obj, (pd.DataFrame, dd.DataFrame)):
         raise DataError(f"--data must name a pandas or dask DataFrame, got {type(obj).__name__}")
     return obj
+
+
+@dataclass
+class _SaveTarget:
+    """Where ``--save`` writes (None: nothing to save), and what this call created to get there."""
+
+    path: str | None = None
+    existed: bool = True
+    made: list = field(default_factory=list)
+
+    def undo(self, written: bool = False) -> None:
+        if self.path and written and not self.existed and "://" not in self.path:
+            shutil.rmtree(self.path, ignore_errors=True)
+        for p in self.made:  # the folders this call created, deepest first
+            with contextlib.suppress(OSError):
+                p.rmdir()
+
+
+def _save_target(client, save: str | None) -> _SaveTarget:
+    """A URL is written by the workers through fsspec; a local path must be one the kernel and every
+    worker see alike (:func:`.worker_reach.check_workers_write`), else one line."""
+    from .worker_reach import check_workers_write, is_url
+
+    if not save:
+        return _SaveTarget()
+    if is_url(save):
+        return _SaveTarget(str(save))
+    path = os.path.abspath(os.path.expanduser(save[len("file://"):] if save.startswith("file://") else save))
+    parent = Path(path).parent
+    target = _SaveTarget(path, os.path.exists(path), [p for p in [parent, *parent.parents] if not p.exists()])
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        check_workers_write(client, str(parent))
+    except OSError as e:
+        from .preprocess_cell import save_error
+
+        target.undo()
+        raise save_error(e, path) from None
+    except DataError:
+        target.undo()
+        raise
+    return target
 
 
 @dataclass
@@ -123,35 +188,37 @@ def run_preprocess(client, source: Any, output: str, body=None, namespace: dict 
     from .preprocess_cell import apply_body, raise_failed_partition, read_error, save_error
 
     t0 = time.perf_counter()
+    target = _save_target(client, save)  # refused before anything runs
     n_workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
     try:
-        ddf_in = read_input(source, namespace, npartitions=n_workers)
+        ddf_in = read_input(source, namespace, npartitions=n_workers, client=client)
     except DataError:
+        target.undo()
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged file: one line, not pyarrow's traceback
+        target.undo()
         raise read_error(exc, source) from None
-    prepared = apply_body(client, ddf_in, body, namespace, per_partition)
-    out = prepared.frame
-    if not isinstance(out, dd.DataFrame):
-        raise DataError(f"the cell must leave `df` a DataFrame, got {type(out).__name__}")
-    # one persist for both: the input is read once, its row count comes along
-    out, lens_in = client.persist([out, ddf_in.map_partitions(len)])
-    raise_failed_partition(client, [out, lens_in], prepared, output)
-    rows_in, rows_out, nulls = client.compute(
-        [lens_in.sum(), out.map_partitions(len).sum(), out.isna().sum()], sync=True)
-    saved = None
-    if save:
-        saved = os.path.abspath(os.path.expanduser(save))
-        existed = os.path.exists(saved)
+    try:
+        prepared = apply_body(client, ddf_in, body, namespace, per_partition)
+        out = prepared.frame
+        if not isinstance(out, dd.DataFrame):
+            raise DataError(f"the cell must leave `df` a DataFrame, got {type(out).__name__}")
+        # one persist for both: the input is read once, its row count comes along
+        out, lens_in = client.persist([out, ddf_in.map_partitions(len)])
+        raise_failed_partition(client, [out, lens_in], prepared, output)
+        rows_in, rows_out, nulls = client.compute(
+            [lens_in.sum(), out.map_partitions(len).sum(), out.isna().sum()], sync=True)
+    except BaseException:
+        target.undo()
+        raise
+    if target.path:
         try:
-            Path(saved).parent.mkdir(parents=True, exist_ok=True)
-            out.to_parquet(saved, write_index=False)
+            out.to_parquet(target.path, write_index=False)
         except Exception as exc:  # noqa: BLE001 - one line, and no half-written dataset left behind
-            if not existed:
-                shutil.rmtree(saved, ignore_errors=True)
-            raise save_error(exc, saved) from None
+            target.undo(written=True)
+            raise save_error(exc, target.path) from None
     return PreprocessResult(output=output, frame=out, rows_in=int(rows_in), rows_out=int(rows_out),
                             dtypes={str(c): str(t) for c, t in out.dtypes.items()},
                             nulls={str(k): int(v) for k, v in nulls.items()},
-                            seconds=time.perf_counter() - t0, saved=saved,
+                            seconds=time.perf_counter() - t0, saved=target.path,
                             partitions=out.npartitions)

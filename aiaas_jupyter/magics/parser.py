@@ -165,8 +165,9 @@ def build_parser() -> _Parser:
     p.add_argument("--widget", action="store_true", help="a live widget (connect, scale, workers) instead of a table")
 
     p = subs.add_parser("preprocess", help="(cell) run the cell with `df` bound to the input, on the cluster")
-    p.add_argument("--input", required=True, metavar="PATH_GLOB|VAR",
-                   help="CSV/Parquet files (glob) or a DataFrame variable")
+    p.add_argument("--input", required=True, metavar="PATH_GLOB|URL|VAR",
+                   help="CSV/Parquet files (a glob every worker can read, or a URL such as s3://...) "
+                        "or a DataFrame variable")
     p.add_argument("--output", required=True, metavar="NAME",
                    help="variable that receives the persisted result")
     p.add_argument("--save", metavar="OUT.parquet", help="also write the result as Parquet")

@@ -42,6 +42,35 @@ from .torch import (BINARY_LOSSES, CLASS_LOSSES, REGRESSION_LOSSES, _choose_loss
                     _optimizer, probe_output, train_step)
 
 
+def pin_interface(init_method: str) -> None:
+    """Make gloo and NCCL use the network interface that reaches rank 0 (*init_method*'s host),
+    unless the user chose one (``GLOO_SOCKET_IFNAME`` / ``NCCL_SOCKET_IFNAME``). Left to itself,
+    gloo takes the address the host name resolves to — often 127.0.0.1 in a container, which the
+    other hosts' ranks then try to connect to ("Connection refused, remote=[127.0.0.1]")."""
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    import psutil
+
+    if os.environ.get("GLOO_SOCKET_IFNAME") and os.environ.get("NCCL_SOCKET_IFNAME"):
+        return
+    parts = urlsplit(init_method)
+    if parts.scheme != "tcp" or not parts.hostname:
+        return
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect((parts.hostname, parts.port or 1))  # UDP: no packet is sent, only a route chosen
+            local = s.getsockname()[0]
+    except OSError:
+        return
+    for name, addresses in psutil.net_if_addrs().items():
+        if any(a.family == socket.AF_INET and a.address == local for a in addresses):
+            os.environ.setdefault("GLOO_SOCKET_IFNAME", name)
+            os.environ.setdefault("NCCL_SOCKET_IFNAME", name)
+            return
+
+
 def weights_sha256(model: nn.Module) -> str:
     h = hashlib.sha256()
     for name, tensor in model.state_dict().items():
@@ -129,6 +158,7 @@ def process_group(spec: TrainSpec, rank: int, world: int, init_method: str, time
 
     cuda = torch.cuda.is_available() and spec.gpus > 0
     device, backend = (torch.device("cuda", 0), "nccl") if cuda else (torch.device("cpu"), "gloo")
+    pin_interface(init_method)
     dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world,
                             timeout=datetime.timedelta(seconds=timeout_s))
     try:
