@@ -50,10 +50,16 @@ def start_cli_cluster(d: Path, n_workers: int = 2, resources: str | None = "GPU=
         address = json.loads(sched_file.read_text())["address"]
         yield {"address": address, "scheduler_file": str(sched_file), "dir": d}
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
+
+
+def stop_processes(procs: list[subprocess.Popen], grace: float = 20) -> None:
+    """SIGTERM (workers before the scheduler), then SIGKILL what is still there after *grace*."""
+    for p in reversed(procs):
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()

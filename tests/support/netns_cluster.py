@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from support.cli_cluster import stop_processes
+
 BIN = Path(sys.executable).parent
 PORT = 8786  # every node has its own network stack: the well-known port is free in each
 
@@ -140,13 +142,6 @@ def start_netns_cluster(logs: Path, n_workers: int = 2, env_extra: dict | None =
         yield {"address": address, "workers": workers, "storage": storage, "gateway": nodes.gateway,
                "hidden": hidden, "pids": [p.pid for p in procs]}
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_processes(procs)
         nodes.close()
         shutil.rmtree(storage, ignore_errors=True)
