@@ -197,3 +197,7 @@ class EndpointAuthError(EndpointError):
 
 class AiaasVersionWarning(UserWarning):
     """Kernel and workers run different versions of a package a job needs."""
+
+
+class AiaasStorageWarning(UserWarning):
+    """A configured location is not shared by the workers (e.g. checkpoints on each worker's own disk)."""

@@ -161,6 +161,8 @@ class JobDispatcher:
                        if info.get("framework") == "torch" and workers <= 1 else None)
         if checkpoints is not None:  # the URL only: storage options may hold secrets
             info = {**info, "checkpoints": checkpoints["url"]}
+            if not self.session.embedded:
+                job_recovery.warn_unless_shared(dask_client, checkpoints["url"])
         record = JobRecord(id=job_id, model=name, status="pending", progress=0.0, worker=None, gpus=gpus,
                            scheduler=dask_client.scheduler.address, key=f"aiaas-train-{job_id}",
                            submitted=now_iso(),

@@ -60,6 +60,36 @@ def checkpoint_target(home, embedded: bool) -> dict | None:
             "min_interval": float(parse_timedelta(_settings.config("checkpoints.min-interval"), default="s"))}
 
 
+_shared_checked: set = set()
+
+
+def warn_unless_shared(dask_client, url: str, stacklevel: int = 4) -> None:
+    """On an external cluster, checkpoints under a local path are only useful where every worker
+    sees the same folder there (a shared mount): else a job resumes only on the worker that wrote
+    them, and a retry elsewhere starts from scratch. Asked once per scheduler and path (two
+    round trips: one worker writes a probe, every worker looks for it); a warning, not an error."""
+    import warnings
+
+    from .errors import AiaasStorageWarning
+    from .worker_reach import is_url, workers_not_sharing
+
+    key = (dask_client.scheduler.address, url)
+    if is_url(url) or key in _shared_checked:
+        return
+    _shared_checked.add(key)
+    path = url[len("file://"):] if url.startswith("file://") else url
+    try:
+        blind = workers_not_sharing(dask_client, path)
+    except (OSError, TimeoutError, ValueError) as e:  # cannot tell: the job runs all the same
+        _log.debug("aiaas: could not check the checkpoint location %s on the workers: %s", url, e)
+        return
+    if blind:
+        warnings.warn(f"checkpoints at {url} are on each worker's own disk (worker(s) {', '.join(blind[:4])} do not "
+                      "see what another writes there): a torch job resumes only on the worker that wrote them; "
+                      "set aiaas.checkpoints.url to a location every worker reaches (a shared mount, s3://...)",
+                      AiaasStorageWarning, stacklevel=stacklevel)
+
+
 def drop_checkpoints(url: str, job_id: str, dask_client=None) -> None:
     """Remove a job's checkpoints: from the kernel when it reaches *url*, else from a worker
     (every worker reaches it). Never raises: an ended job's outcome does not depend on it."""
@@ -79,4 +109,4 @@ def drop_checkpoints(url: str, job_id: str, dask_client=None) -> None:
         fire_and_forget(dask_client.submit(on_worker, url, options, job_id, pure=False))
 
 
-__all__ = ["RunWatch", "checkpoint_target", "drop_checkpoints", "gave_up_reason", "retries"]
+__all__ = ["RunWatch", "checkpoint_target", "drop_checkpoints", "gave_up_reason", "retries", "warn_unless_shared"]

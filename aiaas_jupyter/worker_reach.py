@@ -11,6 +11,7 @@ fsspec on every node and are not checked here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -72,4 +73,33 @@ def check_workers_write(client, directory: str) -> None:
                         "so each would write its part on its own disk; nothing was saved", hint=_SHARED_HINT)
 
 
-__all__ = ["is_url", "check_workers_read", "check_workers_write"]
+def _write_probe(directory: str) -> str:
+    """On one worker: create *directory* and a probe file in it; its path."""
+    os.makedirs(directory, exist_ok=True)
+    probe = os.path.join(directory, f".aiaas-probe-{uuid.uuid4().hex[:12]}")
+    with open(probe, "wb"):
+        pass
+    return probe
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def workers_not_sharing(client, directory: str) -> list[str]:
+    """The workers that do not see a file another worker writes in *directory* (a local path: the
+    kernel need not see it at all): ``[]`` when they share it, as an NFS mount would."""
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    if len(workers) < 2:
+        return []
+    writer = sorted(workers)[0]
+    probe = client.submit(_write_probe, directory, workers=[writer], pure=False, allow_other_workers=False).result()
+    try:
+        blind = _blind_workers(client, [probe])
+    finally:
+        client.run(_remove, probe, workers=[writer])
+    return sorted(blind)
+
+
+__all__ = ["is_url", "check_workers_read", "check_workers_write", "workers_not_sharing"]
