@@ -8,6 +8,7 @@ batch and epochs.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -311,3 +312,17 @@ def test_cancelling_a_data_parallel_job_stops_every_rank_at_an_epoch_end(aiaas, 
     assert not any(aiaas.dask.processing().values()) and time.time() - t0 < 30
     with pytest.raises(ModelNotFoundError):
         aiaas.registry.versions("ddp-cancelled")
+
+
+def test_the_interface_is_pinned_to_the_route_to_rank_0_unless_the_user_chose_one(monkeypatch):
+    """Ours (marked) is recomputed in every rank: a process started by one that ran a rank in-process
+    inherits it, and on another host "lo" would send the peers to 127.0.0.1. The user's stays."""
+    from aiaas_jupyter.training.torch_ddp import PINNED_BY_US, pin_interface
+
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "inherited0")
+    monkeypatch.setenv("NCCL_SOCKET_IFNAME", "users-choice")
+    monkeypatch.setenv(PINNED_BY_US, "inherited0")
+    pin_interface("tcp://127.0.0.1:29500")
+    loopback = os.environ["GLOO_SOCKET_IFNAME"]
+    assert loopback != "inherited0" and os.environ[PINNED_BY_US] == loopback  # lo, or however it is named
+    assert os.environ["NCCL_SOCKET_IFNAME"] == "users-choice"

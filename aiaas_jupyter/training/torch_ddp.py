@@ -42,6 +42,12 @@ from .torch import (BINARY_LOSSES, CLASS_LOSSES, REGRESSION_LOSSES, _choose_loss
                     _optimizer, probe_output, train_step)
 
 
+#: the interface :func:`pin_interface` chose, so a process that inherits its choice (a process
+#: started by one that ran a rank in-process) recomputes it instead of taking it for the user's
+PINNED_BY_US = "AIAAS_PINNED_SOCKET_IFNAME"
+_IFNAME_VARS = ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME")
+
+
 def pin_interface(init_method: str) -> None:
     """Make gloo and NCCL use the network interface that reaches rank 0 (*init_method*'s host),
     unless the user chose one (``GLOO_SOCKET_IFNAME`` / ``NCCL_SOCKET_IFNAME``). Left to itself,
@@ -53,10 +59,10 @@ def pin_interface(init_method: str) -> None:
 
     import psutil
 
-    if os.environ.get("GLOO_SOCKET_IFNAME") and os.environ.get("NCCL_SOCKET_IFNAME"):
-        return
+    ours = os.environ.get(PINNED_BY_US)
+    free = [v for v in _IFNAME_VARS if not os.environ.get(v) or os.environ[v] == ours]
     parts = urlsplit(init_method)
-    if parts.scheme != "tcp" or not parts.hostname:
+    if not free or parts.scheme != "tcp" or not parts.hostname:
         return
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -66,8 +72,9 @@ def pin_interface(init_method: str) -> None:
         return
     for name, addresses in psutil.net_if_addrs().items():
         if any(a.family == socket.AF_INET and a.address == local for a in addresses):
-            os.environ.setdefault("GLOO_SOCKET_IFNAME", name)
-            os.environ.setdefault("NCCL_SOCKET_IFNAME", name)
+            for var in free:
+                os.environ[var] = name
+            os.environ[PINNED_BY_US] = name
             return
 
 
