@@ -94,7 +94,11 @@ def connect_gateway(address: str, *, cluster_name: str | None = None, options: d
     except ImportError:
         raise ClusterError("connecting to a dask-gateway needs the dask-gateway package",
                            hint="pip install 'aiaas-jupyter[gateway]' (or dask-gateway)") from None
-    gateway = Gateway(url)
+    try:
+        gateway = Gateway(url)
+    except (AssertionError, RuntimeError, OSError) as e:  # its own event-loop thread did not start (10 s)
+        raise ClusterError(f"could not start a dask-gateway client for {url}: {_line(e)}",
+                           hint="its event-loop thread did not start in time: is this process overloaded?") from None
     created = None
     try:
         with _gateway_errors(url):
@@ -130,17 +134,27 @@ def connect_gateway(address: str, *, cluster_name: str | None = None, options: d
             except Exception:  # noqa: BLE001 - already failing; the gateway's idle timeout is the backstop
                 pass
         raise
-    # the Gateway object closes itself when dropped; an explicit close() as well makes dask-gateway
-    # 2026.3 close it twice, and the second time warns from __del__
+    finally:
+        close_client(gateway)  # now, on this thread: never later from a finalizer (see _RETIRED)
 
 
-#: Gateway clusters this process closed, kept until it exits. dask-gateway's ``Gateway.__del__``
+#: Gateway clients and clusters this process closed, kept until it exits. dask-gateway's ``Gateway.__del__``
 #: closes its client again once collected, and on a client closed before that raises
 #: ("Accessing the loop property while the loop is not running"): an "Exception ignored" trace in the
 #: notebook at some random later moment, and on CPython 3.11.7 formatting that trace from inside a
 #: running ``ast.parse`` (a garbage collection there) breaks the parse (gh-106905). At exit
 #: ``__del__`` does nothing, so kept they are harmless; each is a few small objects.
 _RETIRED: list = []
+
+
+def close_client(gateway) -> None:
+    """Close a Gateway client now (its clusters share its event loop, which runs on while they
+    use it) and keep it, so that its ``__del__`` never closes it a second time."""
+    _RETIRED.append(gateway)
+    try:
+        gateway.close()
+    except Exception:  # noqa: BLE001 - closing a client of ours; nothing to tell the user
+        pass
 
 
 def release(cluster, *, shutdown: bool = False) -> None:

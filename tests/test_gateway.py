@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from aiaas_jupyter.errors import ClusterError
+from aiaas_jupyter.gateway import close_client
 from support.gateway_server import PASSWORD, start_gateway
 
 # a closed dask-gateway client raises from its __del__ once collected ("Exception ignored in
@@ -47,7 +48,11 @@ def kernel(tmp_path):
 def _clusters(url: str) -> list[str]:
     from dask_gateway import Gateway
 
-    return [c.name for c in Gateway(url).list_clusters()]  # it closes itself when dropped
+    gateway = Gateway(url)
+    try:
+        return [c.name for c in gateway.list_clusters()]
+    finally:
+        close_client(gateway)  # now, not from a finalizer at some later moment (as the product does)
 
 
 def _frame() -> pd.DataFrame:
