@@ -34,6 +34,7 @@ import threading
 import time
 
 from . import malloc_env
+from .training.base import JOINED
 
 #: how often a rank's process says it is alive
 HEARTBEAT_S = 1.0
@@ -184,7 +185,10 @@ def run(payload: bytes, *, threads: int, emit, stop_requested, stall_s: float):
 
 
 def _watch(host: RankHost, emit, stop_requested, stall_s: float):
-    stop_sent = False
+    """Relay the rank's events until its result; kill it when it goes silent for *stall_s*, or
+    has not joined its group within *stall_s* (its peers' collective timeout does not cover
+    connecting to them: a rank once waited there 10 minutes after its job had failed)."""
+    stop_sent, joined, started = False, False, time.monotonic()
     while True:
         try:
             message = host.inbox.get(timeout=HEARTBEAT_S / 2)
@@ -195,7 +199,9 @@ def _watch(host: RankHost, emit, stop_requested, stall_s: float):
             raise RankFailed(f"its process ended without a result (exit code {code})")
         if message:
             kind = message[0]
-            if kind == "event":
+            if kind == "event" and message[1].get("stage") == JOINED:
+                joined = True
+            elif kind == "event":
                 emit(message[1])
             elif kind == "result":
                 return message[1]
@@ -210,6 +216,12 @@ def _watch(host: RankHost, emit, stop_requested, stall_s: float):
                 host.send(("stop",))
             except OSError:  # it ended meanwhile: the stream's end says how
                 pass
+        waited = time.monotonic() - started
+        if not joined and waited > stall_s:
+            host.dump_stacks()
+            host.proc.kill()
+            raise RankFailed(f"it did not join its group within {waited:.0f} s (a peer gone or unreachable?)",
+                             "collective")
         silent = time.monotonic() - host.last_sign
         if silent > stall_s:
             host.dump_stacks()

@@ -231,7 +231,7 @@ def test_the_magic_takes_workers(shell, aiaas):
     assert mv.params["workers"] == 2 and len(mv.extra["ranks"]) == 2
 
 
-def test_a_rank_whose_peers_never_come_gives_up_within_the_timeout():
+def test_a_rank_whose_peers_never_come_gives_up_within_the_timeout(monkeypatch):
     """The group's bound on waiting: a rank alone fails after the timeout instead of hanging, and
     the failure is recognised as the group's (it becomes one line naming the rank)."""
     import time
@@ -241,6 +241,8 @@ def test_a_rank_whose_peers_never_come_gives_up_within_the_timeout():
     from aiaas_jupyter.training.base import TrainSpec
     from aiaas_jupyter.training.torch_ddp import fit_rank
 
+    for var in ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME", "AIAAS_PINNED_SOCKET_IFNAME"):
+        monkeypatch.delenv(var, raising=False)  # what the rank pins here stays in this test
     t0 = time.time()
     with pytest.raises(RuntimeError) as e:
         fit_rank(TrainSpec(model=_model(), target="y", epochs=1), _frame(200), lambda ev: None, rank=0, world=2,

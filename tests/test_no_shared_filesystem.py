@@ -240,3 +240,35 @@ def test_checkpoints_on_each_workers_own_disk_are_warned_about(hosts, kernel, tm
                                                      r"\(worker\(s\) host-1 do not see what another writes there\)"):
             job = kernel.train(net, _frame(), "label", name="far-local-ckpt", epochs=2, batch_size=64, block=True)
     assert job.status == "finished"  # the job itself runs all the same
+
+
+@needs_namespaces
+def test_a_rank_that_cannot_reach_its_peers_fails_the_job_within_the_timeout(tmp_path_factory, tmp_path):
+    """Each host told to use its loopback (the user's GLOO_SOCKET_IFNAME, which pin_interface keeps):
+    every rank advertises 127.0.0.1 and cannot reach the other. gloo itself would try for 10 minutes;
+    the job fails with one line within aiaas.jobs.data-parallel-timeout and both hosts are free."""
+    import torch
+
+    from aiaas_jupyter.client import AiaasClient
+    from aiaas_jupyter.errors import JobError
+
+    with netns_cluster.start_netns_cluster(tmp_path_factory.mktemp("netns-lo-logs"),
+                                           env_extra={"GLOO_SOCKET_IFNAME": "lo", "AIAAS_PINNED_SOCKET_IFNAME": ""}) as lo_hosts:
+        kernel = AiaasClient(home=tmp_path / "home")
+        kernel.connect(lo_hosts["address"])
+        try:
+            net = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+            t0 = time.monotonic()
+            with dask_config.set({"aiaas.jobs.data-parallel-timeout": 15}):
+                job = kernel.train(net, _frame(), "label", name="far-unreachable", epochs=2, batch_size=64,
+                                   workers=2)
+                with pytest.raises(JobError, match=r"^rank \d of 2 lost its group: "):
+                    job.result(timeout=120)
+            assert "\n" not in str(job.record.error)
+            # both hosts are free again soon: the rank still connecting was killed, not left for 10 min
+            for worker in kernel.dask.scheduler_info(n_workers=-1)["workers"]:
+                assert kernel.dask.submit(sum, [1, 2], workers=[worker], pure=False).result(timeout=60) == 3
+            assert time.monotonic() - t0 < 120
+            assert kernel.registry.list_models() == []  # a failed job registers nothing
+        finally:
+            kernel.disconnect()

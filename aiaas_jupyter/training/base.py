@@ -18,6 +18,11 @@ from typing import Any, Callable
 
 from ..train_defaults import TRAIN_DEFAULTS as D
 
+#: the event a data-parallel rank sends once it is in its group (training/torch_ddp.py): until then
+#: nothing bounds gloo's connecting to its peers but gloo's own 10 minutes (seen: a peer advertised
+#: 127.0.0.1), so the rank's watcher (rank_process) bounds it
+JOINED = "joined"
+
 #: ``emit(event)`` sends a progress event (a JSON-able dict) to the kernel.
 Emit = Callable[[dict], None]
 

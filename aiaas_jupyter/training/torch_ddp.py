@@ -37,7 +37,7 @@ from torch import nn
 
 from ..errors import DataError
 from . import common
-from .base import Emit, Fitted, StopCheck, TrainSpec
+from .base import JOINED, Emit, Fitted, StopCheck, TrainSpec
 from .torch import (BINARY_LOSSES, CLASS_LOSSES, REGRESSION_LOSSES, _choose_loss, _features, _final_metrics,
                     _optimizer, probe_output, train_step)
 
@@ -145,14 +145,14 @@ def fit_rank(spec: TrainSpec, shard, emit: Emit, *, rank: int, world: int, init_
     *shard*: ``(train rows, test rows)`` of the kernel's split of an in-kernel frame, or a pandas
     frame (this rank's partitions, computed). A rank that reads its partitions one at a time is
     :func:`~.torch_ddp_stream.fit_rank_stream`. *keep*: see :func:`process_group`."""
-    with process_group(spec, rank, world, init_method, timeout_s, keep) as (device, backend):
+    with process_group(spec, rank, world, init_method, timeout_s, keep, emit) as (device, backend):
         return _fit_rank_in_memory(spec, shard, emit, rank=rank, world=world, classes=classes,
                                    should_stop=should_stop, keep=keep, device=device, backend=backend)
 
 
 @contextlib.contextmanager
 def process_group(spec: TrainSpec, rank: int, world: int, init_method: str, timeout_s: float,
-                  keep: list | None):
+                  keep: list | None, emit: Emit | None = None):
     """This rank in the job's group, for as long as the block runs: ``(device, backend)``, NCCL
     on a GPU, gloo on the CPU.
 
@@ -168,6 +168,8 @@ def process_group(spec: TrainSpec, rank: int, world: int, init_method: str, time
     pin_interface(init_method)
     dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world,
                             timeout=datetime.timedelta(seconds=timeout_s))
+    if emit is not None:  # a rank process's watcher bounds the time to get here
+        emit({"stage": JOINED})
     try:
         yield device, backend
     finally:

@@ -42,7 +42,7 @@ def fit_rank_stream(spec: TrainSpec, stream: PartitionStream, emit: Emit, *, ran
                     should_stop: StopCheck | None = None, keep: list | None = None):
     """:func:`~.torch_ddp.fit_rank` for a rank given the recipes of its partitions (see the
     module docstring); returns what it returns."""
-    with process_group(spec, rank, world, init_method, timeout_s, keep) as (device, backend):
+    with process_group(spec, rank, world, init_method, timeout_s, keep, emit) as (device, backend):
         return _fit(spec, stream, emit, rank=rank, world=world, classes=classes, should_stop=should_stop,
                     keep=keep, device=device, backend=backend)
 
