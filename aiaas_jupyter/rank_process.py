@@ -38,6 +38,9 @@ from .training.base import JOINED
 
 #: how often a rank's process says it is alive
 HEARTBEAT_S = 1.0
+#: the least time a rank gets to join its group (its process may still be importing torch, a busy
+#: machine's peers may start late), whatever a short aiaas.jobs.data-parallel-timeout says
+JOIN_FLOOR_S = 60.0
 _HEADER = struct.Struct(">Q")
 
 
@@ -186,7 +189,7 @@ def run(payload: bytes, *, threads: int, emit, stop_requested, stall_s: float):
 
 def _watch(host: RankHost, emit, stop_requested, stall_s: float):
     """Relay the rank's events until its result; kill it when it goes silent for *stall_s*, or
-    has not joined its group within *stall_s* (its peers' collective timeout does not cover
+    has not joined its group within *stall_s* (at least JOIN_FLOOR_S: its peers' collective timeout does not cover
     connecting to them: a rank once waited there 10 minutes after its job had failed)."""
     stop_sent, joined, started = False, False, time.monotonic()
     while True:
@@ -217,7 +220,7 @@ def _watch(host: RankHost, emit, stop_requested, stall_s: float):
             except OSError:  # it ended meanwhile: the stream's end says how
                 pass
         waited = time.monotonic() - started
-        if not joined and waited > stall_s:
+        if not joined and waited > max(stall_s, JOIN_FLOOR_S):
             host.dump_stacks()
             host.proc.kill()
             raise RankFailed(f"it did not join its group within {waited:.0f} s (a peer gone or unreachable?)",
