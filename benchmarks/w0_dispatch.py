@@ -191,20 +191,27 @@ def _time_worker_steps(dask_worker) -> None:
 
     from aiaas_jupyter import remote
 
+    import _tasks
+
     spans = dask_worker.__dict__.setdefault("_w0_spans", [])
-    task = remote.train_task
-    if getattr(task, "_w0_timed", False):
-        return
 
-    def timed(*args, **kwargs):
-        t0 = time.time()
-        try:
-            return task(*args, **kwargs)
-        finally:
-            spans.append(("worker: train_task", t0, time.time()))
+    def wrap(owner, attr: str, label: str) -> None:
+        task = getattr(owner, attr)
+        if getattr(task, "_w0_timed", False):
+            return
 
-    timed._w0_timed = True
-    remote.train_task = timed  # the kernel pickles train_task by reference: this is what runs
+        def timed(*args, **kwargs):
+            t0 = time.time()
+            try:
+                return task(*args, **kwargs)
+            finally:
+                spans.append((label, t0, time.time()))
+
+        timed._w0_timed = True
+        setattr(owner, attr, timed)  # the kernel pickles both tasks by reference: this is what runs
+
+    wrap(remote, "train_task", "worker: train_task")
+    wrap(_tasks, "fit_dummy", "worker: fit_dummy")
 
 
 def _worker_spans(dask_worker) -> list:
@@ -215,7 +222,9 @@ def _worker_spans(dask_worker) -> list:
 
 def timeline(n: int = 30) -> None:
     """Median start/end (ms from the start of the cell) of each step of *n* warm jobs, on every
-    thread of the kernel and on the worker (same machine, so one wall clock), to stderr."""
+    thread of the kernel and on the worker (same machine, so one wall clock), to stderr; then
+    the same for *n* baseline submits, run alternately with them (when the baseline's task
+    starts and ends on its worker, and when ``result()`` returns)."""
     import statistics
     import time
 
@@ -242,7 +251,7 @@ def timeline(n: int = 30) -> None:
     with connected(n_workers=2, threads_per_worker=1) as client:
         shell = make_shell(client)
         shell.user_ns["df"] = df
-        ours, _ = _sides(shell, client, df)
+        ours, baseline = _sides(shell, client, df)
         steps = [(job_dispatch.JobDispatcher, "submit", "main: dispatcher.submit"),
                  (client.dask, "submit", "main: dask submit"),
                  (store.Registry, "record_job", "main: record_job"),
@@ -252,29 +261,35 @@ def timeline(n: int = 30) -> None:
         for owner, attr, label in steps:
             wrap(owner, attr, label)
         client.dask.run(_time_worker_steps)
-        cells = []
+        cells: dict = {"ours": [], "baseline": []}
         with capture_output(stdout=True, stderr=False, display=True):
             for _ in range(WARMUP):
                 ours()
+                baseline()
             client.dask.run(_worker_spans)
             spans.clear()
-            for _ in range(n):
+            for i in range(2 * n):
+                side, fn = ("ours", ours) if (i % 4 in (0, 3)) else ("baseline", baseline)  # ABBA
                 t0 = time.time()
-                ours()
-                cells.append((t0, time.time()))
+                fn()
+                cells[side].append((t0, time.time()))
         for worker_spans in client.dask.run(_worker_spans).values():
             spans.extend(worker_spans)
-    per: dict = {}
-    for t0, t1 in cells:
-        for label, a, b in spans:
-            if t0 <= a <= t1:
-                per.setdefault(label, []).append((1e3 * (a - t0), 1e3 * (b - t0)))
-    lines = [f"{'the cell (%%aiaas train --block)':34s} start {0:6.2f}  end "
-             f"{1e3 * statistics.median(b - a for a, b in cells):6.2f} ms"]
-    for label, v in sorted(per.items(), key=lambda kv: statistics.median(a for a, _ in kv[1])):
-        lines.append(f"{label:34s} start {statistics.median(a for a, _ in v):6.2f}  end "
-                     f"{statistics.median(b for _, b in v):6.2f} ms  (n={len(v)})")
-    c.log(f"timeline of {n} warm %%aiaas train jobs (medians):\n" + "\n".join(lines))
+    titles = {"ours": "the cell (%%aiaas train --block)", "baseline": "baseline: submit(fit).result()"}
+    out = []
+    for side, runs in cells.items():
+        per: dict = {}
+        for t0, t1 in runs:
+            for label, a, b in spans:
+                if t0 <= a <= t1:
+                    per.setdefault(label, []).append((1e3 * (a - t0), 1e3 * (b - t0)))
+        lines = [f"{titles[side]:34s} start {0:6.2f}  end {1e3 * statistics.median(b - a for a, b in runs):6.2f} ms"]
+        for label, v in sorted(per.items(), key=lambda kv: statistics.median(a for a, _ in kv[1])):
+            lines.append(f"{label:34s} start {statistics.median(a for a, _ in v):6.2f}  end "
+                         f"{statistics.median(b for _, b in v):6.2f} ms  (n={len(v)})")
+        out.append("\n".join(lines))
+    c.log(f"timeline of {n} warm %%aiaas train jobs and {n} baseline submits, alternating (medians):\n"
+          + "\n\n".join(out))
 
 
 if __name__ == "__main__":
