@@ -6,6 +6,7 @@ import json
 import math
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -91,12 +92,22 @@ def test_sweep_fields_are_written_in_the_same_transaction_as_the_trial(tmp_path)
         finally:
             conn.close()
 
+    def reader_took_more_than(n: int) -> None:
+        """Wait (5 s at most) until the reader has taken another snapshot: on a loaded machine it
+        may otherwise not be scheduled at all until every trial is written (a CI run saw only 40)."""
+        deadline = time.monotonic() + 5
+        while len(seen) <= n and reader.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.001)
+
     reader = threading.Thread(target=read_snapshots)
     reader.start()
     try:
+        reader_took_more_than(0)
         for k in range(40):
+            taken = len(seen)
             reg.record_trial(TrialRecord("sw-1", k, "finished", value=k / 40),
                              sweep_fields={"counts": {"finished": k + 1}, "best_trial": k, "best_value": k / 40})
+            reader_took_more_than(taken)  # it reads while the next trial is written, too
     finally:
         stop.set()
         reader.join()
