@@ -185,33 +185,36 @@ def profile(n: int = 30, top: int = 30) -> None:
     c.log(f"cProfile of {n} warm %%aiaas train jobs:\n" + out.getvalue())
 
 
-def _time_worker_steps(dask_worker) -> None:
-    """On a worker (``client.run``): record each ``train_task``'s wall-clock span."""
+def _time_calls(owner, attr: str, label: str, spans: list) -> None:
+    """Replace ``owner.attr`` by a wrapper that appends ``(label, start, end)`` (wall clock) to
+    *spans* for every call; once only (a second call leaves the wrapper as it is)."""
     import time
 
+    fn = getattr(owner, attr)
+    if getattr(fn, "_w0_timed", False):
+        return
+
+    def timed(*args, **kwargs):
+        t0 = time.time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spans.append((label, t0, time.time()))
+
+    timed._w0_timed = True
+    setattr(owner, attr, timed)
+
+
+def _time_worker_steps(dask_worker) -> None:
+    """On a worker (``client.run``): record each ``train_task``'s and ``fit_dummy``'s wall-clock
+    span (the kernel pickles both tasks by reference, so the wrapped ones are what run)."""
     from aiaas_jupyter import remote
 
     import _tasks
 
     spans = dask_worker.__dict__.setdefault("_w0_spans", [])
-
-    def wrap(owner, attr: str, label: str) -> None:
-        task = getattr(owner, attr)
-        if getattr(task, "_w0_timed", False):
-            return
-
-        def timed(*args, **kwargs):
-            t0 = time.time()
-            try:
-                return task(*args, **kwargs)
-            finally:
-                spans.append((label, t0, time.time()))
-
-        timed._w0_timed = True
-        setattr(owner, attr, timed)  # the kernel pickles both tasks by reference: this is what runs
-
-    wrap(remote, "train_task", "worker: train_task")
-    wrap(_tasks, "fit_dummy", "worker: fit_dummy")
+    _time_calls(remote, "train_task", "worker: train_task", spans)
+    _time_calls(_tasks, "fit_dummy", "worker: fit_dummy", spans)
 
 
 def _worker_spans(dask_worker) -> list:
@@ -234,19 +237,6 @@ def timeline(n: int = 30) -> None:
     from aiaas_jupyter.registry import store
 
     spans: list = []
-
-    def wrap(owner, attr: str, label: str) -> None:
-        fn = getattr(owner, attr)
-
-        def timed(*args, **kwargs):
-            t0 = time.time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                spans.append((label, t0, time.time()))
-
-        setattr(owner, attr, timed)
-
     df = tiny_frame()
     with connected(n_workers=2, threads_per_worker=1) as client:
         shell = make_shell(client)
@@ -259,7 +249,7 @@ def timeline(n: int = 30) -> None:
                  (job_dispatch.JobDispatcher, "complete", "completion thread: complete"),
                  (store.Registry, "register", "completion thread: register")]
         for owner, attr, label in steps:
-            wrap(owner, attr, label)
+            _time_calls(owner, attr, label, spans)
         client.dask.run(_time_worker_steps)
         cells: dict = {"ours": [], "baseline": []}
         with capture_output(stdout=True, stderr=False, display=True):
