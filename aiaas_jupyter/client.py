@@ -56,6 +56,16 @@ def _epoch_eval_rows() -> int | None:
     return value
 
 
+def _epoch_eval_share() -> float | None:
+    """``aiaas.jobs.epoch-eval-share``, checked here like :func:`_epoch_eval_rows`."""
+    value = _settings.config("jobs.epoch-eval-share")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not 0 < value <= 1):
+        raise ConfigError(f"aiaas.jobs.epoch-eval-share must be a number in (0, 1] or null, got {value!r}",
+                          hint="e.g. DASK_AIAAS__JOBS__EPOCH_EVAL_SHARE=0.02")
+    return None if value is None else float(value)
+
+
 class AiaasClient:
     def __init__(self, home: str | os.PathLike | None = None, *, registry: Registry | None = None,
                  presenter: Presenter | None = None):
@@ -182,7 +192,7 @@ class AiaasClient:
         self.session.ensure_versions(framework)
         spec = TrainSpec(model=model, target=target, optimizer=optimizer, loss=loss, test_size=test_size,
                          seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, gpus=gpus,
-                         epoch_eval_rows=_epoch_eval_rows())
+                         epoch_eval_rows=_epoch_eval_rows(), epoch_eval_share=_epoch_eval_share())
         info = {"framework": framework, "target": target, "source": source,
                 "data": data if isinstance(data, str) else None,
                 # what "Copy as magic" needs to write the cell back

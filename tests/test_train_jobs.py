@@ -304,26 +304,54 @@ def test_a_job_that_cannot_be_recorded_leaves_nothing_running(aiaas, iris_frame,
     assert job.status == "finished" and aiaas.registry.get_job(job.id).version == job.version.version
 
 
-@pytest.mark.parametrize("setting, expected", [(None, [None, None, None]), (200, [200, 200, None])])
-def test_a_torch_jobs_per_epoch_evaluation_follows_the_epoch_eval_rows_setting(aiaas, one_torch_thread,
-                                                                                setting, expected):
-    """``aiaas.jobs.epoch-eval-rows`` (default 10000): a job's epochs but the last are measured on
-    that many of its held-out rows; the registered metrics on all of them (here 800)."""
+@pytest.mark.parametrize("setting, expected", [
+    ({"epoch-eval-rows": None}, [2000, 2000, None]),  # the default share, 0.02: 720 rows, so 2,000
+    ({"epoch-eval-rows": 200}, [200, 200, None]),
+    # 12,000 training rows: 3 x 0.07 x 12,000 = 2,520 of the 3,000 held out
+    ({"epoch-eval-rows": None, "epoch-eval-share": 0.07}, [2520, 2520, None]),
+    ({"epoch-eval-rows": 1000, "epoch-eval-share": 0.07}, [1000, 1000, None]),
+    ({"epoch-eval-rows": 10000, "epoch-eval-share": 0.01}, [2000, 2000, None]),  # never under 2,000
+    ({"epoch-eval-rows": None, "epoch-eval-share": None}, [None, None, None]),
+])
+def test_a_torch_jobs_per_epoch_evaluation_follows_the_epoch_eval_settings(aiaas, one_torch_thread,
+                                                                            setting, expected):
+    """``aiaas.jobs.epoch-eval-rows`` (default 10000) and ``epoch-eval-share`` (default 0.02): a
+    job's epochs but the last are measured on at most that many of its held-out rows, and on no
+    more than keep that evaluation to about that share of an epoch's training (a forward pass is a
+    third of a training step per row: 3 x share x training rows, at least 2,000); the registered
+    metrics on all of them (here 3,000)."""
     import dask
     import numpy as np
     import pandas as pd
     import torch
 
     rng = np.random.default_rng(3)
-    X = rng.normal(size=(4000, 8)).astype(np.float32)
+    X = rng.normal(size=(15000, 8)).astype(np.float32)
     df = pd.DataFrame(X, columns=[f"f{i}" for i in range(8)]).assign(y=(X[:, 0] + X[:, 1] > 0).astype(int))
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
-    with dask.config.set({"aiaas.jobs.epoch-eval-rows": setting}):
-        job = aiaas.train(model, df, "y", name="eval-rows", epochs=3, batch_size=256, lr=0.01, block=True)
+    with dask.config.set({f"aiaas.jobs.{k}": v for k, v in setting.items()}):
+        job = aiaas.train(model, df, "y", name="eval-rows", epochs=3, batch_size=1024, lr=0.01, block=True)
     mv = job.version
     assert [e.get("val_rows") for e in mv.extra["history"]] == expected
-    assert mv.extra["n_test"] == 800 and mv.metrics["accuracy"] == mv.extra["history"][-1]["val_accuracy"] > 0.8
+    assert mv.extra["n_test"] == 3000 and mv.metrics["accuracy"] == mv.extra["history"][-1]["val_accuracy"] > 0.8
+
+
+@pytest.mark.parametrize("bad", [0, -0.5, 1.5, "some", True])
+def test_a_bad_epoch_eval_share_setting_is_one_line_before_anything_runs(aiaas, bad):
+    import dask
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from aiaas_jupyter.errors import ConfigError
+
+    df = pd.DataFrame({"a": np.arange(20, dtype=np.float32), "y": np.arange(20) % 2})
+    model = torch.nn.Linear(1, 2)
+    with dask.config.set({"aiaas.jobs.epoch-eval-share": bad}), pytest.raises(ConfigError) as err:
+        aiaas.train(model, df, "y", name="bad-eval-share", epochs=1)
+    assert "aiaas.jobs.epoch-eval-share must be a number in (0, 1] or null" in str(err.value)
+    assert "\n" not in str(err.value) and versions_of(aiaas, "bad-eval-share") == []
 
 
 @pytest.mark.parametrize("bad", [0, -5, "many", 2.5, True])

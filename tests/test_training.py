@@ -201,6 +201,27 @@ def test_torch_is_deterministic_for_a_seed():
     assert a.artifacts["model.safetensors"] == b.artifacts["model.safetensors"]
 
 
+@pytest.mark.parametrize("rows, share, n_train, n_test, expected", [
+    (None, None, 80_000, 20_000, 20_000),         # no bound: every held-out row
+    (10_000, None, 80_000, 20_000, 10_000),
+    (10_000, 0.02, 80_000, 20_000, 4_800),        # W1: 3 x 0.02 x 80,000
+    (None, 0.02, 80_000, 20_000, 4_800),
+    (10_000, 0.02, 1_600_000, 400_000, 10_000),   # a 2M-row job keeps its 10,000
+    (10_000, 0.02, 40_000, 10_000, 2_400),
+    (10_000, 0.02, 20_000, 5_000, 2_000),         # never under 2,000 ...
+    (10_000, 0.02, 8_000, 1_500, 1_500),          # ... unless fewer are held out
+    (1_000, 0.02, 80_000, 20_000, 1_000),         # the row cap under the floor still holds
+    (None, 0.07, 12_000, 3_000, 2_520),           # 2,520 exactly, not one more from float rounding
+    (None, None, 10, 0, 1),
+])
+def test_the_per_epoch_evaluation_sample_is_bounded_by_rows_and_by_its_share_of_an_epoch(rows, share, n_train,
+                                                                                          n_test, expected):
+    from aiaas_jupyter.training.base import epoch_eval_size
+
+    spec = TrainSpec(model=None, target="y", epoch_eval_rows=rows, epoch_eval_share=share)
+    assert epoch_eval_size(spec, n_train, n_test) == expected
+
+
 def test_torch_intermediate_epochs_are_evaluated_on_a_sample_and_the_last_on_every_held_out_row(monkeypatch):
     """``epoch_eval_rows``: epochs but the last are measured on the first rows of the shuffled
     held-out split (their events say how many); the last epoch and the metrics on all of them,

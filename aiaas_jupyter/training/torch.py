@@ -23,7 +23,7 @@ from torch import nn
 
 from ..errors import DataError, ModelSpecError, ResourceError
 from . import common
-from .base import Emit, Fitted, StopCheck, TrainSpec
+from .base import Emit, Fitted, StopCheck, TrainSpec, epoch_eval_size
 from .checkpoints import restore
 
 CLASS_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
@@ -222,7 +222,7 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
     y_tr = torch.from_numpy(target[idx_train]).to(device)
     X_te = torch.from_numpy(X_all[idx_test]).to(device)
     y_te = torch.from_numpy(target[idx_test]).to(device)
-    n_eval = len(idx_test) if spec.epoch_eval_rows is None else max(1, min(spec.epoch_eval_rows, len(idx_test)))
+    n_eval = epoch_eval_size(spec, len(idx_train), len(idx_test))
     sample = {"val_rows": n_eval} if n_eval < len(idx_test) else {}  # noted in each sampled epoch's event
     n, bs, epochs = X_tr.shape[0], spec.batch_size, spec.epochs
     eval_bs = max(bs, min(65536, max(4 * bs, 4096)))
