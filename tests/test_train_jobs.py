@@ -337,8 +337,11 @@ def test_a_torch_jobs_per_epoch_evaluation_follows_the_epoch_eval_settings(aiaas
     assert mv.extra["n_test"] == 3000 and mv.metrics["accuracy"] == mv.extra["history"][-1]["val_accuracy"] > 0.8
 
 
-@pytest.mark.parametrize("bad", [0, -0.5, 1.5, "some", True])
-def test_a_bad_epoch_eval_share_setting_is_one_line_before_anything_runs(aiaas, bad):
+@pytest.mark.parametrize("key, bad, says", [
+    *[("epoch-eval-rows", bad, "must be a whole number >= 1 or null") for bad in (0, -5, "many", 2.5, True)],
+    *[("epoch-eval-share", bad, "must be a number in (0, 1] or null") for bad in (0, -0.5, 1.5, "some", True)],
+])
+def test_a_bad_epoch_eval_setting_is_one_line_before_anything_runs(aiaas, key, bad, says):
     import dask
     import numpy as np
     import pandas as pd
@@ -348,24 +351,7 @@ def test_a_bad_epoch_eval_share_setting_is_one_line_before_anything_runs(aiaas, 
 
     df = pd.DataFrame({"a": np.arange(20, dtype=np.float32), "y": np.arange(20) % 2})
     model = torch.nn.Linear(1, 2)
-    with dask.config.set({"aiaas.jobs.epoch-eval-share": bad}), pytest.raises(ConfigError) as err:
-        aiaas.train(model, df, "y", name="bad-eval-share", epochs=1)
-    assert "aiaas.jobs.epoch-eval-share must be a number in (0, 1] or null" in str(err.value)
-    assert "\n" not in str(err.value) and versions_of(aiaas, "bad-eval-share") == []
-
-
-@pytest.mark.parametrize("bad", [0, -5, "many", 2.5, True])
-def test_a_bad_epoch_eval_rows_setting_is_one_line_before_anything_runs(aiaas, bad):
-    import dask
-    import numpy as np
-    import pandas as pd
-    import torch
-
-    from aiaas_jupyter.errors import ConfigError
-
-    df = pd.DataFrame({"a": np.arange(20, dtype=np.float32), "y": np.arange(20) % 2})
-    model = torch.nn.Linear(1, 2)
-    with dask.config.set({"aiaas.jobs.epoch-eval-rows": bad}), pytest.raises(ConfigError) as err:
-        aiaas.train(model, df, "y", name="bad-eval-rows", epochs=1)
-    assert "aiaas.jobs.epoch-eval-rows must be a whole number >= 1 or null" in str(err.value)
-    assert "\n" not in str(err.value) and versions_of(aiaas, "bad-eval-rows") == []
+    with dask.config.set({f"aiaas.jobs.{key}": bad}), pytest.raises(ConfigError) as err:
+        aiaas.train(model, df, "y", name="bad-eval-setting", epochs=1)
+    assert f"aiaas.jobs.{key} {says}" in str(err.value)
+    assert "\n" not in str(err.value) and versions_of(aiaas, "bad-eval-setting") == []
