@@ -56,7 +56,7 @@ class TrainSpec:
     #: torch: the sample is also kept to about this share of an epoch's training time (a forward
     #: pass costs about a third of a training step per row, so at most 3 x share x training rows,
     #: and never fewer than ``EPOCH_EVAL_MIN_ROWS``); None: no such bound. The 10,000-row sample
-    #: still cost a 100k-row job ~4% of its training (W1); a 2M-row job's keeps all 10,000.
+    #: still cost a 100k-row job ~4% of its training (W1); a 2M-row job keeps all 10,000.
     epoch_eval_share: float | None = None
 
 
