@@ -47,22 +47,22 @@ from .views import cluster_table, jobs_table, model_card, models_table
 _D = TRAIN_DEFAULTS
 
 
-def _epoch_eval_rows() -> int | None:
-    """``aiaas.jobs.epoch-eval-rows``, checked here: a bad value is one line now, not a worker's traceback."""
-    value = _settings.config("jobs.epoch-eval-rows")
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ConfigError(f"aiaas.jobs.epoch-eval-rows must be a whole number >= 1 or null, got {value!r}",
-                          hint="e.g. DASK_AIAAS__JOBS__EPOCH_EVAL_ROWS=10000")
+def _job_setting(key: str, valid, expects: str, example: str):
+    """``aiaas.jobs.<key>``, checked here: a bad value is one line now, not a worker's traceback.
+    *valid* judges a number (bools never pass); None (null) always does."""
+    value = _settings.config(f"jobs.{key}")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not valid(value)):
+        raise ConfigError(f"aiaas.jobs.{key} must be {expects} or null, got {value!r}",
+                          hint=f"e.g. DASK_AIAAS__JOBS__{key.upper().replace('-', '_')}={example}")
     return value
 
 
+def _epoch_eval_rows() -> int | None:
+    return _job_setting("epoch-eval-rows", lambda v: isinstance(v, int) and v >= 1, "a whole number >= 1", "10000")
+
+
 def _epoch_eval_share() -> float | None:
-    """``aiaas.jobs.epoch-eval-share``, checked here like :func:`_epoch_eval_rows`."""
-    value = _settings.config("jobs.epoch-eval-share")
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                              or not 0 < value <= 1):
-        raise ConfigError(f"aiaas.jobs.epoch-eval-share must be a number in (0, 1] or null, got {value!r}",
-                          hint="e.g. DASK_AIAAS__JOBS__EPOCH_EVAL_SHARE=0.02")
+    value = _job_setting("epoch-eval-share", lambda v: 0 < v <= 1, "a number in (0, 1]", "0.02")
     return None if value is None else float(value)
 
 
