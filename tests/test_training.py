@@ -222,6 +222,22 @@ def test_the_per_epoch_evaluation_sample_is_bounded_by_rows_and_by_its_share_of_
     assert epoch_eval_size(spec, n_train, n_test) == expected
 
 
+@pytest.mark.parametrize("batch_size, eval_batch", [(128, 4096), (4096, 4096), (5000, 5000)])
+def test_torch_held_out_rows_are_measured_in_batches_of_the_training_batch_or_4096(monkeypatch, batch_size, eval_batch):
+    """Not larger than the training batch (on the CPU a larger one makes glibc map and fault in
+    new activation buffers on every evaluation), and not tiny when the training batch is."""
+    from aiaas_jupyter.training import torch as torch_trainer
+    from aiaas_jupyter.training.base import eval_batch_size
+
+    assert eval_batch_size(batch_size) == eval_batch
+    batches = []
+    evaluate = torch_trainer._evaluate
+    monkeypatch.setattr(torch_trainer, "_evaluate", lambda *a: batches.append(a[-1]) or evaluate(*a))
+    result, _ = _run(mlp(64, 32, 10), synthetic_multiclass(n=2000), epochs=2, batch_size=batch_size)
+    assert batches == [eval_batch, eval_batch]
+    assert 0.0 <= result.metrics["accuracy"] <= 1.0 and result.n_test == 400
+
+
 def test_torch_intermediate_epochs_are_evaluated_on_a_sample_and_the_last_on_every_held_out_row(monkeypatch):
     """``epoch_eval_rows``: epochs but the last are measured on the first rows of the shuffled
     held-out split (their events say how many); the last epoch and the metrics on all of them,

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..errors import DataError, ModelSpecError, ResourceError
 from . import common
-from .base import Emit, Fitted, StopCheck, TrainSpec, epoch_eval_size
+from .base import Emit, Fitted, StopCheck, TrainSpec, epoch_eval_size, eval_batch_size
 from .checkpoints import restore
 
 CLASS_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
@@ -225,7 +225,7 @@ def fit(spec: TrainSpec, data: pd.DataFrame, emit: Emit,
     n_eval = epoch_eval_size(spec, len(idx_train), len(idx_test))
     sample = {"val_rows": n_eval} if n_eval < len(idx_test) else {}  # noted in each sampled epoch's event
     n, bs, epochs = X_tr.shape[0], spec.batch_size, spec.epochs
-    eval_bs = max(bs, min(65536, max(4 * bs, 4096)))
+    eval_bs = eval_batch_size(bs)
     # A trailing batch of one sample breaks BatchNorm; it is reshuffled next epoch anyway.
     stop = n - 1 if n > bs and n % bs == 1 else n
     gen = torch.Generator(device=device)

@@ -37,7 +37,7 @@ from torch import nn
 
 from ..errors import DataError
 from . import common
-from .base import JOINED, Emit, Fitted, StopCheck, TrainSpec
+from .base import JOINED, Emit, Fitted, StopCheck, TrainSpec, eval_batch_size
 from .torch import (BINARY_LOSSES, CLASS_LOSSES, REGRESSION_LOSSES, _choose_loss, _features, _final_metrics,
                     _optimizer, probe_output, train_step)
 
@@ -304,7 +304,7 @@ def _fit_rank_in_memory(spec: TrainSpec, shard, emit: Emit, *, rank: int, world:
         for s in range(steps):
             idx = perm[s * bs:(s + 1) * bs]
             loss_sum += train_step(rep.ddp, rep.loss_fn, rep.opt, X_tr[idx], y_tr[idx]).double() * idx.shape[0]
-        values = epoch_sums(rep, loss_sum, min(n, steps * bs), X_te, y_te, max(bs, 4096),
+        values = epoch_sums(rep, loss_sum, min(n, steps * bs), X_te, y_te, eval_batch_size(bs),
                             should_stop is not None and should_stop(), device)
         event = epoch_event(values, task, epoch, epochs, time.perf_counter() - t0)
         history.append(event)

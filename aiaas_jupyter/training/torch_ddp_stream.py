@@ -30,7 +30,7 @@ import torch
 
 from ..errors import DataError
 from . import common
-from .base import Emit, StopCheck, TrainSpec
+from .base import Emit, StopCheck, TrainSpec, eval_batch_size
 from .partitions import PartitionStream
 from .torch import PROGRESS_INTERVAL_S, _features, train_step
 from .torch_ddp import epoch_event, epoch_sums, process_group, rank_outcome, replica
@@ -107,7 +107,7 @@ def _fit(spec: TrainSpec, stream: PartitionStream, emit: Emit, *, rank: int, wor
             while reader.next() is not None:
                 pass
             X_te, y_te = _heldout(reader.held, device)
-            values = epoch_sums(rep, loss_sum, rows, X_te, y_te, max(bs, 4096), False, device)
+            values = epoch_sums(rep, loss_sum, rows, X_te, y_te, eval_batch_size(bs), False, device)
             event = epoch_event(values, rep.task, epoch, epochs, time.perf_counter() - t0)
             history.append(event)
             if rank == 0:

@@ -30,7 +30,7 @@ from torch import nn
 
 from ..errors import DataError, ModelSpecError
 from . import common
-from .base import Emit, Fitted, StopCheck, TrainSpec
+from .base import Emit, Fitted, StopCheck, TrainSpec, eval_batch_size
 from .checkpoints import restore
 from .partitions import PartitionStream
 from .torch import (PROGRESS_INTERVAL_S, _choose_loss, _device, _evaluate, _features, _final_metrics, _optimizer,
@@ -202,7 +202,7 @@ def fit_stream(spec: TrainSpec, stream: PartitionStream, emit: Emit, should_stop
             order = torch.randperm(n_parts, generator=gen).numpy()
             loss_sum, rows, stopped = visit(order, True, epoch)
             X_te, y_te = _heldout(reader.held, device)
-            val_loss, val = _evaluate(model, loss_fn, X_te, y_te, task, threshold, max(bs, 4096)) \
+            val_loss, val = _evaluate(model, loss_fn, X_te, y_te, task, threshold, eval_batch_size(bs)) \
                 if len(X_te) else (float("nan"), {})
             metrics = _final_metrics(task, loss_sum.item() / max(rows, 1), val_loss, val)
             if stopped:  # mid-epoch: no epoch event
