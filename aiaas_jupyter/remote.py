@@ -12,6 +12,8 @@ import threading
 import time
 import uuid
 
+from . import torch_thread
+
 _stops_lock = threading.Lock()
 _STOPS: dict[str, threading.Event] = {}  # job id -> "stop at the next epoch", on this worker
 
@@ -148,11 +150,15 @@ def train_task(spec, data, job_id: str, kernel: str | None = None, event_delay: 
     def emit(event: dict) -> None:
         events({**event, "job": job_id, "worker": worker.address, "elapsed": round(time.time() - started, 3)})
 
-    use_worker_threads(worker)
     emit({"stage": "start", "progress": 0.0, "run": uuid.uuid4().hex[:12]})
-    try:
-        result = run_training(spec, data, emit, should_stop=stop.is_set,
-                              checkpoints=_job_checkpoints(spec, job_id, checkpoints))
+
+    def train():
+        use_worker_threads(worker)  # torch's thread count is the calling thread's (OpenMP)
+        return run_training(spec, data, emit, should_stop=stop.is_set,
+                            checkpoints=_job_checkpoints(spec, job_id, checkpoints))
+
+    try:  # a torch job on the CPU trains on the worker's torch thread (see torch_thread)
+        result = torch_thread.run(train) if torch_thread.trains_on_cpu(spec.model) else train()
     finally:
         events.close()
         with _stops_lock:

@@ -57,7 +57,10 @@ def torch_threads() -> dict:
 
     import torch
 
-    return {"torch": torch.get_num_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+    from aiaas_jupyter import torch_thread
+
+    # on the thread the worker's torch jobs train on (OpenMP's thread count is per thread)
+    return {"torch": torch_thread.run(torch.get_num_threads), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
             "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
             "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX")}
 

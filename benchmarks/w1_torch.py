@@ -123,10 +123,24 @@ def baseline_on_worker(arrays, **kwargs) -> dict:
     of the arrays: Dask hands a task its scattered arrays in the received message's buffer, where
     a float32 array may start 2 bytes off alignment (seen here), and the hand loop would gather
     its batches from it (12 rotated 1-epoch runs: 1.134 vs 1.064 x this process's loop from a copy). The trainer
-    trains on its own copies (``X[idx_train]``), and this side is there to compare the loops."""
-    import numpy as np
+    trains on its own copies (``X[idx_train]``), and this side is there to compare the loops.
 
-    return baseline_train(*[np.array(a, copy=True) for a in arrays], **kwargs)
+    It runs where ours trains, on the worker's torch thread (:mod:`aiaas_jupyter.torch_thread`):
+    run on the task's own thread, it would give the worker a second OpenMP team, and libgomp would
+    then put both teams' threads to sleep between parallel regions, ours' too."""
+    import numpy as np
+    import torch
+    from distributed import get_worker
+
+    from aiaas_jupyter import torch_thread
+
+    threads = get_worker().state.nthreads  # as ours (remote.use_worker_threads)
+
+    def train() -> dict:
+        torch.set_num_threads(threads)
+        return baseline_train(*[np.array(a, copy=True) for a in arrays], **kwargs)
+
+    return torch_thread.run(train)
 
 
 def _loop_seconds(version, n_train: int) -> float:
