@@ -153,6 +153,8 @@ def train_task(spec, data, job_id: str, kernel: str | None = None, event_delay: 
     emit({"stage": "start", "progress": 0.0, "run": uuid.uuid4().hex[:12]})
 
     def train():
+        if stop.is_set():  # cancelled while it waited for the torch thread: nothing to train
+            return None
         use_worker_threads(worker)  # torch's thread count is the calling thread's (OpenMP)
         return run_training(spec, data, emit, should_stop=stop.is_set,
                             checkpoints=_job_checkpoints(spec, job_id, checkpoints))
