@@ -8,6 +8,7 @@ import contextlib
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +28,9 @@ c.ClusterConfig.scheduler_cmd = [{dask!r}, "scheduler"]
 c.ClusterConfig.worker_cmd = [{dask!r}, "worker"]
 c.ClusterConfig.worker_memory = "1 G"
 c.ClusterConfig.idle_timeout = 600
+# the backend starts schedulers and workers with an environment of its own: without this run's
+# TMPDIR their Dask scratch root went to /tmp, outside what the leak check looks at
+c.ClusterConfig.environment = {{"TMPDIR": {tmp!r}}}
 c.Backend.cluster_options = Options(
     Integer("worker_cores", default=1, min=1, max=2, label="Cores per worker"),
     handler=lambda options: {{"worker_cores": options.worker_cores}},
@@ -40,7 +44,8 @@ def start_gateway(d: Path):
     d.mkdir(parents=True, exist_ok=True)
     (d / "clusters").mkdir(exist_ok=True)
     config = d / "gateway_config.py"
-    config.write_text(CONFIG.format(password=PASSWORD, clusters=str(d / "clusters"), dask=str(BIN / "dask")))
+    config.write_text(CONFIG.format(password=PASSWORD, clusters=str(d / "clusters"), dask=str(BIN / "dask"),
+                                    tmp=tempfile.gettempdir()))
     log = d / "gateway.log"
     proc = subprocess.Popen([str(BIN / "dask-gateway-server"), "-f", str(config)], cwd=d,
                             stdout=open(log, "w"), stderr=subprocess.STDOUT)
