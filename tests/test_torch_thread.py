@@ -66,41 +66,89 @@ def _omp_threads_of_torch_thread(dask_worker) -> int:
     return torch_thread.run(torch.get_num_threads)
 
 
-def test_a_torch_job_trains_on_its_workers_torch_thread_with_all_of_the_workers_threads(aiaas):
-    """Through the real embedded cluster. The module notes, in a buffer that is saved with its
-    weights, whether each training forward ran on the worker's torch thread: the registered
-    weights say it did (on a machine with CUDA: that it did not, the job keeps its own thread).
-    torch on that thread uses all of the worker's threads."""
-    import numpy as np
-    import pandas as pd
+def _recording_module():
+    """A small torch module that notes, in buffers saved with its weights, how many training
+    forwards it ran, how many of them on the worker's torch thread, and when (monotonic clock,
+    one per machine) the first and the last ran. Defined in a function: it travels by value, as
+    a notebook's class does."""
     import torch
-    from safetensors.torch import load
 
-    class Recording(torch.nn.Module):  # defined here: it travels by value, as a notebook's class does
+    class Recording(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
-            self.register_buffer("forwards", torch.zeros(()))
-            self.register_buffer("on_torch_thread", torch.zeros(()))
+            for name in ("forwards", "on_torch_thread", "first", "last"):
+                self.register_buffer(name, torch.zeros((), dtype=torch.float64))
 
         def forward(self, x):
             if self.training:
+                now = time.monotonic()
+                if self.forwards == 0:
+                    self.first.fill_(now)
+                self.last.fill_(now)
                 self.forwards += 1
                 self.on_torch_thread += float(threading.current_thread().name == "aiaas-torch")
             return self.net(x)
 
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((400, 4)).astype("float32")
-    df = pd.DataFrame(X, columns=list("abcd")).assign(y=(X[:, 0] > 0).astype("int64"))
     torch.manual_seed(0)
-    version = aiaas.train(Recording(), df, target="y", name="torch-thread-job", epochs=2,
+    return Recording()
+
+
+def _frame(rows: int = 400):
+    import numpy as np
+    import pandas as pd
+
+    X = np.random.default_rng(0).standard_normal((rows, 4)).astype("float32")
+    return pd.DataFrame(X, columns=list("abcd")).assign(y=(X[:, 0] > 0).astype("int64"))
+
+
+def _recorded(client, version) -> dict:
+    from safetensors.torch import load
+
+    weights = load(client.registry.read_artifacts(version)["model.safetensors"])
+    return {k: float(weights[k]) for k in ("forwards", "on_torch_thread", "first", "last")}
+
+
+def test_a_torch_job_trains_on_its_workers_torch_thread_with_all_of_the_workers_threads(aiaas):
+    """Through the real embedded cluster: the registered weights say every training forward ran
+    on the worker's torch thread (on a machine with CUDA: none did, the job keeps its own
+    thread), and torch on that thread uses all of the worker's threads."""
+    import torch
+
+    version = aiaas.train(_recording_module(), _frame(), target="y", name="torch-thread-job", epochs=2,
                           batch_size=64).result(timeout=180)
-    weights = load(aiaas.registry.read_artifacts(version)["model.safetensors"])
-    forwards = int(weights["forwards"])
-    assert forwards == 2 * 5  # 2 epochs of 320 training rows in batches of 64
+    seen = _recorded(aiaas, version)
+    assert seen["forwards"] == 2 * 5  # 2 epochs of 320 training rows in batches of 64
     on_cpu = not torch.cuda.is_available()
-    assert int(weights["on_torch_thread"]) == (forwards if on_cpu else 0)
+    assert seen["on_torch_thread"] == (seen["forwards"] if on_cpu else 0)
     if on_cpu:
         worker = version.extra["worker"]
         nthreads = aiaas.dask.scheduler_info(n_workers=-1)["workers"][worker]["nthreads"]
         assert aiaas.dask.run(_omp_threads_of_torch_thread, workers=[worker])[worker] == nthreads
+
+
+def test_two_torch_jobs_on_one_two_thread_worker_take_turns_on_its_torch_thread_and_both_register(tmp_path):
+    """A worker with two threads runs two torch jobs at once as Dask tasks; they train one after
+    the other on its torch thread (their first-to-last training forwards do not overlap), and
+    both finish with a version each."""
+    import torch
+
+    from aiaas_jupyter.client import AiaasClient
+
+    if torch.cuda.is_available():  # pragma: no cover - on a GPU each job keeps its task's thread
+        pytest.skip("jobs train on the device, each on its own task thread")
+    client = AiaasClient(home=str(tmp_path / "home"))
+    client.connect(n_workers=1, threads_per_worker=2)
+    try:
+        jobs = [client.train(_recording_module(), _frame(4000), target="y", name=f"turns-{i}", epochs=4,
+                             batch_size=32) for i in range(2)]
+        versions = [job.result(timeout=180) for job in jobs]
+        assert [v.name for v in versions] == ["turns-0", "turns-1"]
+        seen = sorted(((_recorded(client, v), v.extra["task_seconds"]) for v in versions), key=lambda r: r[0]["first"])
+        assert all(s["forwards"] == 4 * 100 == s["on_torch_thread"] for s, _ in seen)
+        (first, _), (second, second_task_s) = seen
+        assert first["last"] < second["first"], seen  # one after the other
+        # and not merely one task after the other: the second's task ran while the first trained
+        assert second_task_s > (second["last"] - second["first"]) + 0.5 * (first["last"] - first["first"]), seen
+    finally:
+        client.disconnect()
